@@ -1,0 +1,59 @@
+// Command etcdplay runs etcd cluster operations as Starlark playbooks over
+// SSH against an Ansible-style inventory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "etcdplay",
+		Usage: "run etcd cluster operations as playbooks over SSH",
+		Description: "etcdplay bootstraps, grows, shrinks and repairs etcd clusters with\n" +
+			"Starlark playbooks run over SSH against an Ansible-style inventory,\n" +
+			"and runs ad-hoc commands and modules across hosts.",
+		Version:              version,
+		HideVersion:          true,
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			execCommand(),
+			inventoryCommand(),
+			versionCommand(),
+		},
+		CustomAppHelpTemplate: cli.AppHelpTemplate + exitCodesHelp,
+		// Errors are printed once, by run, with their exit code.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+}
+
+// run is main without the process: it returns the exit code, which makes the
+// CLI testable in-process (testscript).
+func run(args []string, stdout, stderr *os.File) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err == nil {
+		return exitOK
+	}
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintf(stderr, "etcdplay: %v\n", err)
+	}
+	return exitCode(err)
+}

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"etcdplay": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScript runs the CLI tests in testdata/script/*.txtar. Scripts that need
+// real hosts declare it with [!root] skip and get their hosts from setup
+// hooks (see script_setup_test.go).
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "../../testdata/script",
+		Setup:               scriptSetup,
+		RequireExplicitExec: true,
+		Cmds:                scriptCmds(),
+	})
+}

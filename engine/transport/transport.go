@@ -1,0 +1,75 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+)
+
+// Conn is one connection to one host. It is safe for concurrent use: every
+// Run opens its own session on the same underlying connection.
+//
+// A non-nil error from any method means the host could not be used
+// (unreachable, connection lost, SFTP failure); a command that ran and exited
+// non-zero is not an error, its status is in Result.ExitStatus.
+type Conn interface {
+	// Run runs cmd on the host and waits for it to end or ctx to be done.
+	// When ctx is done the remote session is closed and ctx.Err() returned.
+	Run(ctx context.Context, cmd Command) (Result, error)
+	// Put writes the content of r to path on the host atomically: a temporary
+	// file in the same directory is written, synced and renamed over path, so
+	// a reader sees the old or the new file, never a part.
+	Put(ctx context.Context, path string, r io.Reader, opts PutOptions) error
+	// Get copies the remote file at path into w.
+	Get(ctx context.Context, path string, w io.Writer) error
+	// Close ends the connection and every session on it.
+	Close() error
+}
+
+// Command is what Run runs. Line is a POSIX shell command line, given to the
+// remote user's shell as OpenSSH's ssh(1) does; use Quote to build it from
+// an argv.
+type Command struct {
+	Line  string
+	Stdin io.Reader
+	// Become runs Line through sudo as BecomeUser (root when empty).
+	Become     bool
+	BecomeUser string
+}
+
+// Result is the outcome of a command that ran.
+type Result struct {
+	Stdout     []byte
+	Stderr     []byte
+	ExitStatus int
+	// Signal is set when the remote command was killed by a signal.
+	Signal string
+}
+
+// PutOptions says how Put writes a file. Zero values keep the defaults:
+// mode 0644, owner and group of the connecting (or become) user.
+type PutOptions struct {
+	Mode       os.FileMode
+	Owner      string
+	Group      string
+	Become     bool
+	BecomeUser string
+}
+
+// UnreachableError reports that a host could not be reached or that the
+// connection to it was lost. Callers report such hosts as unreachable, not
+// failed: nothing is known about what the host did.
+type UnreachableError struct {
+	Host string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string { return e.Host + ": unreachable: " + e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// IsUnreachable reports whether err says the host was not reached.
+func IsUnreachable(err error) bool {
+	var u *UnreachableError
+	return errors.As(err, &u)
+}
