@@ -1,0 +1,693 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Config holds what every connection of a run shares.
+type Config struct {
+	// User is the login user when neither the target nor ~/.ssh/config
+	// names one (the -u flag); the local user when empty.
+	User string
+	// KeyFiles are private keys to offer before the defaults (--private-key).
+	KeyFiles []string
+	// ConnectTimeout bounds the TCP connect and the SSH handshake.
+	ConnectTimeout time.Duration
+	// KeepAlive is the interval of keepalive requests; 0 means 15s.
+	KeepAlive time.Duration
+	// KnownHostsFile overrides ~/.ssh/known_hosts and UserKnownHostsFile.
+	KnownHostsFile string
+	// AcceptNewHostKeys records keys of hosts not yet known, as OpenSSH's
+	// StrictHostKeyChecking=accept-new does. A changed key is always refused.
+	AcceptNewHostKeys bool
+	// SSHConfigFile is the ssh client config to read; "" means
+	// ~/.ssh/config when it exists, "none" reads none.
+	SSHConfigFile string
+	// NoAgent turns off ssh-agent authentication even if SSH_AUTH_SOCK is set.
+	NoAgent bool
+	// Passphrase is asked for the passphrase of an encrypted key file; when
+	// nil such keys are skipped with a note in the error if nothing else works.
+	Passphrase func(file string) ([]byte, error)
+	// BecomePassword is given to sudo when a command runs with Become.
+	BecomePassword string
+	// HomeDir is the home of the local user (~ in paths); from $HOME when empty.
+	HomeDir string
+}
+
+// Target is one host to connect to, as the inventory describes it. Fields
+// left empty are filled from ~/.ssh/config and then defaults.
+type Target struct {
+	// Name is the host's name in the inventory, and the Host alias looked up
+	// in ~/.ssh/config.
+	Name    string
+	Addr    string
+	Port    int
+	User    string
+	KeyFile string
+	// ProxyJump is a comma list of [user@]host[:port] jump hosts, as ssh -J.
+	ProxyJump string
+}
+
+// Pool keeps one SSH connection per host for a whole run. Connections are
+// dialled on first use; concurrent callers for one host share one dial.
+type Pool struct {
+	cfg   Config
+	auth  *authenticator
+	hosts *hostKeys
+	sshc  *sshConfig
+
+	mu    sync.Mutex
+	conns map[string]*poolEntry
+}
+
+type poolEntry struct {
+	done chan struct{}
+	conn *sshConn
+	err  error
+}
+
+// NewPool returns a pool for cfg. It reads known_hosts and ~/.ssh/config
+// once; errors in them are reported here, before any host is contacted.
+func NewPool(cfg Config) (*Pool, error) {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.HomeDir == "" {
+		cfg.HomeDir = homeDir()
+	}
+	sc, err := loadSSHConfig(cfg.SSHConfigFile, cfg.HomeDir)
+	if err != nil {
+		return nil, err
+	}
+	khFiles := []string{cfg.KnownHostsFile}
+	if cfg.KnownHostsFile == "" {
+		khFiles = sc.knownHostsFiles("*", cfg.HomeDir)
+	}
+	hk, err := loadHostKeys(khFiles, cfg.AcceptNewHostKeys)
+	if err != nil {
+		return nil, err
+	}
+	return &Pool{
+		cfg:   cfg,
+		auth:  newAuthenticator(cfg),
+		hosts: hk,
+		sshc:  sc,
+		conns: map[string]*poolEntry{},
+	}, nil
+}
+
+// Connect returns the connection to t, dialling it the first time. Errors are
+// *UnreachableError.
+func (p *Pool) Connect(ctx context.Context, t Target) (Conn, error) {
+	rt := p.resolve(t)
+	key := rt.key()
+	p.mu.Lock()
+	e, ok := p.conns[key]
+	if !ok {
+		e = &poolEntry{done: make(chan struct{})}
+		p.conns[key] = e
+		p.mu.Unlock()
+		e.conn, e.err = p.dial(ctx, rt, 0)
+		if e.err != nil {
+			e.err = &UnreachableError{Host: t.Name, Err: e.err}
+		}
+		close(e.done)
+	} else {
+		p.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.conn, nil
+}
+
+// Close closes every connection of the pool.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, e := range p.conns {
+		select {
+		case <-e.done:
+			if e.conn != nil {
+				e.conn.Close()
+			}
+		default:
+		}
+		delete(p.conns, k)
+	}
+	return nil
+}
+
+// resolved is a target with every field decided.
+type resolved struct {
+	name, addr, user string
+	port             int
+	keyFiles         []string
+	proxyJump        string
+	strict           string // StrictHostKeyChecking of ~/.ssh/config
+}
+
+func (r resolved) key() string {
+	return r.user + "@" + net.JoinHostPort(r.addr, strconv.Itoa(r.port)) + " via " + r.proxyJump
+}
+
+// hostPort is the address as written in known_hosts and messages.
+func (r resolved) hostPort() string { return net.JoinHostPort(r.addr, strconv.Itoa(r.port)) }
+
+// resolve applies Ansible's order (inventory, then -u) and then
+// ~/.ssh/config, then defaults, as ssh(1) would for the alias t.Name.
+func (p *Pool) resolve(t Target) resolved {
+	alias := t.Name
+	if alias == "" {
+		alias = t.Addr
+	}
+	r := resolved{name: alias, addr: t.Addr, user: t.User, port: t.Port, proxyJump: t.ProxyJump}
+	if r.addr == "" || r.addr == alias {
+		if hn := p.sshc.get(alias, "HostName"); hn != "" {
+			r.addr = strings.ReplaceAll(hn, "%h", alias)
+		} else if r.addr == "" {
+			r.addr = alias
+		}
+	}
+	if r.user == "" {
+		r.user = p.cfg.User
+	}
+	if r.user == "" {
+		r.user = p.sshc.get(alias, "User")
+	}
+	if r.user == "" {
+		r.user = localUser()
+	}
+	if r.port == 0 {
+		r.port, _ = strconv.Atoi(p.sshc.get(alias, "Port"))
+	}
+	if r.port == 0 {
+		r.port = 22
+	}
+	if r.proxyJump == "" {
+		if pj := p.sshc.get(alias, "ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
+			r.proxyJump = pj
+		}
+	}
+	if t.KeyFile != "" {
+		r.keyFiles = append(r.keyFiles, expandHome(t.KeyFile, p.cfg.HomeDir))
+	}
+	for _, f := range p.cfg.KeyFiles {
+		r.keyFiles = append(r.keyFiles, expandHome(f, p.cfg.HomeDir))
+	}
+	for _, f := range p.sshc.getAll(alias, "IdentityFile") {
+		r.keyFiles = append(r.keyFiles, expandHome(f, p.cfg.HomeDir))
+	}
+	r.strict = strings.ToLower(p.sshc.get(alias, "StrictHostKeyChecking"))
+	return r
+}
+
+// dial connects to r, through its jump hosts if any. depth guards against
+// ProxyJump loops in ~/.ssh/config.
+func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error) {
+	if depth > 8 {
+		return nil, fmt.Errorf("ProxyJump: more than 8 jumps (a loop in ~/.ssh/config?)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+
+	var (
+		raw net.Conn
+		err error
+	)
+	if r.proxyJump != "" {
+		jumps := strings.Split(r.proxyJump, ",")
+		last := strings.TrimSpace(jumps[len(jumps)-1])
+		jt := parseJump(last)
+		jr := p.resolve(jt)
+		if len(jumps) > 1 {
+			jr.proxyJump = strings.Join(jumps[:len(jumps)-1], ",")
+		} else if jr.proxyJump == r.proxyJump {
+			jr.proxyJump = ""
+		}
+		jc, err := p.connectResolved(ctx, jr, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("jump host %s: %w", last, err)
+		}
+		raw, err = dialThrough(ctx, jc.client, r.hostPort())
+		if err != nil {
+			return nil, fmt.Errorf("through jump host %s: %w", last, err)
+		}
+	} else {
+		d := net.Dialer{Timeout: p.cfg.ConnectTimeout}
+		raw, err = d.DialContext(ctx, "tcp", r.hostPort())
+		if err != nil {
+			return nil, simplifyNetError(err)
+		}
+	}
+
+	hostKeyCB, algos := p.hosts.callback(r)
+	cc := &ssh.ClientConfig{
+		User:              r.user,
+		Auth:              p.auth.methods(r),
+		HostKeyCallback:   hostKeyCB,
+		HostKeyAlgorithms: algos,
+		Timeout:           p.cfg.ConnectTimeout,
+		// Cheapest safe exchange first: curve25519 costs the server far
+		// less CPU than the post-quantum hybrids and classic DH.
+		Config: ssh.Config{KeyExchanges: []string{
+			ssh.KeyExchangeCurve25519, ssh.KeyExchangeMLKEM768X25519,
+			ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
+			ssh.KeyExchangeDH14SHA256, ssh.KeyExchangeDH16SHA512,
+		}},
+	}
+	// The handshake honours ctx through the deadline and a watcher, so a
+	// host that accepts but never speaks cannot hang the run.
+	dl, _ := ctx.Deadline()
+	raw.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	c, chans, reqs, err := ssh.NewClientConn(raw, r.hostPort(), cc)
+	stopped := stop()
+	if err != nil {
+		raw.Close()
+		if !stopped || ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%s: no SSH handshake within %s (host hangs or is overloaded)", r.hostPort(), p.cfg.ConnectTimeout)
+			}
+			return nil, ctx.Err()
+		}
+		return nil, p.explainHandshake(r, err)
+	}
+	raw.SetDeadline(time.Time{})
+	conn := &sshConn{name: r.name, client: ssh.NewClient(c, chans, reqs), pool: p}
+	go conn.keepAlive(p.cfg.KeepAlive)
+	return conn, nil
+}
+
+// connectResolved is Connect for an already resolved target (jump hosts),
+// sharing the pool's cache so one bastion connection serves every host.
+func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*sshConn, error) {
+	key := r.key()
+	p.mu.Lock()
+	e, ok := p.conns[key]
+	if !ok {
+		e = &poolEntry{done: make(chan struct{})}
+		p.conns[key] = e
+		p.mu.Unlock()
+		e.conn, e.err = p.dial(ctx, r, depth)
+		close(e.done)
+	} else {
+		p.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.conn, e.err
+}
+
+func parseJump(s string) Target {
+	var t Target
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		t.User, s = s[:i], s[i+1:]
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		t.Port, _ = strconv.Atoi(p)
+		s = h
+	}
+	t.Name = s
+	return t
+}
+
+func dialThrough(ctx context.Context, c *ssh.Client, addr string) (net.Conn, error) {
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		conn, err := c.Dial("tcp", addr)
+		ch <- res{conn, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// simplifyNetError drops the Go-internal wording of dial errors and keeps
+// what an operator needs: the address and the cause.
+func simplifyNetError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Addr != nil {
+		cause := op.Err
+		var se interface{ Unwrap() error }
+		if errors.As(cause, &se) && se.Unwrap() != nil {
+			cause = se.Unwrap()
+		}
+		if op.Timeout() {
+			return fmt.Errorf("%s: connect timed out", op.Addr)
+		}
+		return fmt.Errorf("%s: %v", op.Addr, cause)
+	}
+	return err
+}
+
+// explainHandshake turns handshake failures into messages that say what to do.
+func (p *Pool) explainHandshake(r resolved, err error) error {
+	var hk *HostKeyError
+	if errors.As(err, &hk) {
+		return hk
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "unable to authenticate") {
+		return &AuthError{User: r.user, Addr: r.hostPort(), Tried: p.auth.describe(r), Err: err}
+	}
+	return fmt.Errorf("%s: ssh handshake: %w", r.hostPort(), err)
+}
+
+// AuthError says the server refused every credential offered.
+type AuthError struct {
+	User, Addr string
+	Tried      []string
+	Err        error
+}
+
+func (e *AuthError) Error() string {
+	tried := "nothing (no ssh-agent, no key file found)"
+	if len(e.Tried) > 0 {
+		tried = strings.Join(e.Tried, ", ")
+	}
+	return fmt.Sprintf("%s@%s: authentication refused; offered %s. Give a key with --private-key or ansible_ssh_private_key_file, or load it into ssh-agent", e.User, e.Addr, tried)
+}
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// sshConn is a Conn over one SSH client connection.
+type sshConn struct {
+	name   string
+	client *ssh.Client
+	pool   *Pool
+
+	sftpOnce sync.Once
+	sftp     *sftp.Client
+	sftpErr  error
+}
+
+func (c *sshConn) keepAlive(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	missed := 0
+	done := make(chan error, 1)
+	go func() { done <- c.client.Wait() }()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		reply := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		select {
+		case err := <-reply:
+			if err != nil {
+				return
+			}
+			missed = 0
+		case <-time.After(every):
+			// ServerAliveCountMax 3, as OpenSSH.
+			if missed++; missed >= 3 {
+				c.client.Close()
+				return
+			}
+		}
+	}
+}
+
+func (c *sshConn) unreachable(err error) error {
+	return &UnreachableError{Host: c.name, Err: err}
+}
+
+// Run implements Conn.
+func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	s, err := c.client.NewSession()
+	if err != nil {
+		return Result{}, c.unreachable(fmt.Errorf("open session: %w", err))
+	}
+	defer s.Close()
+	var stdout, stderr bytes.Buffer
+	s.Stdout, s.Stderr = &stdout, &stderr
+	line := cmd.Line
+	stdin := cmd.Stdin
+	if cmd.Become {
+		line, stdin = c.becomeLine(cmd, stdin)
+	}
+	if stdin != nil {
+		s.Stdin = stdin
+	}
+	if err := s.Start(line); err != nil {
+		return Result{}, c.unreachable(fmt.Errorf("start command: %w", err))
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- s.Wait() }()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		// Ask the remote side to end the command, then close the session:
+		// sshd hangs up the command's pipes so nothing keeps running
+		// attached to this run.
+		s.Signal(ssh.SIGTERM)
+		s.Close()
+		<-waited
+		return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitStatus: -1}, ctx.Err()
+	}
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if cmd.Become {
+		res.Stderr = stripSudoPrompt(res.Stderr)
+	}
+	if err != nil {
+		var ee *ssh.ExitError
+		var em *ssh.ExitMissingError
+		switch {
+		case errors.As(err, &ee):
+			res.ExitStatus = ee.ExitStatus()
+			res.Signal = ee.Signal()
+		case errors.As(err, &em):
+			return res, c.unreachable(errors.New("connection lost while the command ran (no exit status)"))
+		default:
+			return res, c.unreachable(err)
+		}
+	}
+	return res, nil
+}
+
+// sudoPrompt is a prompt no real output contains, so it can be cut from
+// stderr after sudo has read the password.
+const sudoPrompt = "[etcdplay-sudo-password]"
+
+// becomeLine wraps cmd in sudo. Without a password sudo runs
+// non-interactively (-n), so a host that wants one fails at once with sudo's
+// own message instead of hanging on a prompt nobody sees.
+func (c *sshConn) becomeLine(cmd Command, stdin io.Reader) (string, io.Reader) {
+	user := cmd.BecomeUser
+	if user == "" {
+		user = "root"
+	}
+	pw := c.pool.cfg.BecomePassword
+	mode := "-n"
+	if pw != "" {
+		mode = "-S -p " + QuoteWord(sudoPrompt)
+		pwr := strings.NewReader(pw + "\n")
+		if stdin != nil {
+			stdin = io.MultiReader(pwr, stdin)
+		} else {
+			stdin = pwr
+		}
+	}
+	return fmt.Sprintf("sudo %s -H -u %s -- /bin/sh -c %s", mode, QuoteWord(user), QuoteWord(cmd.Line)), stdin
+}
+
+func stripSudoPrompt(b []byte) []byte {
+	return bytes.ReplaceAll(b, []byte(sudoPrompt), nil)
+}
+
+func (c *sshConn) sftpClient() (*sftp.Client, error) {
+	c.sftpOnce.Do(func() {
+		c.sftp, c.sftpErr = sftp.NewClient(c.client, sftp.UseConcurrentWrites(true))
+		if c.sftpErr != nil {
+			c.sftpErr = fmt.Errorf("sftp: %w (is the sftp subsystem enabled in sshd_config?)", c.sftpErr)
+		}
+	})
+	return c.sftp, c.sftpErr
+}
+
+// Put implements Conn. Without become the file is written over SFTP next to
+// path and renamed over it (posix-rename, atomic). With become it is
+// uploaded to a private temporary file and moved into place with sudo
+// install and mv, which is atomic as well because mv renames within the
+// target directory.
+func (c *sshConn) Put(ctx context.Context, dst string, r io.Reader, opts PutOptions) error {
+	if opts.Mode == 0 {
+		opts.Mode = 0o644
+	}
+	sc, err := c.sftpClient()
+	if err != nil {
+		return c.unreachable(err)
+	}
+	if opts.Become {
+		return c.putBecome(ctx, sc, dst, r, opts)
+	}
+	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".etcdplay-"+randSuffix())
+	if err := c.writeTemp(ctx, sc, tmp, r, opts.Mode); err != nil {
+		return err
+	}
+	if opts.Owner != "" || opts.Group != "" {
+		if err := c.chown(ctx, tmp, opts, false); err != nil {
+			sc.Remove(tmp)
+			return err
+		}
+	}
+	if err := sc.PosixRename(tmp, dst); err != nil {
+		sc.Remove(tmp)
+		return fmt.Errorf("rename into %s: %w", dst, err)
+	}
+	return nil
+}
+
+func (c *sshConn) writeTemp(ctx context.Context, sc *sftp.Client, tmp string, r io.Reader, mode os.FileMode) error {
+	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			sc.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode.Perm()); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	// fsync@openssh.com; servers without it still get the rename, which is
+	// what makes the replace atomic, and the kernel writes back later.
+	if err := f.Sync(); err != nil && !isUnsupported(err) {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	ok = true
+	return nil
+}
+
+func (c *sshConn) putBecome(ctx context.Context, sc *sftp.Client, dst string, r io.Reader, opts PutOptions) error {
+	staging := path.Join("/tmp", ".etcdplay-"+randSuffix())
+	if err := c.writeTemp(ctx, sc, staging, r, 0o600); err != nil {
+		return err
+	}
+	defer sc.Remove(staging)
+	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".etcdplay-"+randSuffix())
+	args := []string{"install", "-m", fmt.Sprintf("%04o", opts.Mode.Perm())}
+	if opts.Owner != "" {
+		args = append(args, "-o", opts.Owner)
+	}
+	if opts.Group != "" {
+		args = append(args, "-g", opts.Group)
+	}
+	args = append(args, staging, tmp)
+	line := Quote(args...) + " && sync " + QuoteWord(tmp) + " && mv -f " + QuoteWord(tmp) + " " + QuoteWord(dst) +
+		" || { rc=$?; rm -f " + QuoteWord(tmp) + "; exit $rc; }"
+	res, err := c.Run(ctx, Command{Line: line, Become: true, BecomeUser: opts.BecomeUser})
+	if err != nil {
+		return err
+	}
+	if res.ExitStatus != 0 {
+		return fmt.Errorf("install %s: %s", dst, firstLine(res.Stderr, res.ExitStatus))
+	}
+	return nil
+}
+
+func (c *sshConn) chown(ctx context.Context, p string, opts PutOptions, become bool) error {
+	owner := opts.Owner
+	if opts.Group != "" {
+		owner += ":" + opts.Group
+	}
+	res, err := c.Run(ctx, Command{Line: Quote("chown", owner, p), Become: become, BecomeUser: opts.BecomeUser})
+	if err != nil {
+		return err
+	}
+	if res.ExitStatus != 0 {
+		return fmt.Errorf("chown %s %s: %s", owner, p, firstLine(res.Stderr, res.ExitStatus))
+	}
+	return nil
+}
+
+// Get implements Conn.
+func (c *sshConn) Get(ctx context.Context, src string, w io.Writer) error {
+	sc, err := c.sftpClient()
+	if err != nil {
+		return c.unreachable(err)
+	}
+	f, err := sc.Open(src)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteTo(ctxWriter{ctx, w}); err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	return nil
+}
+
+// Close implements Conn.
+func (c *sshConn) Close() error {
+	if c.sftp != nil {
+		c.sftp.Close()
+	}
+	return c.client.Close()
+}
+
+func firstLine(stderr []byte, rc int) string {
+	s := strings.TrimSpace(string(stderr))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return fmt.Sprintf("exit status %d", rc)
+	}
+	return s
+}
