@@ -691,3 +691,17 @@ func firstLine(stderr []byte, rc int) string {
 	}
 	return s
 }
+
+// DialContext implements Dialer: a direct-tcpip channel on the connection.
+func (c *sshConn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := dialThrough(ctx, c.client, addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: forward to %s: %w", c.name, addr, err)
+	}
+	return conn, nil
+}
+
+var _ Dialer = (*sshConn)(nil)

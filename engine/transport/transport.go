@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 )
 
@@ -72,4 +73,12 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 func IsUnreachable(err error) bool {
 	var u *UnreachableError
 	return errors.As(err, &u)
+}
+
+// Dialer is implemented by connections that can open TCP connections from
+// the remote host, as ssh -L does. The etcd modules use it to reach a
+// member's client port on the member's own loopback when the control
+// machine cannot reach port 2379.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -255,6 +255,26 @@ func (s *Server) waitReady(limit time.Duration) error {
 	return nil
 }
 
+// CPUTime is the CPU time sshd has used so far: its listener processes and
+// the per-connection children they have reaped.
+func (s *Server) CPUTime() (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range s.pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, err
+		}
+		// Fields after the command name, which may hold spaces: 14-17 are
+		// utime, stime, cutime, cstime in clock ticks (100 Hz on Linux).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		for _, i := range []int{11, 12, 13, 14} {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			total += time.Duration(n) * 10 * time.Millisecond
+		}
+	}
+	return total, nil
+}
+
 // Stop ends the servers' processes (by PID); connections they serve end too.
 func (s *Server) Stop() { s.stop() }
 
