@@ -38,16 +38,20 @@ deps:
 	  else echo "not root: not installing$$missing (tests that need them will skip)"; fi; \
 	fi
 
-etcd: $(ETCD_DIR)/etcd $(ETCD_DIR)/etcdctl
+etcd: $(ETCD_DIR)/etcd
 
+# etcd's own modules carry replace directives, so "go install pkg@version"
+# refuses them; a throwaway module that requires both builds them as a
+# user of the proxy would, at the pinned version.
 $(ETCD_DIR)/etcd:
-	@mkdir -p $(ETCD_DIR)
-	GOBIN=$(CURDIR)/$(ETCD_DIR) $(GO) install -trimpath go.etcd.io/etcd/server/v3@$(ETCD_VERSION)
-	mv $(ETCD_DIR)/server $(ETCD_DIR)/etcd
-
-$(ETCD_DIR)/etcdctl:
-	@mkdir -p $(ETCD_DIR)
-	GOBIN=$(CURDIR)/$(ETCD_DIR) $(GO) install -trimpath go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION)
+	@mkdir -p $(ETCD_DIR)/build
+	cd $(ETCD_DIR)/build && rm -f go.mod go.sum && \
+	  $(GO) mod init etcdplay-etcd-build >/dev/null 2>&1 && \
+	  $(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION) >/dev/null 2>&1 && \
+	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcdctl go.etcd.io/etcd/etcdctl/v3 && \
+	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcd.tmp go.etcd.io/etcd/server/v3
+	mv $(ETCD_DIR)/etcd.tmp $(ETCD_DIR)/etcd
+	@$(ETCD_DIR)/etcd --version | head -1
 
 vet:
 	$(GO) vet ./...
