@@ -1,0 +1,159 @@
+package modules
+
+import (
+	"errors"
+	"strings"
+)
+
+// knownEtcdError is a failure message etcd gives for a mistake an operator
+// can fix, with what causes it and what to do.
+type knownEtcdError struct {
+	// match is a substring of the message etcd returns or logs.
+	match string
+	cause string
+	fix   string
+}
+
+// knownEtcdErrors are matched in order against the text of an error from
+// the etcd client or from etcd's own log (journalctl); the first match
+// explains it. Messages are those of etcd v3.4 to v3.6.
+var knownEtcdErrors = []knownEtcdError{
+	{
+		match: "cluster ID mismatch",
+		cause: "this member and the cluster it talks to belong to different clusters: its data dir was created by another cluster (an earlier bootstrap, or a bootstrap run twice with state \"new\"), or its initial cluster lists peer URLs of another cluster",
+		fix:   "remove the member from this cluster if it was added (member_remove), wipe its data dir (wipe_datadir), add it again with member_add and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\" and the initial_cluster that member_add returned",
+	},
+	{
+		match: "member count is unequal",
+		cause: "the joining member's ETCD_INITIAL_CLUSTER does not list the same members as the running cluster (a member was added or removed since the string was built, or it was written by hand)",
+		fix:   "start the member with exactly the initial_cluster string member_add returned (it lists every current member), with ETCD_INITIAL_CLUSTER_STATE=\"existing\"",
+	},
+	{
+		match: "unmatched member while checking PeerURLs",
+		cause: "a peer URL in the joining member's ETCD_INITIAL_CLUSTER does not match the peer URLs the cluster has for that member",
+		fix:   "use the initial_cluster string member_add returned; if a member's peer URL really changed, change it in the cluster first with member_update",
+	},
+	{
+		match: "PeerURLs: no match found for existing member",
+		cause: "a peer URL in the joining member's ETCD_INITIAL_CLUSTER does not match the peer URLs the cluster has for that member",
+		fix:   "use the initial_cluster string member_add returned; if a member's peer URL really changed, change it in the cluster first with member_update",
+	},
+	{
+		match: "permanently removed",
+		cause: "this member was removed from the cluster (member_remove) and its data dir still holds the old member's identity; a removed member can never rejoin under its old ID",
+		fix:   "stop it, wipe its data dir (wipe_datadir), add it again with member_add, and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\"",
+	},
+	{
+		match: "too many learner members in cluster",
+		cause: "the cluster already has as many learners as it allows (--max-learners, 1 by default)",
+		fix:   "start and promote the existing learner first (member_promote), or remove it if it is a leftover (member_remove)",
+	},
+	{
+		match: "can only promote a learner member which is in sync with leader",
+		cause: "the learner has not caught up with the leader's log yet (or is not running, or cannot reach the other members on its peer URL)",
+		fix:   "make sure the learner is started and its peer URL is reachable from the leader, then promote again with a longer timeout (member_promote retries until the timeout)",
+	},
+	{
+		match: "can only promote a learner member",
+		cause: "the member is already a voting member",
+		fix:   "nothing to promote; check the member table (member_list)",
+	},
+	{
+		match: "Peer URLs already exists",
+		cause: "another member already has this peer URL",
+		fix:   "if that member is a leftover of an earlier attempt, remove it (member_remove) or reuse it; to move a member to a new address use member_update",
+	},
+	{
+		match: "member ID already exist",
+		cause: "a member with this ID is already in the cluster",
+		fix:   "list the members (member_list) and reuse or remove the existing one",
+	},
+	{
+		match: "re-configuration failed due to not enough started members",
+		cause: "etcd's own quorum check (--strict-reconfig-check) refused the membership change: after it, too few started members would be left to keep quorum",
+		fix:   "bring the stopped members back first (wait_healthy shows which), then retry",
+	},
+	{
+		match: "member not found",
+		cause: "the member ID is not in the cluster's member list (already removed, or an ID from another cluster)",
+		fix:   "check the member table with member_list",
+	},
+	{
+		match: "has already been bootstrapped",
+		cause: "this member started with ETCD_INITIAL_CLUSTER_STATE=\"new\" but the cluster it names is already running with it as a member; its data dir was lost or wiped",
+		fix:   "remove it (member_remove), wipe its data dir, add it again with member_add and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\"",
+	},
+	{
+		match: "couldn't find local name",
+		cause: "ETCD_NAME is not one of the names in ETCD_INITIAL_CLUSTER",
+		fix:   "make ETCD_INITIAL_CLUSTER contain NAME=PEER_URL for this member, with ETCD_NAME spelled the same (render_conf checks this)",
+	},
+	{
+		match: "database space exceeded",
+		cause: "the backend database reached its quota (--quota-backend-bytes) and the cluster raised the NOSPACE alarm: it accepts only reads and deletes",
+		fix:   "compact and defragment (etcdctl compact, etcdctl defrag), then disarm the alarm (etcdctl alarm disarm); raise the quota if the data really needs the room",
+	},
+	{
+		match: "etcdserver: no leader",
+		cause: "the member answering has no leader: the cluster has lost quorum or is electing one",
+		fix:   "check which members are down (wait_healthy, member_list) and bring enough of them back to regain quorum",
+	},
+	{
+		match: "etcdserver: request timed out",
+		cause: "the request was not committed in time: the cluster may have lost quorum, or its disks or network are too slow",
+		fix:   "check the members' health (wait_healthy) and etcd's log (journalctl -u etcd)",
+	},
+	{
+		match: "etcdserver: unhealthy cluster",
+		cause: "etcd refused the membership change because the cluster is not healthy enough to make it safely",
+		fix:   "bring every member back to health first (wait_healthy), then retry",
+	},
+}
+
+// EtcdError is an error from etcd that the modules recognise, explained.
+type EtcdError struct {
+	Err   error
+	Cause string
+	Fix   string
+}
+
+func (e *EtcdError) Error() string {
+	return e.Err.Error() + " (cause: " + e.Cause + "; fix: " + e.Fix + ")"
+}
+
+func (e *EtcdError) Unwrap() error { return e.Err }
+
+// explainEtcd returns err with the cause and fix of the first known etcd
+// failure its text contains, or err unchanged. It is applied to errors from
+// the etcd client and to etcd log lines shown after a failed start.
+func explainEtcd(err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *EtcdError
+	if errors.As(err, &already) {
+		return err
+	}
+	if k, ok := matchEtcdError(err.Error()); ok {
+		return &EtcdError{Err: err, Cause: k.cause, Fix: k.fix}
+	}
+	return err
+}
+
+// explainEtcdLog returns the explanation of the first known etcd failure
+// found in a log excerpt, or "".
+func explainEtcdLog(log string) string {
+	if k, ok := matchEtcdError(log); ok {
+		return "cause: " + k.cause + "; fix: " + k.fix
+	}
+	return ""
+}
+
+func matchEtcdError(msg string) (knownEtcdError, bool) {
+	for _, k := range knownEtcdErrors {
+		if strings.Contains(msg, k.match) {
+			return k, true
+		}
+	}
+	return knownEtcdError{}, false
+}
