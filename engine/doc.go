@@ -1,0 +1,15 @@
+// Package engine runs Starlark playbooks against an inventory: it loads a
+// playbook and its load()s, turns every module into a Starlark builtin
+// through one wrapper (targets, per-host arguments, fan-out within the forks
+// limit, retries, check mode, dropping failed hosts), and reports what
+// happened as a stream of events that the text and JSON printers render.
+//
+// The engine knows modules only through the Module interface: HostModule
+// runs on every target host and returns one result per host; ClusterModule
+// acts once on a cluster through the first target that answers. Both read
+// first (Plan) and change only what their actions say; check mode is the
+// same code stopping before the actions run.
+//
+// The engine reaches hosts only through a Connector, and never imports the
+// modules package; cmd/etcdplay wires the two together.
+package engine

@@ -1,0 +1,488 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+// Connector opens connections to hosts. The engine reaches hosts only
+// through it and treats any error from Connect as the host being
+// unreachable.
+type Connector interface {
+	Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error)
+}
+
+// Config is what a run needs.
+type Config struct {
+	Inventory *inventory.Inventory
+	Connector Connector
+	// Modules are the builtins playbooks can call (modules.All()).
+	Modules []Module
+	// Vars are the extra vars (-e), ctx.vars in the playbook.
+	Vars map[string]any
+	// Check runs modules without their actions; Diff shows file changes.
+	Check, Diff bool
+	// Forks bounds the hosts worked on at once (default 20).
+	Forks int
+	// Become and BecomeUser are the defaults from the command line (-b,
+	// --become-user); a call's become= and the inventory's ansible_become
+	// decide per host (see the playbook documentation).
+	Become     bool
+	BecomeUser string
+	// Output receives the run's events. Nil discards them.
+	Output Output
+	// Shipped holds the shipped playbooks and their lib/ (package
+	// playbooks): load("lib/...") falls back to it.
+	Shipped fs.FS
+	// BaseDir is where relative local paths of modules (copy src=, fetch
+	// dest=) resolve; "" is the working directory.
+	BaseDir string
+}
+
+// Run runs a playbook's main(ctx) and returns its recap. The error, if any,
+// is an *Error (placed at the call that stopped the run) and has already
+// been emitted as an error event; the recap event is emitted in every case.
+func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
+	r := newRunner(ctx, cfg)
+	r.emit(Event{Type: EventStart, Playbook: pb.Name(), Check: cfg.Check, Diff: cfg.Diff})
+	err := r.runMain(pb)
+	return r.finish(err)
+}
+
+// RunModule runs one module call ad hoc, as etcdplay exec -m does: module
+// on the hosts matching pattern, with "key=value" arguments (see
+// ParseModuleArgs).
+func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []string) (*Recap, error) {
+	r := newRunner(ctx, cfg)
+	r.adhoc = true
+	b, ok := r.builtins[module]
+	if !ok {
+		return nil, &Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest(module, r.moduleNames()))}
+	}
+	kwargs, err := ParseModuleArgs(r.modules[module].Info(), kvs)
+	if err != nil {
+		return nil, &Error{Module: module, Err: inputErr(err)}
+	}
+	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
+	th := r.newThread("adhoc")
+	stop := r.cancelOnDone(th)
+	_, err = starlark.Call(th, b, starlark.Tuple{starlark.String(pattern)}, kwargs)
+	stop()
+	return r.finish(err)
+}
+
+// runner is the state of one run.
+type runner struct {
+	cfg      Config
+	ctx      context.Context
+	adhoc    bool
+	start    time.Time
+	modules  map[string]Module
+	builtins map[string]*starlark.Builtin
+	loader   *loader
+	playCtx  *playCtx
+	thread   *starlark.Thread // main thread, for cancellation by serial()
+
+	hostMu   sync.Mutex
+	hostVals map[string]*Host
+	inLimit  map[string]bool
+	invOrder map[string]int
+
+	connMu sync.Mutex
+	conns  map[string]transport.Conn
+
+	emitMu sync.Mutex
+	recap  map[string]*HostRecap
+
+	resMu sync.Mutex // guards HostResults while modules fill them
+
+	// starMu serialises Starlark calls made from worker goroutines (until=)
+	// with each other; the main thread is blocked in the builtin meanwhile.
+	starMu sync.Mutex
+
+	tasks       int
+	dropped     map[string]dropInfo // host -> where and why it left the run
+	droppedList []string
+	abort       *Error // set to stop the run from outside a builtin's return
+	interrupted *Interruption
+}
+
+func newRunner(ctx context.Context, cfg Config) *runner {
+	if cfg.Forks <= 0 {
+		cfg.Forks = 20
+	}
+	r := &runner{
+		cfg:      cfg,
+		ctx:      ctx,
+		start:    time.Now(),
+		modules:  map[string]Module{},
+		builtins: map[string]*starlark.Builtin{},
+		hostVals: map[string]*Host{},
+		conns:    map[string]transport.Conn{},
+		recap:    map[string]*HostRecap{},
+		dropped:  map[string]dropInfo{},
+		invOrder: map[string]int{},
+	}
+	if cfg.Inventory != nil {
+		for i, h := range cfg.Inventory.Hosts() {
+			r.invOrder[h.Name] = i
+		}
+		if hs, err := cfg.Inventory.Select("all"); err == nil {
+			r.inLimit = map[string]bool{}
+			for _, h := range hs {
+				r.inLimit[h.Name] = true
+			}
+		}
+	}
+	for _, m := range cfg.Modules {
+		name := m.Info().Name
+		r.modules[name] = m
+		r.builtins[name] = starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return r.call(th, m, args, kwargs)
+		})
+	}
+	vars, err := ToStarlark(cfg.Vars)
+	if err != nil {
+		vars = starlark.NewDict(0)
+	}
+	if cfg.Vars == nil {
+		vars = starlark.NewDict(0)
+	}
+	vars.Freeze()
+	r.playCtx = &playCtx{r: r, vars: vars.(*starlark.Dict)}
+	r.loader = newLoader(cfg.Shipped, r.predeclared())
+	return r
+}
+
+func (r *runner) moduleNames() []string {
+	var ns []string
+	for n := range r.modules {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+func (r *runner) newThread(name string) *starlark.Thread {
+	th := &starlark.Thread{
+		Name: name,
+		Print: func(th *starlark.Thread, msg string) {
+			r.emit(Event{Type: EventPrint, Pos: callerPos(th), Msg: msg})
+		},
+	}
+	th.Load = r.loader.load
+	return th
+}
+
+// cancelOnDone cancels th's Starlark evaluation when the run's context is
+// done (Ctrl-C), so a busy playbook loop stops too.
+func (r *runner) cancelOnDone(th *starlark.Thread) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.ctx.Done():
+			th.Cancel("interrupted")
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (r *runner) runMain(pb *Playbook) error {
+	th := r.newThread("main")
+	r.thread = th
+	stop := r.cancelOnDone(th)
+	defer stop()
+	globals, err := r.loader.execPlaybook(th, pb)
+	if err != nil {
+		return err
+	}
+	main, ok := globals["main"].(*starlark.Function)
+	if !ok {
+		return &Error{Pos: pb.Name(), Err: BadInput("no main(ctx) function: a playbook defines def main(ctx): and etcdplay calls it")}
+	}
+	if main.NumParams() < 1 {
+		return &Error{Pos: main.Position().String(), Err: BadInput("main takes no parameters: define it as def main(ctx):")}
+	}
+	_, err = starlark.Call(th, main, starlark.Tuple{r.playCtx}, nil)
+	return err
+}
+
+// finish turns the error that ended the run into an *Error, emits it and
+// the recap.
+func (r *runner) finish(err error) (*Recap, error) {
+	e := r.explain(err)
+	rec := r.buildRecap()
+	if e != nil {
+		rec.Error = e.Error()
+		r.emit(Event{Type: EventError, Pos: e.Pos, Module: e.Module, Host: e.Host, Msg: e.Error(), Backtrace: e.Backtrace})
+		err = e
+	}
+	r.emit(Event{Type: EventRecap, Recap: rec})
+	return rec, err
+}
+
+func (r *runner) explain(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var (
+		e    *Error
+		eval *starlark.EvalError
+	)
+	bt := ""
+	if errors.As(err, &eval) {
+		bt = eval.Backtrace()
+	}
+	switch {
+	case r.abort != nil:
+		c := *r.abort
+		e = &c
+	case errors.As(err, &e):
+		c := *e
+		e = &c
+	case r.ctx.Err() != nil:
+		e = &Error{Err: context.Canceled}
+	case eval != nil:
+		e = &Error{Pos: topPos(eval.CallStack), Err: errors.New(eval.Msg)}
+		var ie *InputError
+		if errors.As(err, &ie) {
+			e.Err = &InputError{Err: e.Err}
+		}
+	default:
+		e = &Error{Err: inputErr(err)}
+	}
+	if e.Backtrace == "" {
+		e.Backtrace = bt
+	}
+	return e
+}
+
+// topPos is the innermost position in Starlark code.
+func topPos(stack starlark.CallStack) string {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if p := stack[i].Pos; p.IsValid() && p.Filename() != "<builtin>" {
+			return p.String()
+		}
+	}
+	return ""
+}
+
+func (r *runner) emit(e Event) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.Type == EventHostResult {
+		hr := r.recap[e.Host]
+		if hr == nil {
+			hr = &HostRecap{Host: e.Host}
+			r.recap[e.Host] = hr
+		}
+		switch {
+		case e.Ignored:
+			hr.Ignored++
+		case e.Status == StatusOK:
+			hr.OK++
+		case e.Status == StatusChanged:
+			hr.Changed++
+		case e.Status == StatusFailed, e.Status == StatusInterrupted:
+			hr.Failed++
+		case e.Status == StatusUnreachable:
+			hr.Unreachable++
+		case e.Status == StatusSkipped:
+			hr.Skipped++
+		}
+	}
+	if r.cfg.Output != nil {
+		r.cfg.Output.Emit(e)
+	}
+}
+
+func (r *runner) buildRecap() *Recap {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	rec := &Recap{Check: r.cfg.Check, Duration: Millis(time.Since(r.start)), Interrupted: r.interrupted}
+	for _, hr := range r.recap {
+		c := *hr
+		if d, ok := r.dropped[hr.Host]; ok {
+			c.Dropped = d.why + ": " + d.msg
+			if d.unreachable {
+				rec.Unreachable++
+			} else {
+				rec.Failed++
+			}
+		}
+		if c.Changed > 0 {
+			rec.Changed = true
+		}
+		rec.Hosts = append(rec.Hosts, c)
+	}
+	sort.Slice(rec.Hosts, func(i, j int) bool {
+		a, b := rec.Hosts[i].Host, rec.Hosts[j].Host
+		ia, oka := r.invOrder[a]
+		ib, okb := r.invOrder[b]
+		if oka != okb {
+			return oka
+		}
+		if ia != ib {
+			return ia < ib
+		}
+		return a < b
+	})
+	return rec
+}
+
+// hostValue returns the Starlark value for an inventory host, one per host
+// for the run.
+func (r *runner) hostValue(h *inventory.Host) (*Host, error) {
+	r.hostMu.Lock()
+	defer r.hostMu.Unlock()
+	if v, ok := r.hostVals[h.Name]; ok {
+		return v, nil
+	}
+	v, err := newHost(h)
+	if err != nil {
+		return nil, err
+	}
+	r.hostVals[h.Name] = v
+	return v, nil
+}
+
+func (r *runner) selectHosts(pattern string) ([]*Host, error) {
+	if r.cfg.Inventory == nil {
+		return nil, fmt.Errorf("no inventory")
+	}
+	hs, err := r.cfg.Inventory.Select(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Host, 0, len(hs))
+	for _, h := range hs {
+		v, err := r.hostValue(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (r *runner) hostByName(name string) (*Host, error) {
+	if r.cfg.Inventory == nil {
+		return nil, fmt.Errorf("no inventory")
+	}
+	h, ok := r.cfg.Inventory.Host(name)
+	if !ok {
+		var names []string
+		for _, h := range r.cfg.Inventory.Hosts() {
+			names = append(names, h.Name)
+		}
+		return nil, fmt.Errorf("no host %q in the inventory%s", name, suggest(name, names))
+	}
+	return r.hostValue(h)
+}
+
+func (r *runner) limited(h *inventory.Host) bool {
+	return r.inLimit != nil && !r.inLimit[h.Name]
+}
+
+// connect returns the host's connection, opening it on first use. A failed
+// connection is not remembered: a later call tries again.
+func (r *runner) connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	r.connMu.Lock()
+	c, ok := r.conns[h.Name]
+	r.connMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	if r.cfg.Connector == nil {
+		return nil, &transport.UnreachableError{Host: h.Name, Err: errors.New("no connector configured")}
+	}
+	c, err := r.cfg.Connector.Connect(ctx, h)
+	if err != nil {
+		if !transport.IsUnreachable(err) {
+			err = &transport.UnreachableError{Host: h.Name, Err: err}
+		}
+		return nil, err
+	}
+	r.connMu.Lock()
+	r.conns[h.Name] = c
+	r.connMu.Unlock()
+	return c, nil
+}
+
+// forget drops a connection that was found broken, so the next call
+// reconnects.
+func (r *runner) forget(h *inventory.Host) {
+	r.connMu.Lock()
+	delete(r.conns, h.Name)
+	r.connMu.Unlock()
+}
+
+// become decides sudo for a call on h: the call's become= wins, then -b on
+// the command line, then the inventory (ansible_become).
+func (r *runner) become(o *callOptions, h *inventory.Host) (bool, string) {
+	user := h.BecomeUser()
+	if r.cfg.BecomeUser != "" {
+		user = r.cfg.BecomeUser
+	}
+	if o != nil && o.becomeUser != "" {
+		user = o.becomeUser
+	}
+	if o != nil && o.become != nil {
+		return *o.become, user
+	}
+	if r.cfg.Become {
+		return true, user
+	}
+	b, _ := h.Become()
+	return b, user
+}
+
+// dropInfo is why a host left the run.
+type dropInfo struct {
+	why         string // "copy failed at site.star:4:5"
+	msg         string // the failure
+	unreachable bool
+}
+
+func (r *runner) drop(host string, d dropInfo) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	if _, ok := r.dropped[host]; !ok {
+		r.dropped[host] = d
+		r.droppedList = append(r.droppedList, host)
+	}
+}
+
+func (r *runner) droppedWhy(host string) (string, bool) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	d, ok := r.dropped[host]
+	return d.why, ok
+}
+
+func (r *runner) droppedHosts() *starlark.List {
+	r.emitMu.Lock()
+	names := append([]string{}, r.droppedList...)
+	r.emitMu.Unlock()
+	var vs []starlark.Value
+	for _, n := range names {
+		if h, err := r.hostByName(n); err == nil {
+			vs = append(vs, h)
+		}
+	}
+	return starlark.NewList(vs)
+}

@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+// Host is an inventory host as a Starlark value: h.name, h.address,
+// h.port, h.user, h.groups and h.vars (its inventory variables). Hosts are
+// hashable and compare by name, so they work as dict keys, in sets, with
+// ==, in and sorted().
+type Host struct {
+	h    *inventory.Host
+	vars *starlark.Dict
+}
+
+var (
+	_ starlark.HasAttrs   = (*Host)(nil)
+	_ starlark.Comparable = (*Host)(nil)
+)
+
+func newHost(h *inventory.Host) (*Host, error) {
+	vars := starlark.NewDict(len(h.Vars))
+	keys := make([]string, 0, len(h.Vars))
+	for k := range h.Vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, err := ToStarlark(h.Vars[k])
+		if err != nil {
+			return nil, fmt.Errorf("host %s: var %s: %v", h.Name, k, err)
+		}
+		vars.SetKey(starlark.String(k), v)
+	}
+	vars.Freeze()
+	return &Host{h: h, vars: vars}, nil
+}
+
+// Inventory returns the inventory host.
+func (h *Host) Inventory() *inventory.Host { return h.h }
+
+// Name is the host's inventory name.
+func (h *Host) Name() string { return h.h.Name }
+
+func (h *Host) String() string        { return h.h.Name }
+func (h *Host) Type() string          { return "host" }
+func (h *Host) Freeze()               {}
+func (h *Host) Truth() starlark.Bool  { return starlark.True }
+func (h *Host) Hash() (uint32, error) { return starlark.String(h.h.Name).Hash() }
+
+func (h *Host) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return starlark.Compare(op, starlark.String(h.h.Name), starlark.String(y.(*Host).h.Name))
+}
+
+func (h *Host) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(h.h.Name), nil
+	case "address":
+		return starlark.String(h.h.Address()), nil
+	case "port":
+		return starlark.MakeInt(h.h.Port()), nil
+	case "user":
+		return starlark.String(h.h.User()), nil
+	case "groups":
+		gs := make([]starlark.Value, len(h.h.Groups))
+		for i, g := range h.h.Groups {
+			gs[i] = starlark.String(g)
+		}
+		l := starlark.NewList(gs)
+		l.Freeze()
+		return l, nil
+	case "vars":
+		return h.vars, nil
+	}
+	return nil, nil
+}
+
+func (h *Host) AttrNames() []string {
+	return []string{"address", "groups", "name", "port", "user", "vars"}
+}
+
+// playCtx is the ctx argument of main(ctx).
+type playCtx struct {
+	r    *runner
+	vars *starlark.Dict
+}
+
+var _ starlark.HasAttrs = (*playCtx)(nil)
+
+func (c *playCtx) String() string        { return "<ctx>" }
+func (c *playCtx) Type() string          { return "ctx" }
+func (c *playCtx) Freeze()               {}
+func (c *playCtx) Truth() starlark.Bool  { return starlark.True }
+func (c *playCtx) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ctx") }
+
+func (c *playCtx) AttrNames() []string {
+	return []string{"check", "diff", "dropped_hosts", "host", "hosts", "vars"}
+}
+
+func (c *playCtx) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "check":
+		return starlark.Bool(c.r.cfg.Check), nil
+	case "diff":
+		return starlark.Bool(c.r.cfg.Diff), nil
+	case "vars":
+		return c.vars, nil
+	case "hosts":
+		return starlark.NewBuiltin("hosts", c.hosts).BindReceiver(c), nil
+	case "host":
+		return starlark.NewBuiltin("host", c.host).BindReceiver(c), nil
+	case "dropped_hosts":
+		return c.r.droppedHosts(), nil
+	}
+	return nil, nil
+}
+
+// hosts implements ctx.hosts(pattern="all"): the hosts matching an
+// inventory pattern, within --limit, in inventory order.
+func (c *playCtx) hosts(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	pattern := "all"
+	if err := starlark.UnpackArgs("ctx.hosts", args, kwargs, "pattern?", &pattern); err != nil {
+		return nil, inputErr(err)
+	}
+	hs, err := c.r.selectHosts(pattern)
+	if err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.hosts", Err: inputErr(err)}
+	}
+	if len(hs) == 0 {
+		c.r.emit(Event{Type: EventWarning, Pos: callerPos(th), Msg: fmt.Sprintf("ctx.hosts(%q) matched no host", pattern)})
+	}
+	vs := make([]starlark.Value, len(hs))
+	for i, h := range hs {
+		vs[i] = h
+	}
+	return starlark.NewList(vs), nil
+}
+
+// host implements ctx.host(name): one host by name, even outside --limit
+// (module calls skip such a host).
+func (c *playCtx) host(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	if err := starlark.UnpackArgs("ctx.host", args, kwargs, "name", &name); err != nil {
+		return nil, inputErr(err)
+	}
+	h, err := c.r.hostByName(name)
+	if err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.host", Err: inputErr(err)}
+	}
+	return h, nil
+}
+
+// callerPos is the position of the call to the builtin running on th, or
+// "" when it was not called from Starlark code (ad-hoc runs).
+func callerPos(th *starlark.Thread) string {
+	if th.CallStackDepth() < 2 {
+		return ""
+	}
+	p := th.CallFrame(1).Pos
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}

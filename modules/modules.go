@@ -1,0 +1,145 @@
+package modules
+
+import (
+	"embed"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+// All returns every module, in the order etcdplay doc lists them. It panics
+// if two share a name: that is a bug found at start, not a user error.
+func All() []engine.Module {
+	all := []engine.Module{
+		pingModule,
+		commandModule,
+		shellModule,
+		copyModule,
+		templateModule,
+		fetchModule,
+		fileModule,
+	}
+	seen := map[string]bool{}
+	for _, m := range all {
+		name := m.Info().Name
+		if seen[name] {
+			panic("modules: two modules are called " + name)
+		}
+		seen[name] = true
+	}
+	return all
+}
+
+// sources are this package's Go files: a module's documentation is the doc
+// comment of its declaration, read from here so it has one source.
+//
+//go:embed *.go
+var sources embed.FS
+
+var (
+	docsOnce sync.Once
+	docs     map[string]string
+)
+
+// Doc returns the documentation of the module called name: the doc comment
+// of the declaration whose composite literal has Name: "name".
+func Doc(name string) (string, bool) {
+	docsOnce.Do(func() { docs = readDocs(sources) })
+	d, ok := docs[name]
+	return d, ok
+}
+
+// Summary returns the first sentence of a module's documentation.
+func Summary(name string) string {
+	d, _ := Doc(name)
+	first, _, _ := strings.Cut(d, "\n\n")
+	first = strings.Join(strings.Fields(first), " ")
+	if i := strings.Index(first, ". "); i >= 0 {
+		first = first[:i+1]
+	}
+	return first
+}
+
+func readDocs(fsys fs.FS) map[string]string {
+	out := map[string]string{}
+	files, _ := fs.Glob(fsys, "*.go")
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
+		if err != nil {
+			continue
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				doc := vs.Doc
+				if doc == nil && len(gd.Specs) == 1 {
+					doc = gd.Doc
+				}
+				if doc == nil {
+					continue
+				}
+				for _, v := range vs.Values {
+					if n := moduleName(v); n != "" {
+						out[n] = strings.TrimSpace(doc.Text())
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// moduleName finds Name: "..." in &T{...} or T{...}.
+func moduleName(e ast.Expr) string {
+	if u, ok := e.(*ast.UnaryExpr); ok {
+		e = u.X
+	}
+	cl, ok := e.(*ast.CompositeLit)
+	if !ok {
+		return ""
+	}
+	for _, elt := range cl.Elts {
+		kv, ok := elt.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
+			if lit, ok := kv.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				s, err := strconv.Unquote(lit.Value)
+				if err == nil {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// Names returns the module names, sorted.
+func Names() []string {
+	var ns []string
+	for _, m := range All() {
+		ns = append(ns, m.Info().Name)
+	}
+	sort.Strings(ns)
+	return ns
+}
