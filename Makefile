@@ -66,7 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./inventory
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+	ETCDPLAY_BIN=$(CURDIR)/$(BIN) ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) $(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./...
 
 demo: deps build etcd
 	./scripts/demo.sh

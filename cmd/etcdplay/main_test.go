@@ -14,10 +14,12 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs the CLI tests in testdata/script/*.txtar. Scripts that need
-// real hosts declare it with [!root] skip and get their hosts from setup
-// hooks (see script_setup_test.go).
+// real hosts say [!sshd] skip and find them in $INV (see
+// script_setup_test.go).
 func TestScript(t *testing.T) {
+	startScriptHosts(t)
 	testscript.Run(t, testscript.Params{
+		Condition:           scriptCondition,
 		Dir:                 "../../testdata/script",
 		Setup:               scriptSetup,
 		RequireExplicitExec: true,
