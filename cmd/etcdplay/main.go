@@ -33,6 +33,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			execCommand(),
 			inventoryCommand(),
+			labCommand(),
 			versionCommand(),
 		},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + exitCodesHelp,
