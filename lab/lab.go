@@ -22,6 +22,9 @@ type Lab struct {
 
 	mu sync.Mutex // guards st while hosts are worked on in parallel
 	st *state
+	// destroyed makes the lock release remove the lock file and the
+	// directory, if empty, as well.
+	destroyed bool
 }
 
 // Host is one lab host as the inventory names it.
@@ -125,7 +128,7 @@ func (l *Lab) begin(needImageBuild bool) (unlock func(), err error) {
 	// A directory made for a lab that was then not created (refused, or
 	// torn down) is removed again: nothing is left behind.
 	unlock = func() {
-		if newDir && l.st == nil {
+		if l.st == nil && (newDir || l.destroyed) {
 			os.Remove(lockPath)
 			os.Remove(l.cfg.Dir)
 		}
@@ -570,7 +573,9 @@ func (l *Lab) Destroy(ctx context.Context, removeImages bool) error {
 	if removeImages {
 		errs = append(errs, l.removeImages())
 	}
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	l.destroyed = err == nil
+	return err
 }
 
 // destroy tears the lab down; the state file goes last, and only when
