@@ -20,6 +20,7 @@ import (
 const (
 	envTestSubnet = "ETCDPLAY_LAB_TEST_SUBNET" // default 10.77.1.0/24
 	envTestName   = "ETCDPLAY_LAB_TEST_NAME"   // default etcdplay-t
+	envTestDir    = "ETCDPLAY_LAB_TEST_DIR"    // default $TMPDIR/etcdplay-lab-test-NAME
 )
 
 type testLog struct{ t *testing.T }
@@ -52,7 +53,9 @@ func TestLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := envOr(envTestName, "etcdplay-t")
-	dir := t.TempDir()
+	// A fixed directory, so a run that crashed (a test timeout skips
+	// cleanups) is cleaned up by the next one instead of blocking it.
+	dir := envOr(envTestDir, filepath.Join(os.TempDir(), "etcdplay-lab-test-"+name))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
@@ -60,7 +63,12 @@ func TestLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Runs before t.TempDir's removal: never delete through a mount.
+	if l.Exists() {
+		t.Logf("destroying the lab an earlier run left in %s", dir)
+		if err := l.Destroy(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() {
 		if l.Exists() {
 			if err := l.Destroy(context.Background(), false); err != nil {
