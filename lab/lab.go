@@ -625,7 +625,7 @@ func (l *Lab) destroy(ctx context.Context, verbose bool) error {
 		return err
 	}
 	if verbose {
-		l.logf("destroyed the lab in %s (%d hosts, subnet %s)", l.cfg.Dir, len(st.Hosts), st.Subnet)
+		l.logf("destroyed the lab in %s (%d host(s), subnet %s)", l.cfg.Dir, len(st.Hosts), st.Subnet)
 	}
 	l.mu.Lock()
 	l.st = nil
