@@ -114,7 +114,8 @@ func (r *HostResult) AttrNames() []string {
 // Results is what a host module call returns: one HostResult per target
 // host, in target order. In a playbook: r.ok (no host failed or was
 // unreachable), r.changed (some host changed), r.failed_hosts,
-// r.unreachable_hosts, r.changed_hosts, r.ok_hosts, r.skipped_hosts,
+// r.unreachable_hosts, r.changed_hosts, r.ok_hosts (ok or changed),
+// r.skipped_hosts,
 // r.hosts; r[host] or r["name"] for one host's result; len(r) and
 // iteration over the per-host results. When the call ran on exactly one
 // host, that host's attributes (r.stdout, r.rc, module data) can be read
@@ -226,7 +227,7 @@ func (rs *Results) Attr(name string) (starlark.Value, error) {
 	case "hosts":
 		return rs.hostList(func(*HostResult) bool { return true }), nil
 	case "ok_hosts":
-		return rs.hostList((*HostResult).ok), nil
+		return rs.hostList(func(r *HostResult) bool { return r.Status == StatusOK || r.Status == StatusChanged }), nil
 	case "changed_hosts":
 		return rs.hostList(func(r *HostResult) bool { return r.Status == StatusChanged }), nil
 	case "failed_hosts":

@@ -64,16 +64,15 @@ func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 // ParseModuleArgs).
 func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []string) (*Recap, error) {
 	r := newRunner(ctx, cfg)
-	r.adhoc = true
+	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	b, ok := r.builtins[module]
 	if !ok {
-		return nil, &Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest(module, r.moduleNames()))}
+		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest(module, r.moduleNames()))})
 	}
 	kwargs, err := ParseModuleArgs(r.modules[module].Info(), kvs)
 	if err != nil {
-		return nil, &Error{Module: module, Err: inputErr(err)}
+		return r.finish(&Error{Module: module, Err: inputErr(err)})
 	}
-	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	th := r.newThread("adhoc")
 	stop := r.cancelOnDone(th)
 	_, err = starlark.Call(th, b, starlark.Tuple{starlark.String(pattern)}, kwargs)
@@ -209,7 +208,7 @@ func (r *runner) runMain(pb *Playbook) error {
 	}
 	main, ok := globals["main"].(*starlark.Function)
 	if !ok {
-		return &Error{Pos: pb.Name(), Err: BadInput("no main(ctx) function: a playbook defines def main(ctx): and etcdplay calls it")}
+		return &Error{Pos: pb.Name() + ":1:1", Err: BadInput("no main(ctx) function: a playbook defines def main(ctx): and etcdplay calls it")}
 	}
 	if main.NumParams() < 1 {
 		return &Error{Pos: main.Position().String(), Err: BadInput("main takes no parameters: define it as def main(ctx):")}

@@ -65,6 +65,9 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 	case "address":
 		return starlark.String(h.h.Address()), nil
 	case "port":
+		if h.h.Port() == 0 {
+			return starlark.None, nil // not in the inventory: ssh decides
+		}
 		return starlark.MakeInt(h.h.Port()), nil
 	case "user":
 		return starlark.String(h.h.User()), nil

@@ -58,6 +58,13 @@ func TestLab(t *testing.T) {
 	dir := envOr(envTestDir, filepath.Join(os.TempDir(), "etcdplay-lab-test-"+name))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	// Runs at once on one machine (go test ./... in two trees) take
+	// turns rather than destroy each other's lab.
+	unlock, err := lockFile(dir+".lock", testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock) // after the destroy below: cleanups run last first
 
 	l, err := Open(Config{Dir: dir, ImageDir: imageDir, Name: name, Subnet: subnet, Log: testLog{t}})
 	if err != nil {

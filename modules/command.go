@@ -15,9 +15,9 @@ type commandArgs struct {
 	Stdin   string
 }
 
-// command runs a program on each host, without a shell: every word reaches
-// the program as it is, so no quoting surprises, and no pipes, redirections
-// or variables (use shell for those).
+// command runs a program on each host, without a shell. Every word reaches
+// the program as it is, so there are no quoting surprises, and no pipes,
+// redirections or variables (use shell for those).
 //
 // Arguments:
 //

@@ -22,10 +22,10 @@ type copyArgs struct {
 	Backup  bool
 }
 
-// copy writes a file on each host, from content= or from a local file
-// src=, and changes it only when it differs: the SHA-256 of the file on the
-// host is compared first, and an unchanged file is left alone (ok). The
-// write is atomic (a temporary file in the same directory, renamed over the
+// copy writes a file on each host when its content or attributes differ.
+// The content comes from content= or a local file src=; the SHA-256 of the
+// file on the host is compared first, and an unchanged file is left alone
+// (ok). The write is atomic (a temporary file in the same directory, renamed over the
 // old one), so readers see the old file or the new, never a part.
 //
 // Arguments:

@@ -19,8 +19,8 @@ type fetchArgs struct {
 	Flat bool
 }
 
-// fetch copies a file from each host to the control machine, only when the
-// local copy differs (SHA-256 compared first). The transfer goes to a
+// fetch copies a file from each host to the control machine. It does so
+// only when the local copy differs (SHA-256 compared first); the transfer goes to a
 // temporary file that is checked against the remote checksum and then
 // renamed into place.
 //

@@ -19,8 +19,9 @@ type fileArgs struct {
 	Group string
 }
 
-// file makes a path on each host be what state= says, and sets its mode,
-// owner and group; it changes only what differs.
+// file makes a path a file, a directory, or absent, with mode and owner.
+// It changes only what differs from what state=, mode=, owner= and group=
+// ask for.
 //
 // Arguments:
 //

@@ -64,7 +64,7 @@ func Summary(name string) string {
 	if i := strings.Index(first, ". "); i >= 0 {
 		first = first[:i+1]
 	}
-	return first
+	return strings.TrimPrefix(first, name+" ")
 }
 
 func readDocs(fsys fs.FS) map[string]string {

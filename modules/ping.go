@@ -10,8 +10,8 @@ import (
 
 type pingArgs struct{}
 
-// ping checks that each host answers over SSH and runs commands (through
-// sudo too, with become=True). It changes nothing.
+// ping checks that each host answers over SSH and runs commands. With
+// become=True it checks sudo too. It changes nothing.
 //
 // The result has ping = "pong".
 //

@@ -16,9 +16,9 @@ type shellArgs struct {
 	Stdin   string
 }
 
-// shell runs a command line through the login user's POSIX shell on each
-// host, with pipes, redirections, variables and globs. Prefer command when
-// none of those are needed.
+// shell runs a command line through the shell on each host. Pipes,
+// redirections, variables and globs work as in the login user's POSIX
+// shell; prefer command when none of those are needed.
 //
 // Arguments:
 //

@@ -24,9 +24,9 @@ type templateArgs struct {
 	Backup  bool
 }
 
-// template renders a Go text/template for each host and writes the result
-// as copy does: only when it differs, atomically, with mode, owner, group
-// and backup.
+// template renders a Go template for each host and writes it as copy does.
+// The file is written only when it differs, atomically, with mode, owner,
+// group and backup.
 //
 // The template sees the host's inventory variables (inventory_hostname,
 // group_names, ansible_host, ...), then the run's extra vars (-e), then

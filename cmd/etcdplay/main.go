@@ -31,8 +31,12 @@ func newApp() *cli.App {
 		HideVersion:          true,
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
+			runCommand(),
+			checkCommand(),
 			execCommand(),
 			inventoryCommand(),
+			playbooksCommand(),
+			docCommand(),
 			labCommand(),
 			versionCommand(),
 		},

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/modules"
+	"github.com/etcdplay/etcdplay/playbooks"
+)
+
+func docCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "doc",
+		Usage:     "show the documentation of a module, a shipped playbook or a topic",
+		ArgsUsage: "[NAME]",
+		Description: `Without NAME, lists the modules and topics. NAME is a module (etcdplay doc
+copy), a shipped playbook (etcdplay doc replace), or a topic: "playbook"
+(writing playbooks: ctx, targets, results, common arguments) or "output"
+(the JSON events of --output json).`,
+		Action: docAction,
+	}
+}
+
+func docAction(c *cli.Context) error {
+	w := c.App.Writer
+	mods := modules.All()
+	if c.NArg() == 0 {
+		fmt.Fprintln(w, "MODULES (etcdplay doc NAME)")
+		width := 0
+		for _, m := range mods {
+			width = max(width, len(m.Info().Name))
+		}
+		for _, m := range mods {
+			info := m.Info()
+			kind := ""
+			if info.Kind == engine.ClusterKind {
+				kind = " [cluster]"
+			}
+			fmt.Fprintf(w, "   %-*s  %s%s\n", width, info.Name, modules.Summary(info.Name), kind)
+		}
+		fmt.Fprintln(w, "\nTOPICS")
+		fmt.Fprintln(w, "   playbook  writing playbooks: ctx, targets, results, common arguments")
+		fmt.Fprintln(w, "   output    the JSON events of --output json")
+		fmt.Fprintln(w, "\nShipped playbooks: etcdplay playbooks")
+		return nil
+	}
+	if c.NArg() > 1 {
+		return badInput("doc: want one NAME, got %d", c.NArg())
+	}
+	name := c.Args().First()
+	for _, m := range mods {
+		info := m.Info()
+		if info.Name != name {
+			continue
+		}
+		doc, _ := modules.Doc(name)
+		fmt.Fprintf(w, "%s (%s module)\n\n", name, info.Kind)
+		fmt.Fprintln(w, indentDoc(doc))
+		var own []string
+		for _, p := range info.Params {
+			own = append(own, p.Name)
+		}
+		var common []string
+		for _, n := range engine.CommonArgs() {
+			if _, taken := info.Param(n); !taken {
+				common = append(common, n+"=")
+			}
+		}
+		fmt.Fprintf(w, "\nCommon arguments (etcdplay doc playbook): %s\n", strings.Join(common, ", "))
+		return nil
+	}
+	if t, ok := engine.Topics[name]; ok {
+		fmt.Fprint(w, t)
+		return nil
+	}
+	for _, p := range engine.ShippedPlaybooks(playbooks.FS) {
+		if p.Name == name {
+			fmt.Fprintf(w, "%s (shipped playbook: etcdplay run %s)\n\n%s\n", p.Name, p.Name, indentDoc(p.Doc))
+			return nil
+		}
+	}
+	var names []string
+	for _, m := range mods {
+		names = append(names, m.Info().Name)
+	}
+	for t := range engine.Topics {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	return badInput("doc: no module, topic or shipped playbook %q%s; etcdplay doc lists them", name, didYouMean(name, names))
+}
+
+func indentDoc(doc string) string {
+	lines := strings.Split(doc, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "    " + strings.ReplaceAll(l, "\t", "    ")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// didYouMean suggests the closest name, or "".
+func didYouMean(name string, names []string) string {
+	best, bestD := "", len(name)/2+1
+	for _, n := range names {
+		if d := levenshtein(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/modules"
+	"github.com/etcdplay/etcdplay/playbooks"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a playbook: a .star file or the name of a shipped playbook",
+		ArgsUsage: "PLAYBOOK",
+		Description: `Runs PLAYBOOK's main(ctx) against the inventory. PLAYBOOK is a path to a
+.star file or the name of a shipped playbook (etcdplay playbooks lists them).
+The playbook is checked first (etcdplay check): a playbook with an unknown
+module, a misspelt argument or an undefined name does not start.
+
+Each module call is shown as a task header, one line per host (ok, changed,
+failed, unreachable, skipped) and a recap at the end. With --check nothing is
+changed on any host: every module reports what it would do. etcdplay doc
+playbook describes the playbook language; etcdplay doc output the JSON
+events of -o json.
+
+Examples:
+   etcdplay run bootstrap -i inv.ini
+   etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --diff
+   etcdplay run ./site.star -i inv.yaml -l 'etcd:!etcd-3' -f 50 -e @vars.yaml`,
+		Flags:  flags(inventoryFlags(), connectionFlags(), outputFlags(), playFlags()),
+		Action: runAction,
+	}
+}
+
+func playFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"},
+		&cli.BoolFlag{Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
+		&cli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
+	}
+}
+
+func runAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return badInput("run: want one PLAYBOOK (a .star file or a shipped playbook's name), got %d arguments", c.NArg())
+	}
+	pb, err := engine.OpenPlaybook(c.Args().First(), playbooks.FS)
+	if err != nil {
+		return err
+	}
+	mods := modules.All()
+	if diags := engine.Check(pb, engine.CheckConfig{Modules: mods, Shipped: playbooks.FS}); len(diags) > 0 {
+		for _, d := range diags {
+			fmt.Fprintln(c.App.ErrWriter, d)
+		}
+		return badInput("%s: %d problem(s) found by etcdplay check; nothing was run", pb.Name(), len(diags))
+	}
+	inv, err := loadInventory(c)
+	if err != nil {
+		return err
+	}
+	vars, err := engine.ParseVars(c.StringSlice("extra-vars"))
+	if err != nil {
+		return badInput("%v", err)
+	}
+	out, err := newPrinter(c, false)
+	if err != nil {
+		return err
+	}
+	conn, closeConns, err := newConnector(c)
+	if err != nil {
+		return err
+	}
+	defer closeConns()
+	cfg := engineConfig(c, inv, conn, out)
+	cfg.Modules = mods
+	cfg.Vars = vars
+	if dir, ok := pb.Local(); ok {
+		cfg.BaseDir = dir
+	}
+	rec, err := engine.Run(c.Context, cfg, pb)
+	out.Close()
+	return runOutcome(rec, err)
+}
+
+// engineConfig is the part of a run's configuration that comes from the
+// common flags.
+func engineConfig(c *cli.Context, inv *inventory.Inventory, conn engine.Connector, out engine.Output) engine.Config {
+	return engine.Config{
+		Inventory:  inv,
+		Connector:  conn,
+		Check:      c.Bool("check"),
+		Diff:       c.Bool("diff"),
+		Forks:      c.Int("forks"),
+		Become:     c.Bool("become"),
+		BecomeUser: c.String("become-user"),
+		Output:     out,
+		Shipped:    playbooks.FS,
+	}
+}
+
+// printer is an engine output the command closes when the run ends.
+type printer interface {
+	engine.Output
+	Close()
+}
+
+// newPrinter returns the printer --output asks for, writing to the app's
+// writers. showOutput prints every host's stdout (ad-hoc runs).
+func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
+	format, err := outputFormat(c)
+	if err != nil {
+		return nil, err
+	}
+	if format == "json" {
+		return engine.NewJSON(c.App.Writer), nil
+	}
+	color, progress := false, false
+	if f, ok := c.App.Writer.(*os.File); ok {
+		color, progress = useColor(f), isTerminal(f)
+	}
+	return engine.NewText(c.App.Writer, c.App.ErrWriter, engine.TextOptions{
+		Color:      color,
+		Progress:   progress,
+		Verbose:    c.Count("verbose"),
+		ShowOutput: showOutput,
+	}), nil
+}
+
+// runOutcome maps how a run ended to the error run() turns into the exit
+// code. The engine has already printed the error and the recap.
+func runOutcome(rec *engine.Recap, err error) error {
+	if err != nil {
+		return reported{err}
+	}
+	if rec != nil && (rec.Failed > 0 || rec.Unreachable > 0) {
+		return &hostsError{failed: rec.Failed, unreachable: rec.Unreachable}
+	}
+	return nil
+}
+
+// reported is an error the engine's output has already shown: main only
+// takes its exit code from it.
+type reported struct{ err error }
+
+func (r reported) Error() string   { return r.err.Error() }
+func (r reported) Unwrap() []error { return []error{r.err, errQuiet} }

@@ -1,0 +1,110 @@
+package engine
+
+// Topics are the documentation etcdplay doc prints besides modules.
+var Topics = map[string]string{
+	"playbook": PlaybookDoc,
+	"output":   OutputDoc,
+}
+
+// PlaybookDoc documents writing playbooks (etcdplay doc playbook).
+const PlaybookDoc = `A playbook is a Starlark file (a small Python dialect) with a main(ctx)
+function. etcdplay run calls it; each module call in it runs at once, in
+parallel on its target hosts (at most --forks at a time), and returns the
+results, so later steps can use what earlier ones found.
+
+    load("lib/hosts.star", "names")
+
+    def main(ctx):
+        etcd = ctx.hosts("etcd")
+        r = command(etcd, "etcd --version")
+        for x in r:
+            print(x.host.name, x.stdout.splitlines()[0])
+        copy(etcd, dest = "/etc/motd", content = "managed by etcdplay\n", become = True)
+
+CONTEXT
+    ctx.hosts(pattern="all")  hosts matching an inventory pattern ("etcd",
+                              "etcd:!etcd-3", "etcd-*"), within --limit
+    ctx.host(name)            one host by name (also outside --limit; module
+                              calls then skip it)
+    ctx.vars                  the extra vars (-e key=value, -e @vars.yaml)
+    ctx.check, ctx.diff       true with --check, --diff
+    ctx.dropped_hosts         hosts that have left the run (failed, unreachable)
+
+HOSTS
+    h.name, h.address, h.port, h.user, h.groups, h.vars (inventory
+    variables). Hosts compare by name and can be dict keys and set members.
+
+MODULE CALLS
+    module(TARGET, ARGS..., COMMON...)
+    TARGET is a host, a list of hosts, or a pattern string ("etcd"); or
+    give it as hosts=. ARGS are the module's (etcdplay doc MODULE).
+
+    Per-host values: any argument may be a dict keyed by host, or a
+    function of the host; it is resolved for each host before the hosts
+    are contacted, so the hosts still run in parallel:
+        copy(etcd, dest = "/etc/etcd/name", content = lambda h: h.name + "\n")
+        copy(etcd, dest = "/etc/etcd/role", content = {a: "x", b: "y"})
+
+    COMMON arguments, for every module:
+        ignore_errors=True       a failed host stays in the run
+        ignore_unreachable=True  an unreachable host stays in the run
+        timeout="30s"            fail a host whose attempt takes longer
+        retries=N, delay="1s"    try again up to N more times, delay apart,
+                                 while the host fails
+        until=FUNCTION           ... or until FUNCTION(result) is true
+                                 (retries default to 3 with until)
+        become=True, become_user="etcd"   run through sudo (default:
+                                 -b/--become, then the inventory's
+                                 ansible_become)
+        run_once=True            only the first target host
+        serial=N                 N hosts at a time; a failure in a batch
+                                 stops the rest of the call
+        hosts=TARGET             the target, as a keyword
+    A module may take over a common name for its own meaning (wait_healthy's
+    timeout= is how long to wait for the cluster).
+
+RESULTS
+    A host module returns results: r.ok (no host failed or was unreachable),
+    r.changed, r.hosts, r.ok_hosts (ok or changed), r.changed_hosts,
+    r.failed_hosts,
+    r.unreachable_hosts, r.skipped_hosts, len(r), r[host] or r["name"] for
+    one host's result, and iteration over the per-host results. Called on
+    one host, r.stdout etc. read that host's result directly.
+    A per-host result has host, ok, changed, failed, unreachable, skipped,
+    msg, rc, stdout, stderr, attempts, and the module's own data.
+    A cluster module (member_add, wait_healthy, ...) acts once through the
+    first of its targets that answers and returns one such result.
+
+FAILURES
+    A host that fails or is unreachable leaves the run: later calls skip
+    it, and the recap shows where it left. Check r.ok to decide; fail(msg)
+    stops the run with msg. A refusal by a safety check, a bad argument,
+    or an error in the playbook stops the run, with the file:line:col of
+    the call (-v adds the Starlark backtrace).
+
+ROLLING CHANGES
+    for batch in serial(ctx.hosts("etcd"), 1):    # or serial(hosts, "30%")
+        systemd(batch, unit = "etcd", state = "restarted")
+        wait_healthy(ctx.hosts("etcd"))
+    A host of a batch leaving the run stops the run before the next batch.
+
+CHECK MODE
+    --check runs every module's reading part and reports what it would
+    change ("would ..."); no action runs, nothing is written on any host.
+    Results of actions that did not run lack their output (rc is None).
+    --diff shows file content changes as unified diffs.
+
+LOADING
+    load("helpers.star", "f") loads a file relative to the loading file;
+    load("lib/etcd.star", ...) finds the shipped library when no such local
+    file exists. Local paths of modules (copy src=, fetch dest=) are relative
+    to the playbook's directory (for shipped playbooks, the working
+    directory).
+
+LANGUAGE
+    Starlark (https://github.com/google/starlark-go/blob/master/doc/spec.md)
+    with sets, while loops, top-level if/for and global reassignment; no
+    recursion. There is no file or network access except through modules.
+    Besides Starlark's builtins: fail, serial, struct, json (encode, decode,
+    indent), and the modules. print() writes to the run's output.
+`
