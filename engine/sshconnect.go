@@ -32,42 +32,43 @@ func TargetOf(h *inventory.Host) transport.Target {
 			t.ProxyJump = s
 		}
 	}
-	if t.ProxyJump == "" {
-		for _, k := range []string{"ansible_ssh_common_args", "ansible_ssh_extra_args"} {
-			if v, ok := h.Var(k); ok {
-				if s, ok := v.(string); ok {
-					if pj := proxyJumpArg(s); pj != "" {
-						t.ProxyJump = pj
-						break
-					}
-				}
-			}
+	for _, k := range []string{"ansible_ssh_common_args", "ansible_ssh_extra_args"} {
+		v, _ := h.Var(k)
+		s, _ := v.(string)
+		if s == "" {
+			continue
+		}
+		if pj := sshOption(s, "ProxyJump"); t.ProxyJump == "" && pj != "" {
+			t.ProxyJump = pj
+		}
+		if kh := sshOption(s, "UserKnownHostsFile"); len(t.KnownHostsFiles) == 0 && kh != "" {
+			t.KnownHostsFiles = strings.Fields(kh)
 		}
 	}
 	return t
 }
 
-// proxyJumpArg finds a jump host in ssh(1) arguments: -J X, -oProxyJump=X,
-// -o ProxyJump=X or -o 'ProxyJump X'.
-func proxyJumpArg(args string) string {
+// sshOption finds option name in ssh(1) arguments as Ansible users write
+// them in ansible_ssh_common_args: -o Name=X, -oName=X, -o 'Name X', and
+// -J X for ProxyJump.
+func sshOption(args, name string) string {
 	f := strings.Fields(strings.NewReplacer(`"`, " ", `'`, " ").Replace(args))
 	for i := 0; i < len(f); i++ {
 		a := f[i]
 		switch {
-		case a == "-J" && i+1 < len(f):
+		case name == "ProxyJump" && a == "-J" && i+1 < len(f):
 			return f[i+1]
-		case strings.HasPrefix(a, "-J"):
+		case name == "ProxyJump" && strings.HasPrefix(a, "-J"):
 			return a[2:]
 		case a == "-o" && i+1 < len(f):
 			i++
-			a = "-o" + f[i]
-			if strings.EqualFold(f[i], "ProxyJump") && i+1 < len(f) {
+			if strings.EqualFold(f[i], name) && i+1 < len(f) {
 				return f[i+1]
 			}
-			fallthrough
-		case strings.HasPrefix(a, "-o"):
-			kv := a[2:]
-			if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, "ProxyJump") {
+			a = "-o" + f[i]
+		}
+		if kv, ok := strings.CutPrefix(a, "-o"); ok {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, name) {
 				return v
 			}
 		}

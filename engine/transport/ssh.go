@@ -60,6 +60,10 @@ type Target struct {
 	KeyFile string
 	// ProxyJump is a comma list of [user@]host[:port] jump hosts, as ssh -J.
 	ProxyJump string
+	// KnownHostsFiles, when set, are the known_hosts files for this host
+	// (UserKnownHostsFile given in the inventory), instead of the run's.
+	// --known-hosts still wins.
+	KnownHostsFiles []string
 }
 
 // Pool keeps one SSH connection per host for a whole run. Connections are
@@ -69,6 +73,9 @@ type Pool struct {
 	auth  *authenticator
 	hosts *hostKeys
 	sshc  *sshConfig
+
+	khMu    sync.Mutex
+	khFiles map[string]*hostKeys // per-target known_hosts, loaded once each
 
 	mu    sync.Mutex
 	conns map[string]*poolEntry
@@ -166,7 +173,8 @@ type resolved struct {
 	port             int
 	keyFiles         []string
 	proxyJump        string
-	strict           string // StrictHostKeyChecking of ~/.ssh/config
+	strict           string   // StrictHostKeyChecking of ~/.ssh/config
+	knownHosts       []string // this host's own known_hosts files, if any
 }
 
 func (r resolved) key() string {
@@ -184,6 +192,12 @@ func (p *Pool) resolve(t Target) resolved {
 		alias = t.Addr
 	}
 	r := resolved{name: alias, addr: t.Addr, user: t.User, port: t.Port, proxyJump: t.ProxyJump}
+	if p.cfg.KnownHostsFile == "" {
+		r.knownHosts = t.KnownHostsFiles
+		if len(r.knownHosts) == 0 && p.sshc.get(alias, "UserKnownHostsFile") != "" {
+			r.knownHosts = p.sshc.knownHostsFiles(alias, p.cfg.HomeDir)
+		}
+	}
 	if r.addr == "" || r.addr == alias {
 		if hn := p.sshc.get(alias, "HostName"); hn != "" {
 			r.addr = strings.ReplaceAll(hn, "%h", alias)
@@ -263,7 +277,12 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		}
 	}
 
-	hostKeyCB, algos := p.hosts.callback(r)
+	hk, err := p.hostKeysFor(r)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	hostKeyCB, algos := hk.callback(r)
 	cc := &ssh.ClientConfig{
 		User:              r.user,
 		Auth:              p.auth.methods(r),
@@ -299,6 +318,29 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 	conn := &sshConn{name: r.name, client: ssh.NewClient(c, chans, reqs), pool: p}
 	go conn.keepAlive(p.cfg.KeepAlive)
 	return conn, nil
+}
+
+// hostKeysFor returns the known_hosts checker for r: the run's, or the one
+// of the files r names, read once per run however many hosts share them.
+func (p *Pool) hostKeysFor(r resolved) (*hostKeys, error) {
+	if len(r.knownHosts) == 0 {
+		return p.hosts, nil
+	}
+	key := strings.Join(r.knownHosts, "\x00")
+	p.khMu.Lock()
+	defer p.khMu.Unlock()
+	if hk, ok := p.khFiles[key]; ok {
+		return hk, nil
+	}
+	hk, err := loadHostKeys(r.knownHosts, p.cfg.AcceptNewHostKeys)
+	if err != nil {
+		return nil, err
+	}
+	if p.khFiles == nil {
+		p.khFiles = map[string]*hostKeys{}
+	}
+	p.khFiles[key] = hk
+	return hk, nil
 }
 
 // connectResolved is Connect for an already resolved target (jump hosts),

@@ -284,6 +284,23 @@ func TestKnownHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("per-host known_hosts file", func(t *testing.T) {
+		cfg := srv.Config()
+		cfg.KnownHostsFile = "" // the run's default (~/.ssh/known_hosts) is empty
+		tg := target(h)
+		tg.KnownHostsFiles = []string{srv.KnownHosts}
+		c, err := newPool(t, cfg).Connect(context.Background(), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, c, "true")
+		_, err = newPool(t, cfg).Connect(context.Background(), target(h))
+		var hk *transport.HostKeyError
+		if !errors.As(err, &hk) {
+			t.Fatalf("without the host's own file: want HostKeyError, got %v", err)
+		}
+	})
+
 	t.Run("hashed entry", func(t *testing.T) {
 		kh := filepath.Join(t.TempDir(), "known_hosts")
 		line := knownhosts.Line([]string{knownhosts.HashHostname(knownhosts.Normalize(h.HostPort()))}, srv.HostKey)
