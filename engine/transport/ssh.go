@@ -303,14 +303,14 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 	raw.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	c, chans, reqs, err := ssh.NewClientConn(raw, r.hostPort(), cc)
-	stopped := stop()
+	stop()
 	if err != nil {
 		raw.Close()
-		if !stopped || ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%s: no SSH handshake within %s (host hangs or is overloaded)", r.hostPort(), p.cfg.ConnectTimeout)
-			}
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
 			return nil, ctx.Err()
+		case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("%s: no SSH handshake within %s (host hangs or is overloaded)", r.hostPort(), p.cfg.ConnectTimeout)
 		}
 		return nil, p.explainHandshake(r, err)
 	}
