@@ -68,8 +68,17 @@ fuzz:
 bench: deps build
 	ETCDPLAY_BIN=$(CURDIR)/$(BIN) ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) $(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./...
 
+# demo boots the local lab and runs etcdplay across it. The lab stays up
+# for you to explore; "bin/etcdplay lab destroy" removes every trace.
 demo: deps build etcd
-	./scripts/demo.sh
+	@set -e; \
+	echo "== etcdplay lab up --hosts 4"; \
+	inv=$$($(BIN) lab up --hosts 4 | tail -1); \
+	echo; echo "== etcdplay inventory -i $$inv --graph"; \
+	$(BIN) inventory -i $$inv --graph; \
+	echo; echo "== etcdplay exec -i $$inv all -- 'hostname; systemctl is-system-running'"; \
+	$(BIN) exec -i $$inv all -- 'hostname; systemctl is-system-running'; \
+	echo; echo "The lab is up: $(BIN) lab status; $(BIN) lab destroy removes it."
 
 clean:
 	rm -rf bin
