@@ -29,7 +29,7 @@ type Text struct {
 
 	mu       sync.Mutex
 	status   string // the status line on screen, if any
-	width    int    // host column width of the current task
+	width    int    // host column width, the longest host name seen
 	task     *textTask
 	lastProg string
 	stop     chan struct{}
@@ -116,7 +116,8 @@ func (p *Text) Emit(e Event) {
 		}
 		fmt.Fprintf(p.out, "%s %s%s\n", p.c(cBold, "PLAYBOOK"), e.Playbook, mode)
 	case EventTaskStart:
-		p.width = 0
+		// The host column widens as longer names appear and never narrows,
+		// so most tasks line up.
 		for _, h := range e.Hosts {
 			p.width = max(p.width, len(h))
 		}
