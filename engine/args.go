@@ -254,6 +254,13 @@ func argValue(t reflect.Type, s string) (starlark.Value, error) {
 	switch {
 	case t == stringType:
 		return starlark.String(s), nil
+	case reflect.PointerTo(t).Implements(unpackerType):
+		// Duration, FileMode, Argv, StringList: they parse strings; a JSON
+		// list is a list.
+		if strings.HasPrefix(strings.TrimSpace(s), "[") {
+			return jsonValue(s)
+		}
+		return starlark.String(s), nil
 	case t.Kind() == reflect.Bool:
 		switch strings.ToLower(s) {
 		case "true", "yes", "on", "1":
@@ -274,13 +281,6 @@ func argValue(t reflect.Type, s string) (starlark.Value, error) {
 			return nil, fmt.Errorf("got %q, want a number", s)
 		}
 		return starlark.Float(f), nil
-	case reflect.PointerTo(t).Implements(unpackerType):
-		// Duration, FileMode, Argv, StringList: they parse strings; a JSON
-		// list is a list.
-		if strings.HasPrefix(strings.TrimSpace(s), "[") {
-			return jsonValue(s)
-		}
-		return starlark.String(s), nil
 	}
 	// Starlark values, lists and dicts: JSON when it looks like JSON, else
 	// the string.
