@@ -202,7 +202,7 @@ func (r *runner) call(th *starlark.Thread, m Module, args starlark.Tuple, kwargs
 		return &Error{Pos: pos, Module: info.Name, Host: host, Err: err}
 	}
 	if r.ctx.Err() != nil {
-		return nil, fail("", context.Canceled)
+		return nil, fail("", errInterrupted)
 	}
 	o, kwargs, err := parseOptions(info, kwargs)
 	if err != nil {
@@ -450,7 +450,7 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 	}
 	if r.ctx.Err() != nil {
 		r.noteInterrupted(t, notStarted)
-		return nil, fail("", context.Canceled)
+		return nil, fail("", errInterrupted)
 	}
 	var done []*HostResult
 	for _, hr := range results {
@@ -526,7 +526,9 @@ loop:
 			defer wg.Done()
 			defer func() { <-sem }()
 			hr := work(h)
-			t.setState(h.Name(), taskDone)
+			if hr.Status != StatusInterrupted {
+				t.setState(h.Name(), taskDone)
+			}
 			mu.Lock()
 			done(h, hr)
 			mu.Unlock()
@@ -789,7 +791,7 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 	}
 	if r.ctx.Err() != nil || hr == nil {
 		r.noteInterrupted(t, nil)
-		return nil, fail("", context.Canceled)
+		return nil, fail("", errInterrupted)
 	}
 	switch {
 	case hr.Status == StatusFailed && !o.ignoreErrors:

@@ -107,5 +107,13 @@ func inputErr(err error) error {
 // target. Errors for which transport.IsUnreachable holds are treated alike.
 var ErrTryNext = errors.New("target did not answer")
 
+// errInterrupted stops a run cut short by Ctrl-C (or SIGTERM).
+var errInterrupted error = interruptedError{}
+
+type interruptedError struct{}
+
+func (interruptedError) Error() string { return "interrupted" }
+func (interruptedError) Unwrap() error { return context.Canceled }
+
 // Interrupted reports whether err ends a run that was interrupted (Ctrl-C).
 func Interrupted(err error) bool { return errors.Is(err, context.Canceled) }

@@ -251,7 +251,7 @@ func (r *runner) explain(err error) *Error {
 		c := *e
 		e = &c
 	case r.ctx.Err() != nil:
-		e = &Error{Err: context.Canceled}
+		e = &Error{Err: errInterrupted}
 	case eval != nil:
 		e = &Error{Pos: topPos(eval.CallStack), Err: errors.New(eval.Msg)}
 		var ie *InputError
@@ -296,7 +296,7 @@ func (r *runner) emit(e Event) {
 			hr.OK++
 		case e.Status == StatusChanged:
 			hr.Changed++
-		case e.Status == StatusFailed, e.Status == StatusInterrupted:
+		case e.Status == StatusFailed:
 			hr.Failed++
 		case e.Status == StatusUnreachable:
 			hr.Unreachable++
