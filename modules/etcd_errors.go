@@ -70,7 +70,7 @@ var knownEtcdErrors = []knownEtcdError{
 	},
 	{
 		match: "re-configuration failed due to not enough started members",
-		cause: "etcd's own quorum check (--strict-reconfig-check) refused the membership change: after it, too few started members would be left to keep quorum",
+		cause: "etcd's own quorum check (--strict-reconfig-check) refused the membership change: after it, too few started members would be left to keep quorum (etcd counts a member as started once it has been connected for 5 seconds)",
 		fix:   "bring the stopped members back first (wait_healthy shows which), then retry",
 	},
 	{
@@ -105,8 +105,8 @@ var knownEtcdErrors = []knownEtcdError{
 	},
 	{
 		match: "etcdserver: unhealthy cluster",
-		cause: "etcd refused the membership change because the cluster is not healthy enough to make it safely",
-		fix:   "bring every member back to health first (wait_healthy), then retry",
+		cause: "etcd accepts a membership change only when the member handling it has been connected to the voting members for the last 5 seconds; it was not (a member is down, or one started moments ago)",
+		fix:   "bring every member back to health (wait_healthy), wait a few seconds, then retry; the member modules retry this by themselves for a while",
 	},
 }
 

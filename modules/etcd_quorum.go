@@ -2,6 +2,7 @@ package modules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -250,4 +251,31 @@ func orList(names []string) string {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// checkAdd decides whether adding a voting member that has not started yet
+// keeps quorum: it counts towards the quorum at once but answers only once
+// it runs, so a cluster with no fault tolerance to spare loses quorum
+// until the new member is up. Adding a learner never changes the quorum.
+func (q quorumView) checkAdd(name string) quorumVerdict {
+	a := quorumView{Members: append(slices.Clone(q.Members), memberHealth{Name: name, Why: "not started yet"})}
+	afterText := fmt.Sprintf("after adding %s (not started yet), %d voters with %d healthy", name, a.voters(), a.healthyVoters())
+	switch {
+	case q.healthyVoters() < q.quorum():
+		return quorumVerdict{Msg: fmt.Sprintf("adding %s needs a cluster with quorum: %s: the cluster has already lost quorum. Bring %s back first, or force=True to override.",
+			name, q.summary(), orList(q.unhealthyNames()))}
+	case a.healthyVoters() < a.quorum():
+		fix := "Add it as a learner (learner=True), start it, then promote it (member_promote)"
+		if bad := q.unhealthyNames(); len(bad) > 0 {
+			fix += "; or bring " + strings.Join(bad, " and ") + " back first"
+		}
+		return quorumVerdict{Msg: fmt.Sprintf("adding %s as a voting member would lose quorum until it starts: %s; %s < quorum %d. %s, or force=True to override.",
+			name, q.summary(), afterText, a.quorum(), fix)}
+	}
+	v := quorumVerdict{Safe: true, Msg: fmt.Sprintf("%s; %s, quorum %d, fault tolerance %d", q.summary(), afterText, a.quorum(), a.tolerance())}
+	if a.tolerance() == 0 {
+		v.Warning = fmt.Sprintf("until %s starts the cluster tolerates no failure (%d voters, %d healthy, quorum %d); adding it as a learner first avoids this",
+			name, a.voters(), a.healthyVoters(), a.quorum())
+	}
+	return v
 }

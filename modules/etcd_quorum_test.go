@@ -221,3 +221,23 @@ func TestExplainEtcd(t *testing.T) {
 		}
 	}
 }
+
+func TestQuorumGateAdd(t *testing.T) {
+	for _, tc := range []struct {
+		spec    string
+		safe    bool
+		msg     string
+		warning string
+	}{
+		{"1 2 3", true, "after adding etcd-4 (not started yet), 4 voters with 3 healthy, quorum 3, fault tolerance 0", "tolerates no failure"},
+		{"1 2 3-", false, "after adding etcd-4 (not started yet), 4 voters with 2 healthy < quorum 3. Add it as a learner (learner=True), start it, then promote it (member_promote); or bring etcd-3 back first", ""},
+		{"1", false, "2 voters with 1 healthy < quorum 2. Add it as a learner", ""},
+		{"1 2 3 4 5", true, "6 voters with 5 healthy, quorum 4, fault tolerance 1", ""},
+		{"1 2- 3-", false, "already lost quorum", ""},
+	} {
+		v := view(tc.spec).checkAdd("etcd-4")
+		if v.Safe != tc.safe || !strings.Contains(v.Msg, tc.msg) || !strings.Contains(v.Warning, tc.warning) || (tc.warning == "" && v.Warning != "") {
+			t.Errorf("%q: safe=%v msg=%q warning=%q; want safe=%v msg containing %q, warning %q", tc.spec, v.Safe, v.Msg, v.Warning, tc.safe, tc.msg, tc.warning)
+		}
+	}
+}

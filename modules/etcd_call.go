@@ -1,0 +1,219 @@
+package modules
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+// tlsFor loads the TLS configuration the connection arguments ask for, from
+// the control machine or (tls_from_host) from the host of c; nil when no
+// TLS file is given.
+func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Config, bool, error) {
+	f := a.tlsFiles(c.Host)
+	if !f.any() {
+		return nil, false, nil
+	}
+	read := func(ctx context.Context, p string) ([]byte, error) { return readLocal(c.LocalPath(p)) }
+	if f.FromHost {
+		read = func(ctx context.Context, p string) ([]byte, error) { return readRemote(ctx, c, p) }
+	}
+	cfg, err := loadTLS(ctx, f, read)
+	if err != nil {
+		return nil, false, err
+	}
+	return cfg, true, nil
+}
+
+// clusterSession is the session of a cluster module's call: member client
+// URLs are dialled through the SSH connection of the target host whose
+// client URL it is, and any other URL (a member not among the targets)
+// through the host that answered.
+func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs) (*etcdSession, string, error) {
+	tlsCfg, tlsOn, err := tlsFor(ctx, c.HostCall, a)
+	if err != nil {
+		return nil, "", err
+	}
+	direct := a.direct(c.Host)
+	byURL := map[string]*inventory.Host{}
+	for _, h := range c.Targets {
+		byURL[clientURL(h, tlsOn)] = h
+	}
+	route := func(ctx context.Context, u string) (dialFunc, string, error) {
+		if direct {
+			return nil, "directly", nil
+		}
+		if h, ok := byURL[u]; ok && h != c.Host {
+			if hc, err := c.Connect(ctx, h); err == nil {
+				if d, err := sshDial(h.Name, hc.Conn); err == nil {
+					return d, "through " + h.Name, nil
+				}
+			}
+		}
+		d, err := sshDial(c.Host.Name, c.Conn)
+		return d, "through " + c.Host.Name, err
+	}
+	s := newSession(ctx, tlsCfg, route)
+	s.warn, s.progress = c.Warn, c.Progress
+	return s, clientURL(c.Host, tlsOn), nil
+}
+
+// hostSession is the session of a host module that reads the cluster
+// (a quorum gate): every client URL is dialled through the host's own SSH
+// connection, or directly.
+func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etcdSession, bool, error) {
+	tlsCfg, tlsOn, err := tlsFor(ctx, c, a)
+	if err != nil {
+		return nil, false, err
+	}
+	direct := a.direct(c.Host)
+	route := func(ctx context.Context, u string) (dialFunc, string, error) {
+		if direct {
+			return nil, "directly", nil
+		}
+		d, err := sshDial(c.Host.Name, c.Conn)
+		return d, "through " + c.Host.Name, err
+	}
+	s := newSession(ctx, tlsCfg, route)
+	s.warn, s.progress = c.Warn, c.Progress
+	return s, tlsOn, nil
+}
+
+// readCluster reads the member list through the target that answered the
+// call. When etcd there does not answer, or answers only for itself (no
+// quorum) while more targets remain, the engine is asked to try the next.
+func readCluster(ctx context.Context, c *engine.ClusterCall, s *etcdSession, url string) (*etcdCluster, error) {
+	cl, err := s.members(ctx, []string{url})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: etcd at %s: %v", engine.ErrTryNext, url, strings.TrimPrefix(err.Error(), "no etcd endpoint answered: "+url+": "))
+	}
+	if cl.NoQuorum && !lastTarget(c) {
+		return nil, fmt.Errorf("%w: etcd at %s answers but has no quorum", engine.ErrTryNext, url)
+	}
+	return cl, nil
+}
+
+func lastTarget(c *engine.ClusterCall) bool {
+	return len(c.Targets) == 0 || c.Targets[len(c.Targets)-1] == c.Host
+}
+
+// setMembers records the member table in the result.
+func setMembers(set func(string, any), cl *etcdCluster, leader uint64) []memberInfo {
+	var infos []memberInfo
+	var data []any
+	for _, m := range cl.Members {
+		mi := infoOf(m, leader)
+		infos = append(infos, mi)
+		data = append(data, mi.data())
+	}
+	if data == nil {
+		data = []any{}
+	}
+	set("members", data)
+	set("cluster_id", fmt.Sprintf("%x", cl.ID))
+	return infos
+}
+
+// leaderOf returns the leader the statuses agree on, 0 when none answered
+// or they disagree.
+func leaderOf(sts []memberStatus) uint64 {
+	var leader uint64
+	for _, s := range sts {
+		if s.Status == nil || s.Status.Leader == 0 {
+			continue
+		}
+		if leader != 0 && s.Status.Leader != leader {
+			return 0
+		}
+		leader = s.Status.Leader
+	}
+	return leader
+}
+
+// memberArg is how a module names the member it acts on: by name (a
+// member name, or an inventory host whose etcd_name it is), by hex ID, or
+// by peer URL.
+type memberArg struct {
+	Name    string
+	ID      string
+	PeerURL string
+}
+
+func (m *memberArg) pairs() []any {
+	return []any{"name?", &m.Name, "id?", &m.ID, "peer_url?", &m.PeerURL}
+}
+
+func (m *memberArg) validate(module string) error {
+	n := 0
+	for _, s := range []string{m.Name, m.ID, m.PeerURL} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("%s: name the member with exactly one of name=, id= (hex, as member_list shows it) or peer_url=", module)
+	}
+	if m.PeerURL != "" {
+		if msg := checkURL(m.PeerURL); msg != "" {
+			return fmt.Errorf("%s: peer_url: %s", module, msg)
+		}
+	}
+	return nil
+}
+
+func (m *memberArg) String() string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.ID != "":
+		return "member " + m.ID
+	}
+	return "the member with peer URL " + m.PeerURL
+}
+
+func (m *memberArg) find(ms []*etcdMember) *etcdMember {
+	return findMember(ms, m.Name, m.ID, m.PeerURL)
+}
+
+// refuse turns a quorum verdict into the module's answer: nil when the
+// step is safe (its warning sent), a refusal otherwise, or, with force, a
+// warning that the refusal was overridden.
+func refuse(v quorumVerdict, force bool, warn func(string, ...any)) error {
+	if v.Safe {
+		if v.Warning != "" && warn != nil {
+			warn("%s", v.Warning)
+		}
+		return nil
+	}
+	if force {
+		if warn != nil {
+			warn("force=True overrides the quorum gate: %s", strings.TrimSuffix(v.Msg, ", or force=True to override."))
+		}
+		return nil
+	}
+	return engine.Refuse("%s", v.Msg)
+}
+
+// isRefused reports whether err is a safety refusal.
+func isRefused(err error) bool {
+	var r *engine.RefusedError
+	return errors.As(err, &r)
+}
+
+// hostsOf turns a list of Starlark hosts (or names) into inventory hosts.
+func namesOf(hs []*inventory.Host) []string {
+	var ns []string
+	for _, h := range hs {
+		ns = append(ns, h.Name)
+	}
+	return slices.Clip(ns)
+}

@@ -1,0 +1,698 @@
+package modules
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.starlark.net/starlark"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+// Etcd is the part of the etcd v3 client the modules use. *clientv3.Client
+// satisfies it; Plan tests can use fakes.
+type Etcd interface {
+	MemberList(ctx context.Context, opts ...clientv3.OpOption) (*clientv3.MemberListResponse, error)
+	MemberAdd(ctx context.Context, peerAddrs []string) (*clientv3.MemberAddResponse, error)
+	MemberAddAsLearner(ctx context.Context, peerAddrs []string) (*clientv3.MemberAddResponse, error)
+	MemberRemove(ctx context.Context, id uint64) (*clientv3.MemberRemoveResponse, error)
+	MemberUpdate(ctx context.Context, id uint64, peerAddrs []string) (*clientv3.MemberUpdateResponse, error)
+	MemberPromote(ctx context.Context, id uint64) (*clientv3.MemberPromoteResponse, error)
+	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+	AlarmList(ctx context.Context) (*clientv3.AlarmResponse, error)
+	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
+	SnapshotWithVersion(ctx context.Context) (*clientv3.SnapshotResponse, error)
+	Close() error
+}
+
+var _ Etcd = (*clientv3.Client)(nil)
+
+// Timeouts of single requests to one member: long enough for a member on
+// a slow disk, short enough that a dead member costs little before the
+// next is tried.
+const (
+	etcdDialTimeout    = 5 * time.Second
+	etcdRequestTimeout = 5 * time.Second
+	etcdStatusTimeout  = 3 * time.Second
+)
+
+// Inventory variables the etcd modules read (each has an argument of the
+// same name without the etcd_ prefix that overrides it).
+const (
+	varClientURL   = "etcd_client_url"    // this member's client URL; default SCHEME://ADDRESS:PORT
+	varClientPort  = "etcd_client_port"   // default 2379
+	varScheme      = "etcd_client_scheme" // http or https; default https when a CA is given
+	varDirect      = "etcd_direct"        // dial client URLs straight from the control machine
+	varCACert      = "etcd_cacert"
+	varCert        = "etcd_cert"
+	varKey         = "etcd_key"
+	varTLSFromHost = "etcd_tls_from_host" // cacert/cert/key are paths on the member host
+	varName        = "etcd_name"          // the member's name; default the inventory name
+	varPeerURL     = "etcd_peer_url"      // the member's peer URL; default http://ADDRESS:2380
+)
+
+// optBool is a boolean argument that can be left out, so an inventory
+// variable decides instead.
+type optBool struct {
+	Set, Val bool
+}
+
+// Unpack implements starlark.Unpacker.
+func (b *optBool) Unpack(v starlark.Value) error {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		*b = optBool{}
+	case starlark.Bool:
+		*b = optBool{Set: true, Val: bool(v)}
+	case starlark.String:
+		x, err := strconv.ParseBool(string(v))
+		if err != nil {
+			return fmt.Errorf("got %q, want True or False", string(v))
+		}
+		*b = optBool{Set: true, Val: x}
+	default:
+		return fmt.Errorf("got %s, want True or False", v.Type())
+	}
+	return nil
+}
+
+func (b optBool) or(def bool) bool {
+	if b.Set {
+		return b.Val
+	}
+	return def
+}
+
+// etcdConnArgs are the arguments every etcd module takes to reach the
+// cluster. Each falls back to an inventory variable of the target host.
+type etcdConnArgs struct {
+	Direct      optBool
+	CACert      string
+	Cert        string
+	Key         string
+	TLSFromHost optBool
+}
+
+func (a *etcdConnArgs) pairs() []any {
+	return []any{"direct?", &a.Direct, "cacert?", &a.CACert, "cert?", &a.Cert, "key?", &a.Key, "tls_from_host?", &a.TLSFromHost}
+}
+
+// hostVar returns a host variable as a string ("" when unset).
+func hostVar(h *inventory.Host, name string) string {
+	v, ok := h.Var(name)
+	if !ok || v == nil {
+		return ""
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		if len(v) > 0 {
+			return fmt.Sprint(v[0])
+		}
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func hostBool(h *inventory.Host, name string) bool {
+	v, ok := h.Var(name)
+	if !ok {
+		return false
+	}
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		b, _ := strconv.ParseBool(v)
+		return b
+	}
+	return false
+}
+
+// etcdTLSFiles are the TLS file paths to use, from arguments or variables.
+type etcdTLSFiles struct {
+	CACert, Cert, Key string
+	FromHost          bool
+}
+
+func (f etcdTLSFiles) any() bool { return f.CACert != "" || f.Cert != "" || f.Key != "" }
+
+func (a *etcdConnArgs) tlsFiles(h *inventory.Host) etcdTLSFiles {
+	pick := func(arg, v string) string {
+		if arg != "" {
+			return arg
+		}
+		return hostVar(h, v)
+	}
+	return etcdTLSFiles{
+		CACert:   pick(a.CACert, varCACert),
+		Cert:     pick(a.Cert, varCert),
+		Key:      pick(a.Key, varKey),
+		FromHost: a.TLSFromHost.or(hostBool(h, varTLSFromHost)),
+	}
+}
+
+func (a *etcdConnArgs) direct(h *inventory.Host) bool { return a.Direct.or(hostBool(h, varDirect)) }
+
+// memberName is the etcd member name of an inventory host.
+func memberName(h *inventory.Host) string {
+	if n := hostVar(h, varName); n != "" {
+		return n
+	}
+	return h.Name
+}
+
+// clientURL is the client URL of the etcd member on h.
+func clientURL(h *inventory.Host, tlsOn bool) string {
+	if u := hostVar(h, varClientURL); u != "" {
+		return u
+	}
+	scheme := hostVar(h, varScheme)
+	if scheme == "" {
+		scheme = "http"
+		if tlsOn {
+			scheme = "https"
+		}
+	}
+	port := hostVar(h, varClientPort)
+	if port == "" {
+		port = "2379"
+	}
+	return scheme + "://" + net.JoinHostPort(h.Address(), port)
+}
+
+// peerURL is the peer URL of the etcd member on h.
+func peerURL(h *inventory.Host) string {
+	if u := hostVar(h, varPeerURL); u != "" {
+		return u
+	}
+	return "http://" + net.JoinHostPort(h.Address(), "2380")
+}
+
+// loadTLS builds the client TLS configuration from PEM files, read by
+// read (local files, or files on the member host).
+func loadTLS(ctx context.Context, f etcdTLSFiles, read func(ctx context.Context, path string) ([]byte, error)) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.CACert != "" {
+		b, err := read(ctx, f.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("cacert %s: no PEM certificate in it", f.CACert)
+		}
+		cfg.RootCAs = pool
+	}
+	if (f.Cert == "") != (f.Key == "") {
+		return nil, engine.BadInput("give both cert= and key= for a client certificate (got cert %q, key %q)", f.Cert, f.Key)
+	}
+	if f.Cert != "" {
+		cb, err := read(ctx, f.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("cert: %w", err)
+		}
+		kb, err := read(ctx, f.Key)
+		if err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+		pair, err := tls.X509KeyPair(cb, kb)
+		if err != nil {
+			return nil, fmt.Errorf("cert %s, key %s: %w", f.Cert, f.Key, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// dialFunc opens a TCP connection to addr (host:port) for the etcd client.
+type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// sshDial returns a dialFunc that opens connections from the host at the
+// other end of conn, or an error saying why it cannot.
+func sshDial(host string, conn transport.Conn) (dialFunc, error) {
+	d, ok := conn.(transport.Dialer)
+	if !ok {
+		return nil, fmt.Errorf("the connection to %s cannot forward TCP to etcd's client port; give direct=True (or the variable %s) if the control machine reaches it", host, varDirect)
+	}
+	return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, nil
+}
+
+// newEtcdClient returns a client of the one member at endpoint, dialled
+// through dial (directly when nil).
+func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial dialFunc) (*clientv3.Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("client URL %q: expected scheme://host:port", endpoint)
+	}
+	cfg := clientv3.Config{
+		Endpoints:   []string{endpoint},
+		DialTimeout: etcdDialTimeout,
+		Logger:      zap.NewNop(),
+		// The modules retry on their own terms (the next endpoint, a
+		// learner catching up); the client's own retries of an
+		// unavailable member would only hide why it failed until the
+		// request's deadline.
+		MaxUnaryRetries:    2,
+		BackoffWaitBetween: 100 * time.Millisecond,
+	}
+	if u.Scheme == "https" || u.Scheme == "unixs" {
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		cfg.TLS = tlsCfg.Clone()
+	}
+	if dial != nil {
+		cfg.DialOptions = []grpc.DialOption{grpc.WithContextDialer(dial)}
+	}
+	return clientv3.New(cfg)
+}
+
+// etcdSession is one module call's way to the cluster: clients of member
+// client URLs, each dialled by the route the call decided, cached for the
+// call and closed when its context ends.
+type etcdSession struct {
+	tls *tls.Config
+	// route says how to dial a client URL: through which host's SSH
+	// connection (nil dialFunc: directly), and a word on it for messages.
+	route func(ctx context.Context, url string) (dialFunc, string, error)
+	// warn tells the operator something and the run goes on; progress
+	// reports a long wait. Both may be nil.
+	warn     func(format string, args ...any)
+	progress func(format string, args ...any)
+
+	mu      sync.Mutex
+	clients map[string]Etcd
+	// open, when set, replaces newEtcdClient (tests with fakes).
+	open func(url string) (Etcd, error)
+}
+
+func newSession(ctx context.Context, tlsCfg *tls.Config, route func(ctx context.Context, url string) (dialFunc, string, error)) *etcdSession {
+	s := &etcdSession{tls: tlsCfg, route: route, clients: map[string]Etcd{}}
+	context.AfterFunc(ctx, s.close)
+	return s
+}
+
+func (s *etcdSession) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u, c := range s.clients {
+		c.Close()
+		delete(s.clients, u)
+	}
+}
+
+func (s *etcdSession) warnf(format string, args ...any) {
+	if s.warn != nil {
+		s.warn(format, args...)
+	}
+}
+
+func (s *etcdSession) progressf(format string, args ...any) {
+	if s.progress != nil {
+		s.progress(format, args...)
+	}
+}
+
+// client returns the client of the member at url.
+func (s *etcdSession) client(ctx context.Context, url string) (Etcd, error) {
+	s.mu.Lock()
+	c, ok := s.clients[url]
+	s.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	var err error
+	if s.open != nil {
+		c, err = s.open(url)
+	} else {
+		var dial dialFunc
+		if s.route != nil {
+			dial, _, err = s.route(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+		}
+		c, err = newEtcdClient(url, s.tls, dial)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.clients[url]; ok {
+		c.Close()
+		return prev, nil
+	}
+	s.clients[url] = c
+	return c, nil
+}
+
+// probe opens and closes a TCP connection to the client URL by the route
+// the session dials it, so that a member that is down is known at once:
+// the etcd client waits for a connection until its request's deadline
+// and then reports only that the deadline passed.
+func (s *etcdSession) probe(ctx context.Context, u string) error {
+	if s.open != nil {
+		return nil
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || pu.Scheme == "unix" || pu.Scheme == "unixs" {
+		return nil
+	}
+	var dial dialFunc
+	if s.route != nil {
+		if dial, _, err = s.route(ctx, u); err != nil {
+			return err
+		}
+	}
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	pctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	defer cancel()
+	c, err := dial(pctx, pu.Host)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// etcdCluster is the cluster as one module call read it.
+type etcdCluster struct {
+	// URL is the client URL that answered the member list, Client its
+	// client.
+	URL    string
+	Client Etcd
+	// ID is the cluster ID; Members the member list, sorted by name
+	// (unstarted members, which have no name, last).
+	ID      uint64
+	Members []*etcdserverpb.Member
+	// NoQuorum is set when the list came from the answering member alone
+	// (a serializable read) because the cluster did not answer a
+	// linearizable one.
+	NoQuorum bool
+}
+
+// members reads the member list through the first of urls that answers.
+// A URL that does not answer is skipped with a note; when none answers,
+// the error says why for each. A member that answers only a local read is
+// used too, with NoQuorum set, so a gate can still show the arithmetic of
+// a cluster that lost quorum.
+func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster, error) {
+	var notes []string
+	var local *etcdCluster
+	for i, u := range urls {
+		err := s.probe(ctx, u)
+		var c Etcd
+		if err == nil {
+			c, err = s.client(ctx, u)
+		}
+		if err == nil {
+			var resp *clientv3.MemberListResponse
+			rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+			resp, err = c.MemberList(rctx)
+			cancel()
+			if err == nil {
+				return newEtcdCluster(u, c, resp, false), nil
+			}
+			if local == nil && ctx.Err() == nil {
+				rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+				if r, lerr := c.MemberList(rctx, clientv3.WithSerializable()); lerr == nil {
+					local = newEtcdCluster(u, c, r, true)
+				}
+				cancel()
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		notes = append(notes, fmt.Sprintf("%s: %s", u, shortErr(err)))
+		if i < len(urls)-1 {
+			s.warnf("etcd at %s did not answer (%s); trying the next endpoint", u, shortErr(err))
+		}
+	}
+	if local != nil {
+		return local, nil
+	}
+	return nil, fmt.Errorf("no etcd endpoint answered: %s", strings.Join(notes, "; "))
+}
+
+func newEtcdCluster(u string, c Etcd, resp *clientv3.MemberListResponse, noQuorum bool) *etcdCluster {
+	ms := slices.Clone(resp.Members)
+	sort.SliceStable(ms, func(i, j int) bool {
+		a, b := ms[i], ms[j]
+		if (a.Name == "") != (b.Name == "") {
+			return a.Name != ""
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.ID < b.ID
+	})
+	var id uint64
+	if resp.Header != nil {
+		id = resp.Header.ClusterId
+	}
+	return &etcdCluster{URL: u, Client: c, ID: id, Members: ms, NoQuorum: noQuorum}
+}
+
+// etcdMember is a member as the etcd API returns it.
+type etcdMember = etcdserverpb.Member
+
+// memberStatus is what one member said about itself, or why it did not.
+type memberStatus struct {
+	Member *etcdserverpb.Member
+	URL    string // the client URL that answered
+	Status *clientv3.StatusResponse
+	Err    error
+}
+
+// statuses asks every member for its status, concurrently, through its
+// client URLs in order.
+func (s *etcdSession) statuses(ctx context.Context, members []*etcdserverpb.Member) []memberStatus {
+	out := make([]memberStatus, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		out[i].Member = m
+		if len(m.ClientURLs) == 0 {
+			out[i].Err = errNeverStarted
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = s.status(ctx, m)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+var errNeverStarted = errors.New("never started")
+
+func (s *etcdSession) status(ctx context.Context, m *etcdserverpb.Member) memberStatus {
+	ms := memberStatus{Member: m}
+	for _, u := range m.ClientURLs {
+		err := s.probe(ctx, u)
+		var c Etcd
+		if err == nil {
+			c, err = s.client(ctx, u)
+		}
+		if err == nil {
+			rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+			var st *clientv3.StatusResponse
+			st, err = c.Status(rctx, u)
+			cancel()
+			if err == nil {
+				ms.URL, ms.Status, ms.Err = u, st, nil
+				return ms
+			}
+		}
+		ms.Err = err
+	}
+	return ms
+}
+
+// quorumView turns the member list and statuses into what the quorum gate
+// counts: a member is healthy when it answered and sees a leader that is
+// a member of the cluster.
+func quorumViewOf(sts []memberStatus) quorumView {
+	ids := map[uint64]bool{}
+	for _, s := range sts {
+		ids[s.Member.ID] = true
+	}
+	var q quorumView
+	for _, s := range sts {
+		m := memberHealth{ID: s.Member.ID, Name: s.Member.Name, Learner: s.Member.IsLearner}
+		switch {
+		case errors.Is(s.Err, errNeverStarted):
+			m.Why = "never started"
+		case s.Err != nil:
+			m.Why = "is down (" + shortErr(s.Err) + ")"
+		case s.Status.Leader == 0:
+			m.Why = "has no leader"
+		case !ids[s.Status.Leader]:
+			m.Why = fmt.Sprintf("follows %x, which is not a member", s.Status.Leader)
+		default:
+			m.Healthy = true
+		}
+		q.Members = append(q.Members, m)
+	}
+	return q
+}
+
+// shortErr is the part of an etcd client error an operator needs: gRPC
+// wraps dial failures in several layers.
+func shortErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	msg := err.Error()
+	for _, p := range []string{"connection refused", "no route to host", "connection reset by peer", "i/o timeout"} {
+		if strings.Contains(msg, p) {
+			return p
+		}
+	}
+	if i := strings.Index(msg, "desc = "); i >= 0 {
+		msg = msg[i+len("desc = "):]
+	}
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return msg
+}
+
+// memberInfo is a member as the modules report it.
+type memberInfo struct {
+	ID         uint64
+	Name       string
+	PeerURLs   []string
+	ClientURLs []string
+	IsLearner  bool
+	IsLeader   bool
+}
+
+func infoOf(m *etcdserverpb.Member, leader uint64) memberInfo {
+	return memberInfo{
+		ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs,
+		IsLearner: m.IsLearner, IsLeader: leader != 0 && m.ID == leader,
+	}
+}
+
+// started says whether the member ever started: an added member has no
+// name until it starts and publishes one.
+func (m memberInfo) started() bool { return m.Name != "" }
+
+// data is the member as result data: the ID in hex as etcdctl prints it.
+func (m memberInfo) data() map[string]any {
+	return map[string]any{
+		"id":          fmt.Sprintf("%x", m.ID),
+		"name":        m.Name,
+		"peer_urls":   nonNil(m.PeerURLs),
+		"client_urls": nonNil(m.ClientURLs),
+		"is_learner":  m.IsLearner,
+		"started":     m.started(),
+		"is_leader":   m.IsLeader,
+	}
+}
+
+func (m memberInfo) label() string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return fmt.Sprintf("unstarted member %x", m.ID)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// sameURLs reports whether two URL lists hold the same URLs, in any order.
+func sameURLs(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+// findMember finds a member by name, hex ID or peer URL ("" matches none).
+func findMember(ms []*etcdserverpb.Member, name, id, peer string) *etcdserverpb.Member {
+	for _, m := range ms {
+		switch {
+		case name != "" && m.Name == name,
+			id != "" && fmt.Sprintf("%x", m.ID) == strings.TrimPrefix(strings.ToLower(id), "0x"),
+			peer != "" && slices.Contains(m.PeerURLs, peer):
+			return m
+		}
+	}
+	return nil
+}
+
+// readLocal reads a file on the control machine.
+func readLocal(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// reconfigSettle is how long a membership change is retried while etcd
+// refuses it for a reason that passes by itself: etcd accepts a change
+// only when the member handling it has been connected to its peers for
+// the last 5 seconds (etcdserver.HealthInterval), which is not yet the
+// case just after a member started or restarted.
+const reconfigSettle = 15 * time.Second
+
+// transientReconfig reports whether err is etcd refusing a membership
+// change for lack of recent connectivity between members.
+func transientReconfig(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "etcdserver: unhealthy cluster") || strings.Contains(msg, "not enough started members")
+}
+
+// reconfigure runs a membership change, retrying etcd's transient
+// refusals for a while when the quorum gate found the change safe (retry).
+// The error, if any, is explained.
+func reconfigure(ctx context.Context, s *etcdSession, what string, retry bool, f func(ctx context.Context) error) error {
+	deadline := time.Now().Add(reconfigSettle)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+		err := f(rctx)
+		cancel()
+		if err == nil || !retry || !transientReconfig(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return explainEtcd(err)
+		}
+		s.progressf("etcd refuses to %s until its members have been connected for 5s (%s); retrying", what, shortErr(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

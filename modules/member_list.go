@@ -1,0 +1,95 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+type memberListArgs struct {
+	etcdConnArgs
+}
+
+// member_list reads the etcd member table through the first target whose
+// etcd answers. It changes nothing.
+//
+// The result has members, a list with one dict per member: id (hex, as
+// etcdctl prints it), name ("" for a member added but never started),
+// peer_urls, client_urls, is_learner, started and is_leader; and
+// cluster_id, leader (the leader's name, "" when there is none) and
+// voters (the number of voting members).
+//
+// Arguments: only those reaching the cluster, which every etcd module
+// takes the same way:
+//
+//	direct          True dials member client URLs from the control machine
+//	                (variable etcd_direct); by default each is dialled through
+//	                the SSH connection of its host, as ssh -L would, so port
+//	                2379 need not be open to the control machine
+//	cacert, cert, key   TLS files (variables etcd_cacert, etcd_cert,
+//	                etcd_key): on the control machine, or on the member host
+//	                with tls_from_host=True (etcd_tls_from_host). A CA makes
+//	                the default scheme https.
+//
+// A member host's client URL is its variable etcd_client_url, else
+// SCHEME://ADDRESS:2379 (etcd_client_scheme and etcd_client_port change
+// the parts). Targets are tried in order; one whose etcd does not answer
+// is skipped with a note.
+//
+// Check mode: reads the cluster as outside it.
+//
+// Example:
+//
+//	ms = member_list(ctx.hosts("etcd"))
+//	for m in ms.members:
+//	    print(m["name"], m["id"], "leader" if m["is_leader"] else "")
+var memberListModule = &engine.ClusterModule[memberListArgs]{
+	Name: "member_list",
+	Args: func(a *memberListArgs) []any { return a.pairs() },
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberListArgs) (engine.Plan, error) {
+		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		cl, err := readCluster(ctx, c, s, url)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		return planMemberList(ctx, s, cl, c.Set)
+	},
+}
+
+// planMemberList reports the member table of cl.
+func planMemberList(ctx context.Context, s *etcdSession, cl *etcdCluster, set func(string, any)) (engine.Plan, error) {
+	var leader uint64
+	if st, err := cl.Client.Status(ctx, cl.URL); err == nil {
+		leader = st.Leader
+	}
+	infos := setMembers(set, cl, leader)
+	leaderName, voters := "", 0
+	var parts []string
+	for _, m := range infos {
+		p := m.label()
+		switch {
+		case m.IsLeader:
+			p += " (leader)"
+			leaderName = m.Name
+		case m.IsLearner:
+			p += " (learner)"
+		}
+		if !m.IsLearner {
+			voters++
+		}
+		parts = append(parts, p)
+	}
+	set("leader", leaderName)
+	set("voters", voters)
+	msg := fmt.Sprintf("%d %s: %s", len(infos), plural(len(infos), "member", "members"), strings.Join(parts, ", "))
+	if cl.NoQuorum {
+		s.warnf("the cluster did not answer a linearizable read: this member list is %s's own view and the cluster may have lost quorum", cl.URL)
+		msg += " (no quorum: local view of " + cl.URL + ")"
+	}
+	return engine.NothingToDo("%s", msg), nil
+}

@@ -1,0 +1,154 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+type memberPromoteArgs struct {
+	memberArg
+	Timeout  engine.Duration
+	Interval engine.Duration
+	etcdConnArgs
+}
+
+// member_promote makes a learner a voting member, waiting until it has
+// caught up with the leader: etcd refuses to promote a learner that is
+// not in sync ("can only promote a learner member which is in sync with
+// leader"), so the call retries that refusal, reporting the learner's
+// progress, until it succeeds or the timeout passes. A member that is
+// already a voter is not an error: there is nothing to do.
+//
+// Arguments:
+//
+//	name, id, peer_url   the learner (exactly one)
+//	timeout    how long to wait for it to catch up (default 60s)
+//	interval   pause between attempts (default 1s)
+//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
+//	           etcdplay doc member_list)
+//
+// The result has member (after promotion) and attempts_promote, the
+// number of promote requests sent.
+//
+// Check mode: reads the cluster and reports the promotion; it does not
+// wait.
+//
+// Example:
+//
+//	member_promote(rest, name = new.name, timeout = "120s")
+var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
+	Name: "member_promote",
+	Args: func(a *memberPromoteArgs) []any {
+		return append(append(a.memberArg.pairs(), "timeout?", &a.Timeout, "interval?", &a.Interval), a.etcdConnArgs.pairs()...)
+	},
+	Validate: func(a *memberPromoteArgs) error { return a.memberArg.validate("member_promote") },
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberPromoteArgs) (engine.Plan, error) {
+		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		cl, err := readCluster(ctx, c, s, url)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		return planMemberPromote(ctx, s, cl, a, c.Set)
+	},
+}
+
+func planMemberPromote(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberPromoteArgs, set func(string, any)) (engine.Plan, error) {
+	m := a.memberArg.find(cl.Members)
+	if m == nil {
+		return engine.Plan{}, fmt.Errorf("member_promote: %s is not a member of cluster %x (members: %s)", a.memberArg.String(), cl.ID, memberLabels(cl))
+	}
+	mi := infoOf(m, 0)
+	if !m.IsLearner {
+		set("member", mi.data())
+		return engine.NothingToDo("%s is a voting member already", mi.label()), nil
+	}
+	if cl.NoQuorum {
+		return engine.Plan{}, engine.Refuse("promoting %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.label(), cl.URL)
+	}
+	timeout := time.Duration(a.Timeout)
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	interval := time.Duration(a.Interval)
+	if interval == 0 {
+		interval = time.Second
+	}
+	after := mi
+	after.IsLearner = false
+	set("member", after.data())
+	return engine.Do(engine.Action{
+		Desc: fmt.Sprintf("promote learner %s (id %x) to a voting member", mi.label(), m.ID),
+		Do: func(ctx context.Context) error {
+			n, err := promoteWhenInSync(ctx, s, cl, m, timeout, interval)
+			set("attempts_promote", n)
+			return err
+		},
+	}), nil
+}
+
+// promoteWhenInSync sends promote requests until etcd accepts one, while
+// it answers that the learner is not in sync yet.
+func promoteWhenInSync(ctx context.Context, s *etcdSession, cl *etcdCluster, m *etcdMember, timeout, interval time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	name := infoOf(m, 0).label()
+	for n := 1; ; n++ {
+		rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+		_, err := cl.Client.MemberPromote(rctx, m.ID)
+		cancel()
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if !errors.Is(err, rpctypes.ErrMemberLearnerNotReady) && !strings.Contains(err.Error(), "in sync with leader") {
+			return n, explainEtcd(err)
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("%s not in sync after %s (%s): %w", name, timeout, learnerProgress(ctx, s, cl, m), explainEtcd(err))
+		}
+		s.progressf("waiting for learner %s to catch up: %s", name, learnerProgress(ctx, s, cl, m))
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// learnerProgress describes how far a learner is behind: its applied index
+// against the leader's, or why it cannot tell.
+func learnerProgress(ctx context.Context, s *etcdSession, cl *etcdCluster, m *etcdMember) string {
+	if len(m.ClientURLs) == 0 {
+		// Re-read: the learner may have started since the plan.
+		if resp, err := cl.Client.MemberList(ctx); err == nil {
+			for _, x := range resp.Members {
+				if x.ID == m.ID {
+					m = x
+				}
+			}
+		}
+	}
+	if len(m.ClientURLs) == 0 {
+		return "it has not started yet"
+	}
+	st := s.status(ctx, m)
+	if st.Err != nil {
+		return "it does not answer: " + shortErr(st.Err)
+	}
+	lead, err := cl.Client.Status(ctx, cl.URL)
+	if err != nil {
+		return fmt.Sprintf("applied index %d", st.Status.RaftAppliedIndex)
+	}
+	return fmt.Sprintf("applied index %d, leader's %d", st.Status.RaftAppliedIndex, lead.RaftAppliedIndex)
+}

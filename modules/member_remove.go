@@ -1,0 +1,105 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+type memberRemoveArgs struct {
+	memberArg
+	Force bool
+	etcdConnArgs
+}
+
+// member_remove removes a member from the etcd cluster, after checking
+// that the cluster keeps quorum without it.
+//
+// The quorum gate reads the member list and asks every member for its
+// status. It refuses, showing the arithmetic, when the members left would
+// not have a healthy majority: removing a healthy member of three while
+// another is down leaves two voters with one healthy. Removing a member
+// that is already down from a cluster that keeps quorum is allowed: that
+// is how a dead member is replaced. force=True overrides a refusal with a
+// warning. A member that is not in the cluster is not an error: there is
+// nothing to do.
+//
+// The removal is sent through another healthy member when there is one,
+// so the removed member's own shutdown does not cut the answer off.
+//
+// Arguments:
+//
+//	name, id, peer_url   the member: exactly one of its name, its ID in
+//	           hex (as member_list shows it) or one of its peer URLs
+//	force      remove even when the quorum gate refuses (with a warning)
+//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
+//	           etcdplay doc member_list)
+//
+// The result has member (the removed member, or none), quorum (the
+// arithmetic the gate checked) and members (the table before removal).
+//
+// Check mode: reads the cluster, runs the gate and reports what it would
+// remove.
+//
+// Example:
+//
+//	member_remove(rest, name = old.name)
+var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
+	Name: "member_remove",
+	Args: func(a *memberRemoveArgs) []any {
+		return append(append(a.memberArg.pairs(), "force?", &a.Force), a.etcdConnArgs.pairs()...)
+	},
+	Validate: func(a *memberRemoveArgs) error { return a.memberArg.validate("member_remove") },
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberRemoveArgs) (engine.Plan, error) {
+		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		cl, err := readCluster(ctx, c, s, url)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		return planMemberRemove(ctx, s, cl, a, c.Set)
+	},
+}
+
+func planMemberRemove(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberRemoveArgs, set func(string, any)) (engine.Plan, error) {
+	sts := s.statuses(ctx, cl.Members)
+	leader := leaderOf(sts)
+	setMembers(set, cl, leader)
+	m := a.memberArg.find(cl.Members)
+	if m == nil {
+		set("member", nil)
+		return engine.NothingToDo("%s is not a member of cluster %x", a.memberArg.String(), cl.ID), nil
+	}
+	mi := infoOf(m, leader)
+	set("member", mi.data())
+	q := quorumViewOf(sts)
+	v := q.check(stepRemove, m.ID, mi.label())
+	set("quorum", v.Msg)
+	if err := refuse(v, a.Force, s.warnf); err != nil {
+		return engine.Plan{}, err
+	}
+	// Send the removal through a healthy member other than the one
+	// removed: the removed member stops serving once it applies it.
+	via := cl.Client
+	for _, st := range sts {
+		if st.Member.ID != m.ID && st.Err == nil && st.Status != nil && st.Status.Leader != 0 {
+			if c, err := s.client(ctx, st.URL); err == nil {
+				via = c
+				break
+			}
+		}
+	}
+	after := q.after(stepRemove, m.ID)
+	return engine.Do(engine.Action{
+		Desc: fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.label(), m.ID, cl.ID, q.voters(), after.voters(), after.quorum()),
+		Do: func(ctx context.Context) error {
+			return reconfigure(ctx, s, "remove "+mi.label(), v.Safe, func(ctx context.Context) error {
+				_, err := via.MemberRemove(ctx, m.ID)
+				return err
+			})
+		},
+	}), nil
+}

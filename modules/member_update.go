@@ -1,0 +1,129 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+type memberUpdateArgs struct {
+	memberArg
+	PeerURLs engine.StringList
+	Force    bool
+	etcdConnArgs
+}
+
+// member_update changes the peer URLs of a member, as etcdctl member update
+// does: the first step of moving a member to a new address. The member
+// must then be restarted listening on the new URLs (render_conf, systemd).
+//
+// Until it restarts, its peers dial the new URLs and cannot reach it, so
+// the change counts as stopping the member for the quorum gate: it
+// refuses when the cluster could not spare the member (see member_remove),
+// unless force=True. Peer URLs that another member has are an error.
+//
+// Arguments:
+//
+//	name, id, peer_url   the member (exactly one; peer_url is a current
+//	           peer URL)
+//	peer_urls  its new peer URLs (a string or a list)
+//	force      update even when the quorum gate refuses (with a warning)
+//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
+//	           etcdplay doc member_list)
+//
+// The result has member (after the change) and quorum.
+//
+// Check mode: reads the cluster, runs the gate, reports the change.
+//
+// Example:
+//
+//	member_update(rest, name = "etcd-2", peer_urls = ["http://10.77.0.22:2380"])
+var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
+	Name: "member_update",
+	Args: func(a *memberUpdateArgs) []any {
+		return append(append(a.memberArg.pairs(), "peer_urls?", &a.PeerURLs, "force?", &a.Force), a.etcdConnArgs.pairs()...)
+	},
+	Validate: func(a *memberUpdateArgs) error {
+		if err := a.memberArg.validate("member_update"); err != nil {
+			return err
+		}
+		if len(a.PeerURLs) == 0 {
+			return fmt.Errorf("member_update: peer_urls is missing: give the member's new peer URLs")
+		}
+		for _, u := range a.PeerURLs {
+			if msg := checkURL(u); msg != "" {
+				return fmt.Errorf("member_update: peer_urls: %s", msg)
+			}
+		}
+		return nil
+	},
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberUpdateArgs) (engine.Plan, error) {
+		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		cl, err := readCluster(ctx, c, s, url)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		return planMemberUpdate(ctx, s, cl, a, c.Set)
+	},
+}
+
+func planMemberUpdate(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberUpdateArgs, set func(string, any)) (engine.Plan, error) {
+	peers := []string(a.PeerURLs)
+	m := a.memberArg.find(cl.Members)
+	if m == nil {
+		return engine.Plan{}, fmt.Errorf("member_update: %s is not a member of cluster %x (members: %s)", a.memberArg.String(), cl.ID, memberLabels(cl))
+	}
+	mi := infoOf(m, 0)
+	if sameURLs(m.PeerURLs, peers) {
+		set("member", mi.data())
+		return engine.NothingToDo("%s already has peer URLs %s", mi.label(), strings.Join(peers, ",")), nil
+	}
+	for _, o := range cl.Members {
+		if o.ID == m.ID {
+			continue
+		}
+		for _, u := range peers {
+			if slices.Contains(o.PeerURLs, u) {
+				return engine.Plan{}, fmt.Errorf("member_update %s: peer URL %s belongs to member %s", mi.label(), u, infoOf(o, 0).label())
+			}
+		}
+	}
+	if cl.NoQuorum {
+		return engine.Plan{}, engine.Refuse("updating %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.label(), cl.URL)
+	}
+	v := quorumViewOf(s.statuses(ctx, cl.Members)).check(stepStop, m.ID, mi.label())
+	set("quorum", v.Msg)
+	if err := refuse(v, a.Force, s.warnf); err != nil {
+		return engine.Plan{}, err
+	}
+	after := mi
+	after.PeerURLs = peers
+	set("member", after.data())
+	return engine.Do(engine.Action{
+		Desc: fmt.Sprintf("change the peer URLs of %s (id %x) from %s to %s", mi.label(), m.ID, strings.Join(m.PeerURLs, ","), strings.Join(peers, ",")),
+		Do: func(ctx context.Context) error {
+			return reconfigure(ctx, s, "update "+mi.label(), v.Safe, func(ctx context.Context) error {
+				_, err := cl.Client.MemberUpdate(ctx, m.ID, peers)
+				return err
+			})
+		},
+	}), nil
+}
+
+// memberLabels lists the members of cl by name, for messages.
+func memberLabels(cl *etcdCluster) string {
+	var ns []string
+	for _, m := range cl.Members {
+		ns = append(ns, infoOf(m, 0).label())
+	}
+	if len(ns) == 0 {
+		return "none"
+	}
+	return strings.Join(ns, ", ")
+}
