@@ -1,0 +1,140 @@
+package inventory
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ParseError is an error in an inventory file: where it is and what was
+// expected there. Every error from Parse is a *ParseError, and so is every
+// error from Load (possibly wrapped); Line is 0 only when the error concerns
+// the whole file (it cannot be read).
+type ParseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// Error returns "FILE:LINE: MSG" ("FILE: MSG" when Line is 0).
+func (e *ParseError) Error() string {
+	file := e.File
+	if file == "" {
+		file = "inventory"
+	}
+	if e.Line <= 0 {
+		return file + ": " + e.Msg
+	}
+	return file + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+}
+
+// PatternError is a host pattern that cannot be used: a name that is
+// neither a host nor a group, a bad regular expression, a subscript out of
+// range. Its message names the offending term, not the whole pattern, so
+// callers add that.
+type PatternError struct {
+	Pattern string
+	Msg     string
+}
+
+func (e *PatternError) Error() string { return e.Msg }
+
+// pos is where something was defined.
+type pos struct {
+	file string
+	line int
+}
+
+func (p pos) String() string {
+	if p.line <= 0 {
+		return p.file
+	}
+	return p.file + ":" + strconv.Itoa(p.line)
+}
+
+func (p pos) errorf(format string, args ...any) *ParseError {
+	return &ParseError{File: p.file, Line: p.line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// quote shows found text in an error: quoted, shortened when long.
+func quote(s string) string {
+	const max = 60
+	if utf8.RuneCountInString(s) > max {
+		r := []rune(s)
+		s = string(r[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// didYouMean returns ` (did you mean "x"?)` when one of candidates is close
+// to name, else "".
+func didYouMean(name string, candidates []string) string {
+	if s := suggest(name, candidates); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// suggest returns the candidate closest to name by edit distance, if it is
+// close enough to be a plausible typo.
+func suggest(name string, candidates []string) string {
+	if name == "" {
+		return ""
+	}
+	limit := 1 + utf8.RuneCountInString(name)/4
+	if limit > 3 {
+		limit = 3
+	}
+	best, bestD := "", limit+1
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted) // ties go to the alphabetically first, deterministically
+	for _, c := range sorted {
+		if c == name {
+			continue
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c), bestD); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b
+// (insertions, deletions, substitutions and adjacent transpositions, so
+// "etdc" is one step from "etcd"). It gives up, returning max, once the
+// distance is known to be at least max.
+func editDistance(a, b string, max int) int {
+	ra, rb := []rune(a), []rune(b)
+	if d := len(ra) - len(rb); d >= max || -d >= max {
+		return max
+	}
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			v := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				v = min(v, prev2[j-2]+1)
+			}
+			cur[j] = v
+			rowMin = min(rowMin, v)
+		}
+		if rowMin >= max {
+			return max
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return min(prev[len(rb)], max)
+}
