@@ -1,0 +1,266 @@
+package modules
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+)
+
+type snapshotSaveArgs struct {
+	Dest string
+	etcdConnArgs
+}
+
+// snapshot_save saves a snapshot of the etcd keyspace to a directory on the
+// control machine, verified, before a risky change.
+//
+// It streams the snapshot from the first target whose member is healthy
+// (answers and has a leader), writes it under a temporary name, and checks
+// it before giving it its final name: the SHA-256 that etcd appends to
+// the stream must match the data, the file must be a sound bbolt database,
+// and its revision must be at least the revision the cluster reported
+// just before. The file is named by cluster ID and revision:
+// etcd-CLUSTERID-rREVISION-TIME.db.
+//
+// Arguments:
+//
+//	dest       directory on the control machine (relative to the
+//	           playbook's directory); created if missing
+//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
+//	           etcdplay doc member_list)
+//
+// The result has path, revision, cluster_id, sha256 (of the database),
+// size, keys, etcd_version, member (the member it came from) and
+// restore_command: the etcdutl command that restores it, for each member,
+// which the run summary prints when a later step fails.
+//
+// Check mode: reads the cluster and reports the snapshot it would save.
+//
+// Example:
+//
+//	snap = snapshot_save(rest, dest = "backups/")
+//	print("snapshot:", snap.path)
+var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
+	Name: "snapshot_save",
+	Args: func(a *snapshotSaveArgs) []any {
+		return append([]any{"dest", &a.Dest}, a.pairs()...)
+	},
+	Validate: func(a *snapshotSaveArgs) error {
+		if a.Dest == "" {
+			return fmt.Errorf("snapshot_save: dest is empty: give a directory on the control machine")
+		}
+		return nil
+	},
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *snapshotSaveArgs) (engine.Plan, error) {
+		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		cl, err := readCluster(ctx, c, s, url)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set)
+	},
+}
+
+func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir string, set func(string, any)) (engine.Plan, error) {
+	st, err := cl.Client.Status(ctx, cl.URL)
+	if err != nil {
+		return engine.Plan{}, fmt.Errorf("%w: etcd at %s: status: %v", engine.ErrTryNext, cl.URL, shortErr(err))
+	}
+	if st.Leader == 0 || cl.NoQuorum {
+		return engine.Plan{}, fmt.Errorf("%w: etcd at %s has no leader: a snapshot from it may miss committed writes", engine.ErrTryNext, cl.URL)
+	}
+	from := labelOf(cl, st.Header.MemberId)
+	rev := st.Header.Revision
+	set("cluster_id", fmt.Sprintf("%x", cl.ID))
+	set("member", from)
+	set("revision", rev)
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	name := func(rev int64) string { return fmt.Sprintf("etcd-%x-r%d-%s.db", cl.ID, rev, stamp) }
+	set("path", filepath.Join(dir, name(rev)))
+	set("restore_command", restoreCommand(filepath.Join(dir, name(rev)), cl))
+	return engine.Do(engine.Action{
+		Desc: fmt.Sprintf("save a snapshot of cluster %x (revision %d) from %s to %s", cl.ID, rev, from, dir),
+		Do: func(ctx context.Context) error {
+			snap, err := saveSnapshot(ctx, cl.Client, dir, rev)
+			if err != nil {
+				return err
+			}
+			final := filepath.Join(dir, name(snap.Revision))
+			if err := os.Rename(snap.Path, final); err != nil {
+				os.Remove(snap.Path)
+				return fmt.Errorf("snapshot: %w", err)
+			}
+			set("path", final)
+			set("revision", snap.Revision)
+			set("sha256", snap.SHA256)
+			set("size", snap.Size)
+			set("keys", snap.Keys)
+			set("etcd_version", snap.Version)
+			set("restore_command", restoreCommand(final, cl))
+			return nil
+		},
+	}), nil
+}
+
+// savedSnapshot is a snapshot written and verified.
+type savedSnapshot struct {
+	Path     string
+	Revision int64
+	SHA256   string // of the database, without etcd's appended digest
+	Size     int64
+	Keys     int
+	Version  string
+}
+
+// saveSnapshot streams a snapshot into a temporary file in dir and
+// verifies it; the caller renames it.
+func saveSnapshot(ctx context.Context, c Etcd, dir string, minRev int64) (savedSnapshot, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".etcd-snapshot-*.part")
+	if err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	resp, err := c.SnapshotWithVersion(ctx)
+	if err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", explainEtcd(err))
+	}
+	defer resp.Snapshot.Close()
+	n, err := io.Copy(f, resp.Snapshot)
+	if err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: download: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	snap, err := verifySnapshot(tmp, n)
+	if err != nil {
+		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: %w", tmp, err)
+	}
+	if snap.Revision < minRev {
+		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: revision %d, older than the cluster's %d before the snapshot", tmp, snap.Revision, minRev)
+	}
+	snap.Version = resp.Version
+	ok = true
+	return snap, nil
+}
+
+// verifySnapshot checks a downloaded snapshot: etcd ends the stream with
+// the SHA-256 of the database before it, and the database must open and
+// pass bbolt's consistency check; the revision is the highest in the key
+// bucket.
+func verifySnapshot(path string, size int64) (savedSnapshot, error) {
+	if size < sha256.Size || (size-sha256.Size)%512 != 0 {
+		return savedSnapshot{}, fmt.Errorf("%d bytes: not a database followed by etcd's SHA-256 digest", size)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return savedSnapshot{}, err
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(h, f, size-sha256.Size); err != nil {
+		f.Close()
+		return savedSnapshot{}, err
+	}
+	want := make([]byte, sha256.Size)
+	_, err = io.ReadFull(f, want)
+	f.Close()
+	if err != nil {
+		return savedSnapshot{}, err
+	}
+	got := h.Sum(nil)
+	if !bytes.Equal(got, want) {
+		return savedSnapshot{}, fmt.Errorf("SHA-256 %x of the data does not match the %x etcd sent: the download is damaged", got, want)
+	}
+	snap := savedSnapshot{Path: path, SHA256: hex.EncodeToString(got), Size: size}
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return savedSnapshot{}, fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var problems []string
+		for e := range tx.Check() {
+			problems = append(problems, e.Error())
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("database check: %s", strings.Join(problems, "; "))
+		}
+		b := tx.Bucket([]byte("key"))
+		if b == nil {
+			return errors.New("no key bucket: not an etcd database")
+		}
+		// Keys of the bucket are revisions: 8 bytes of main revision, "_",
+		// 8 bytes of sub revision, and "t" for a deletion
+		// (mvcc.RevToBytes); values are the key-values. In revision order
+		// the last record of each key says whether it is live.
+		live := map[string]bool{}
+		err := b.ForEach(func(k, v []byte) error {
+			var kv mvccpb.KeyValue
+			if len(k) < 17 || kv.Unmarshal(v) != nil {
+				return fmt.Errorf("key bucket: record %x is not an etcd revision", k)
+			}
+			snap.Revision = int64(binary.BigEndian.Uint64(k[:8]))
+			if len(k) == 18 && k[17] == 't' {
+				delete(live, string(kv.Key))
+			} else {
+				live[string(kv.Key)] = true
+			}
+			return nil
+		})
+		snap.Keys = len(live)
+		return err
+	})
+	return snap, err
+}
+
+// restoreCommand is how to restore the snapshot on every member, for the
+// run summary: etcdutl snapshot restore with each member's name and peer
+// URLs, into a new data dir.
+func restoreCommand(path string, cl *etcdCluster) string {
+	var ic []string
+	for _, m := range cl.Members {
+		if m.Name == "" {
+			continue
+		}
+		for _, u := range m.PeerURLs {
+			ic = append(ic, m.Name+"="+u)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "copy %s to every member, stop etcd on all of them, and on each run (NAME, PEER_URL and DATA_DIR its own):\n", path)
+	fmt.Fprintf(&b, "  etcdutl snapshot restore %s --name NAME --initial-advertise-peer-urls PEER_URL --initial-cluster %s --initial-cluster-token %s --data-dir DATA_DIR.restored\n",
+		transport.QuoteWord(filepath.Base(path)), transport.QuoteWord(strings.Join(ic, ",")), fmt.Sprintf("etcd-restored-%x", cl.ID))
+	b.WriteString("then move DATA_DIR.restored to DATA_DIR and start etcd on all members")
+	return b.String()
+}

@@ -1,0 +1,351 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+type waitHealthyArgs struct {
+	Timeout  engine.Duration
+	Interval engine.Duration
+	MaxGap   int
+	etcdConnArgs
+}
+
+// wait_healthy waits until the etcd cluster is healthy as seen from every
+// target: each target's member answers a linearizable read, all members
+// agree on exactly one leader, no alarm is raised (NOSPACE, CORRUPT),
+// every member in the member list has started (a member added but never
+// started leaves the cluster short of its quorum), and the members' raft
+// applied indexes are within max_gap of each other (a member that is far
+// behind is still catching up). It changes nothing.
+//
+// While it waits it reports, each round, which member fails which check.
+// On timeout the error lists them all.
+//
+// Arguments:
+//
+//	timeout    how long to wait (default 60s)
+//	interval   pause between rounds (default 1s)
+//	max_gap    largest difference of applied indexes allowed (default 100)
+//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
+//	           etcdplay doc member_list); each target is asked through its
+//	           own SSH connection
+//
+// The result has members, the status table: per member id, name,
+// is_leader, is_learner, started, raft_term, raft_index, applied_index,
+// db_size, db_size_in_use, version, errors, healthy and problem (why not,
+// "" when healthy); and cluster_id, leader, alarms, rounds.
+//
+// Check mode: one round, no waiting: earlier steps of the run did not
+// happen, so the cluster they would have changed cannot be waited for. A
+// cluster that is not healthy is reported with a warning.
+//
+// Example:
+//
+//	wait_healthy(rest + [new], timeout = "120s")
+var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
+	Name: "wait_healthy",
+	Args: func(a *waitHealthyArgs) []any {
+		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap}, a.pairs()...)
+	},
+	Validate: func(a *waitHealthyArgs) error {
+		if a.MaxGap < 0 {
+			return fmt.Errorf("wait_healthy: max_gap: got %d, want 0 or more", a.MaxGap)
+		}
+		return nil
+	},
+	Plan: func(ctx context.Context, c *engine.ClusterCall, a *waitHealthyArgs) (engine.Plan, error) {
+		s, _, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		_, tlsOn, err := tlsFor(ctx, c.HostCall, &a.etcdConnArgs)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		var targets []healthTarget
+		for _, h := range c.Targets {
+			targets = append(targets, targetOf(h, tlsOn))
+		}
+		return planWaitHealthy(ctx, s, targets, a, c.Check, c.Set)
+	},
+}
+
+// healthTarget is a member wait_healthy checks: the inventory host's name,
+// and how to find its member in the member list.
+type healthTarget struct {
+	Host      string
+	Name      string // member name
+	ClientURL string
+	PeerURL   string
+}
+
+func targetOf(h *inventory.Host, tlsOn bool) healthTarget {
+	return healthTarget{Host: h.Name, Name: memberName(h), ClientURL: clientURL(h, tlsOn), PeerURL: peerURL(h)}
+}
+
+// match finds the target's member: by client URL, name or peer URL.
+func (t healthTarget) match(ms []*etcdMember) *etcdMember {
+	for _, m := range ms {
+		if slices.Contains(m.ClientURLs, t.ClientURL) {
+			return m
+		}
+	}
+	return findMember(ms, t.Name, "", t.PeerURL)
+}
+
+// healthRow is one member's line in the status table.
+type healthRow struct {
+	info    memberInfo
+	status  *clientv3.StatusResponse
+	target  bool
+	problem string
+}
+
+func (r healthRow) data() map[string]any {
+	d := r.info.data()
+	d["healthy"] = r.problem == ""
+	d["problem"] = r.problem
+	if r.status != nil {
+		d["raft_term"] = int64(r.status.RaftTerm)
+		d["raft_index"] = int64(r.status.RaftIndex)
+		d["applied_index"] = int64(r.status.RaftAppliedIndex)
+		d["db_size"] = r.status.DbSize
+		d["db_size_in_use"] = r.status.DbSizeInUse
+		d["version"] = r.status.Version
+		d["errors"] = nonNil(r.status.Errors)
+	}
+	return d
+}
+
+// healthRound is the outcome of one round of checks.
+type healthRound struct {
+	clusterID uint64
+	rows      []healthRow
+	leader    string
+	alarms    []string
+	problems  []string // "etcd-3: is down (connection refused)"
+}
+
+func (r healthRound) ok() bool { return len(r.problems) == 0 }
+
+func planWaitHealthy(ctx context.Context, s *etcdSession, targets []healthTarget, a *waitHealthyArgs, check bool, set func(string, any)) (engine.Plan, error) {
+	timeout := time.Duration(a.Timeout)
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	interval := time.Duration(a.Interval)
+	if interval == 0 {
+		interval = time.Second
+	}
+	gap := a.MaxGap
+	if gap == 0 {
+		gap = 100
+	}
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for round := 1; ; round++ {
+		r := healthCheck(ctx, s, targets, uint64(gap))
+		if ctx.Err() != nil {
+			return engine.Plan{}, ctx.Err()
+		}
+		setHealth(set, r, round)
+		if r.ok() {
+			return engine.NothingToDo("%s", r.summary(time.Since(start))), nil
+		}
+		if check {
+			s.warnf("the cluster is not healthy now: %s (check mode does not wait)", strings.Join(r.problems, "; "))
+			return engine.NothingToDo("not healthy now: %s; check mode does not wait", strings.Join(r.problems, "; ")), nil
+		}
+		if time.Now().Add(interval).After(deadline) {
+			return engine.Plan{}, fmt.Errorf("cluster not healthy after %s: %s", timeout.Round(time.Second), strings.Join(r.problems, "; "))
+		}
+		s.progressf("waiting for the cluster (%s of %s): %s", time.Since(start).Round(time.Second), timeout.Round(time.Second), strings.Join(r.problems, "; "))
+		select {
+		case <-ctx.Done():
+			return engine.Plan{}, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func setHealth(set func(string, any), r healthRound, round int) {
+	var rows []any
+	for _, row := range r.rows {
+		rows = append(rows, row.data())
+	}
+	if rows == nil {
+		rows = []any{}
+	}
+	set("members", rows)
+	set("cluster_id", fmt.Sprintf("%x", r.clusterID))
+	set("leader", r.leader)
+	set("alarms", nonNil(r.alarms))
+	set("rounds", round)
+}
+
+func (r healthRound) summary(took time.Duration) string {
+	var maxApplied uint64
+	var term uint64
+	for _, row := range r.rows {
+		if row.status != nil {
+			maxApplied = max(maxApplied, row.status.RaftAppliedIndex)
+			term = max(term, row.status.RaftTerm)
+		}
+	}
+	msg := fmt.Sprintf("%d %s healthy, leader %s, raft term %d, applied index %d", len(r.rows), plural(len(r.rows), "member", "members"), r.leader, term, maxApplied)
+	if took >= time.Second {
+		msg += fmt.Sprintf(" (after %s)", took.Round(100*time.Millisecond))
+	}
+	return msg
+}
+
+// healthCheck runs every check once.
+func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, gap uint64) healthRound {
+	var r healthRound
+	var urls []string
+	for _, t := range targets {
+		urls = append(urls, t.ClientURL)
+	}
+	// The member list comes from the first target that gives a
+	// linearizable answer; members() falls back to a local view, which
+	// is itself a finding.
+	cl, err := s.members(ctx, urls)
+	if err != nil {
+		r.problems = append(r.problems, strings.TrimPrefix(err.Error(), "no etcd endpoint answered: "))
+		return r
+	}
+	r.clusterID = cl.ID
+	if cl.NoQuorum {
+		r.problems = append(r.problems, "no linearizable answer from the cluster (quorum lost?)")
+	}
+	sts := s.statuses(ctx, cl.Members)
+	byID := map[uint64]int{}
+	for i, st := range sts {
+		byID[st.Member.ID] = i
+		r.rows = append(r.rows, healthRow{info: infoOf(st.Member, 0), status: st.Status})
+	}
+	problem := func(i int, msg string) {
+		if r.rows[i].problem == "" {
+			r.rows[i].problem = msg
+		}
+		r.problems = append(r.problems, r.rows[i].info.label()+": "+msg)
+	}
+	for _, t := range targets {
+		m := t.match(cl.Members)
+		if m == nil {
+			r.problems = append(r.problems, fmt.Sprintf("%s: not a member of cluster %x (members: %s)", t.Host, cl.ID, memberLabels(cl)))
+			continue
+		}
+		r.rows[byID[m.ID]].target = true
+	}
+	// Linearizable reads on the targets' members, concurrently.
+	var wg sync.WaitGroup
+	reads := make([]error, len(sts))
+	for i, st := range sts {
+		if !r.rows[i].target || st.Err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.client(ctx, st.URL)
+			if err == nil {
+				rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+				_, err = c.Get(rctx, "health", clientv3.WithCountOnly())
+				cancel()
+			}
+			reads[i] = err
+		}()
+	}
+	wg.Wait()
+	leaders := map[uint64][]string{}
+	var minApplied, maxApplied uint64
+	first := true
+	for i, st := range sts {
+		row := r.rows[i]
+		switch {
+		case st.Member.Name == "":
+			problem(i, "not started (added, but its etcd never joined)")
+			continue
+		case st.Err != nil:
+			problem(i, "is down ("+shortErr(st.Err)+")")
+			continue
+		case reads[i] != nil:
+			problem(i, "no linearizable read ("+shortErr(reads[i])+")")
+		}
+		leaders[st.Status.Leader] = append(leaders[st.Status.Leader], row.info.label())
+		for _, e := range st.Status.Errors {
+			problem(i, "reports "+e)
+		}
+		if first || st.Status.RaftAppliedIndex < minApplied {
+			minApplied = st.Status.RaftAppliedIndex
+		}
+		maxApplied = max(maxApplied, st.Status.RaftAppliedIndex)
+		first = false
+	}
+	switch {
+	case len(leaders) == 0:
+	case len(leaders) > 1 || leaders[0] != nil:
+		var parts []string
+		for id, who := range leaders {
+			l := "no leader"
+			if id != 0 {
+				l = "leader " + labelOf(cl, id)
+			}
+			parts = append(parts, fmt.Sprintf("%s sees %s", strings.Join(who, ", "), l))
+		}
+		slices.Sort(parts)
+		r.problems = append(r.problems, "members disagree on the leader: "+strings.Join(parts, "; "))
+	default:
+		for id := range leaders {
+			r.leader = labelOf(cl, id)
+			if i, ok := byID[id]; ok {
+				r.rows[i].info.IsLeader = true
+			} else {
+				r.problems = append(r.problems, fmt.Sprintf("the leader %x is not in the member list", id))
+			}
+		}
+	}
+	for i, st := range sts {
+		if st.Status != nil && maxApplied-st.Status.RaftAppliedIndex > gap {
+			problem(i, fmt.Sprintf("applied index %d, %d behind the most advanced member (max_gap %d)", st.Status.RaftAppliedIndex, maxApplied-st.Status.RaftAppliedIndex, gap))
+		}
+	}
+	if c, err := s.client(ctx, cl.URL); err == nil {
+		rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+		al, err := c.AlarmList(rctx)
+		cancel()
+		if err != nil {
+			r.problems = append(r.problems, "alarm list: "+shortErr(err))
+		} else {
+			for _, a := range al.Alarms {
+				r.alarms = append(r.alarms, fmt.Sprintf("%s on %s", a.Alarm, labelOf(cl, a.MemberID)))
+			}
+			if len(r.alarms) > 0 {
+				r.problems = append(r.problems, "alarm raised: "+strings.Join(r.alarms, ", "))
+			}
+		}
+	}
+	return r
+}
+
+// labelOf names the member with the given ID.
+func labelOf(cl *etcdCluster, id uint64) string {
+	for _, m := range cl.Members {
+		if m.ID == id {
+			return infoOf(m, 0).label()
+		}
+	}
+	return fmt.Sprintf("%x", id)
+}
