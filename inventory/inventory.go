@@ -95,6 +95,9 @@ func Parse(name string, data []byte) (*Inventory, error) {
 var ignoredInDir = regexp.MustCompile(`^\.|^host_vars$|^group_vars$|^vars_plugins$|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$`)
 
 func (b *builder) loadPath(path string, top bool) error {
+	if path == "" {
+		return &ParseError{File: `""`, Msg: "empty inventory path: expected a file or directory name"}
+	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return &ParseError{File: path, Msg: "cannot read inventory: " + pathErr(err)}

@@ -16,7 +16,9 @@ import (
 // or "*", a glob ("etcd-*", "db[12]x"), a regular expression after "~"
 // ("~etcd-[0-9]+", matched at the start of names), and may end in a
 // subscript picking hosts of what it matches by position: etcd[0],
-// etcd[-1], etcd[0:1] (inclusive), etcd[1:]. Terms are applied as Ansible
+// etcd[-1], etcd[0:1] (inclusive), etcd[1:] (when what comes before the
+// brackets names nothing, as in etcd-[12], the term is a glob instead).
+// Terms are applied as Ansible
 // applies them whatever their order: first the plain terms (union), then
 // "&term" (intersection), then "!term" (exclusion); with only & and !
 // terms, the start is all hosts.
@@ -180,6 +182,14 @@ func (inv *Inventory) matchTerm(pattern, term string) ([]int, error) {
 		}
 	}
 	hosts, err := inv.enumerate(pattern, expr, m != nil)
+	if err != nil && m != nil {
+		// "etcd-[12]" reads as a subscript on "etcd-"; when that names
+		// nothing but the glob matches, the glob is what was meant
+		// (Ansible would match nothing and warn).
+		if g, gerr := inv.enumerate(pattern, term, false); gerr == nil && len(g) > 0 {
+			return g, nil
+		}
+	}
 	if err != nil || m == nil || len(hosts) == 0 {
 		return hosts, err
 	}

@@ -116,6 +116,9 @@ func TestSelect(t *testing.T) {
 		{"etcd:&dc3", nil, `no host or group named "dc3" (did you mean "dc1"?)`},
 		{"database", nil, `no host or group named "database"`},
 		{"etcd-[5-9]", nil, `no host or group named "etcd-" (did you mean "etcd"?) (a [N] or [N:M] suffix picks hosts of a group by position)`},
+		{"etcd-[12]", []string{"etcd-1", "etcd-2"}, ""}, // no group "etcd-": a glob
+		{"etcd-[1-3]", []string{"etcd-1", "etcd-2", "etcd-3"}, ""},
+		{"etdc[0]", nil, `no host or group named "etdc" (did you mean "etcd"?) (a [N] or [N:M] suffix picks hosts of a group by position)`},
 		{"web.example.com:22", nil, `no host or group named "web.example.com:22" (did you mean "web.example.com"?)`},
 		{"~(", nil, "~(: invalid regular expression: missing closing ): `(`"},
 		{"", nil, `empty host pattern: expected a host or group name, "all", or terms like 'etcd:!etcd-3'`},
