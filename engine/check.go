@@ -95,6 +95,16 @@ func (c *checker) isPredeclared(name string) bool {
 	return false
 }
 
+// names are the predeclared and universal names, for suggestions.
+func (c *checker) names() []string {
+	var ns []string
+	for n := range c.modules {
+		ns = append(ns, n)
+	}
+	ns = append(ns, helperNames...)
+	return append(ns, starlark.Universe.Keys()...)
+}
+
 func (c *checker) file(src source, data []byte) *checkedFile {
 	if cf, ok := c.files[src]; ok {
 		return cf
@@ -165,6 +175,9 @@ func (c *checker) file(src source, data []byte) *checkedFile {
 				msg := e.Msg
 				if rest, ok := strings.CutPrefix(msg, "undefined: "); ok && callees[e.Pos] {
 					msg = "unknown module or function " + rest
+					if !strings.Contains(rest, "did you mean") {
+						msg += suggest(rest, c.names())
+					}
 				}
 				c.add(e.Pos.String(), "%s", msg)
 			}

@@ -75,6 +75,9 @@ type RefusedError struct{ Msg string }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Msg }
 
+// ExitCode is 5: a safety check refused a step.
+func (e *RefusedError) ExitCode() int { return exitRefused }
+
 // Refuse returns a RefusedError.
 func Refuse(format string, args ...any) error {
 	return &RefusedError{Msg: fmt.Sprintf(format, args...)}
@@ -87,6 +90,9 @@ type InputError struct{ Err error }
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
+
+// ExitCode is 4: bad input.
+func (e *InputError) ExitCode() int { return exitBadInput }
 
 // BadInput returns an InputError. Modules return it from Validate or Plan
 // for arguments that can never work (as opposed to a host where they failed).

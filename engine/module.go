@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -148,6 +149,10 @@ func (m *ClusterModule[A]) bind(args starlark.Tuple, kwargs []starlark.Tuple) (p
 func unpack[A any](name string, bindArgs func(*A) []any, validate func(*A) error, args starlark.Tuple, kwargs []starlark.Tuple) (*A, error) {
 	a := new(A)
 	if err := starlark.UnpackArgs(name, args, kwargs, bindArgs(a)...); err != nil {
+		// The engine names the module already: "copy: copy: ..." reads badly.
+		if msg, ok := strings.CutPrefix(err.Error(), name+": "); ok {
+			err = errors.New(msg)
+		}
 		return nil, inputErr(err)
 	}
 	if validate != nil {

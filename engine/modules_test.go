@@ -103,7 +103,7 @@ var boomModule = &HostModule[boomArgs]{
 	Args: func(a *boomArgs) []any { return []any{"kind", &a.Kind} },
 	Validate: func(a *boomArgs) error {
 		if a.Kind == "invalid" {
-			return fmt.Errorf("boom: kind: invalid")
+			return fmt.Errorf("kind: invalid")
 		}
 		return nil
 	},

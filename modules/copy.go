@@ -57,14 +57,14 @@ var copyModule = &engine.HostModule[copyArgs]{
 	},
 	Validate: func(a *copyArgs) error {
 		if a.Dest == "" {
-			return fmt.Errorf("copy: dest is empty")
+			return fmt.Errorf("dest is empty")
 		}
 		if (a.Content == nil || a.Content == starlark.None) == (a.Src == "") {
-			return fmt.Errorf("copy: give either content= or src=")
+			return fmt.Errorf("give either content= or src=")
 		}
 		if a.Content != nil && a.Content != starlark.None {
 			if _, ok := starlark.AsString(a.Content); !ok {
-				return fmt.Errorf("copy: content: got %s, want a string or bytes", a.Content.Type())
+				return fmt.Errorf("content: got %s, want a string or bytes", a.Content.Type())
 			}
 		}
 		return nil

@@ -46,7 +46,7 @@ var fetchModule = &engine.HostModule[fetchArgs]{
 	},
 	Validate: func(a *fetchArgs) error {
 		if a.Src == "" || a.Dest == "" {
-			return fmt.Errorf("fetch: src and dest must not be empty")
+			return fmt.Errorf("src and dest must not be empty")
 		}
 		return nil
 	},

@@ -54,13 +54,13 @@ var fileModule = &engine.HostModule[fileArgs]{
 		switch a.State {
 		case "file", "directory", "touch", "absent":
 		default:
-			return fmt.Errorf("file: state: got %q, want file, directory, touch or absent", a.State)
+			return fmt.Errorf("state: got %q, want file, directory, touch or absent", a.State)
 		}
 		if strings.TrimSpace(a.Path) == "" {
-			return fmt.Errorf("file: path is empty")
+			return fmt.Errorf("path is empty")
 		}
 		if a.State == "absent" && protectedPath(a.Path) {
-			return engine.Refuse("file: will not remove %s: a system directory", a.Path)
+			return engine.Refuse("will not remove %s: a system directory", a.Path)
 		}
 		return nil
 	},

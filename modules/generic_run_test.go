@@ -228,7 +228,7 @@ def main(ctx):
 def main(ctx):
     file("h1", path = "/etc", state = "absent")
 `)
-	if err == nil || !strings.Contains(err.Error(), "refused: file: will not remove /etc: a system directory") {
+	if err == nil || !strings.Contains(err.Error(), "refused: will not remove /etc: a system directory") {
 		t.Errorf("removing /etc: %v\n%s", err, out)
 	}
 }

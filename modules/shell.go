@@ -44,7 +44,7 @@ var shellModule = &engine.HostModule[shellArgs]{
 	},
 	Validate: func(a *shellArgs) error {
 		if strings.TrimSpace(a.Cmd) == "" {
-			return fmt.Errorf("shell: cmd is empty")
+			return fmt.Errorf("cmd is empty")
 		}
 		return nil
 	},

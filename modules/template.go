@@ -62,10 +62,10 @@ var templateModule = &engine.HostModule[templateArgs]{
 	},
 	Validate: func(a *templateArgs) error {
 		if a.Dest == "" {
-			return fmt.Errorf("template: dest is empty")
+			return fmt.Errorf("dest is empty")
 		}
 		if (a.Src == "") == (a.Content == "") {
-			return fmt.Errorf("template: give either src= (a template file) or content= (the template text)")
+			return fmt.Errorf("give either src= (a template file) or content= (the template text)")
 		}
 		return nil
 	},
@@ -146,7 +146,7 @@ func render(name, text string, data map[string]any) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {
-		return nil, fmt.Errorf("template: %v", err)
+		return nil, fmt.Errorf("%v", err)
 	}
 	return b.Bytes(), nil
 }
