@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/etcdplay/etcdplay/engine/enginetest"
 )
@@ -103,4 +105,64 @@ func normalizeJSON(t *testing.T, b []byte) []byte {
 		out.WriteByte('\n')
 	}
 	return out.Bytes()
+}
+
+// TestTextProgress: on a terminal, a long wait shows a status line (what
+// is waited for, for how long, the last retry) that the next line clears.
+func TestTextProgress(t *testing.T) {
+	var out syncBuf
+	p := NewText(&out, &out, TextOptions{Progress: true, Verbose: 1})
+	defer p.Close()
+	start := time.Now().Add(-3 * time.Second)
+	p.Emit(Event{Type: EventTaskStart, Time: start, Task: 1, Module: "wait_healthy", Hosts: []string{"h1", "h2"}})
+	p.Emit(Event{Type: EventProgress, Task: 1, Host: "h2", Msg: "attempt 1 of 5: member h2 not started; retrying in 1s"})
+	if got := out.String(); !strings.Contains(got, "wait_healthy: waiting for h1, h2 (3s) - h2: attempt 1 of 5: member h2 not started") {
+		t.Fatalf("no status line:\n%q", got)
+	}
+	p.Emit(Event{Type: EventHostResult, Task: 1, Module: "wait_healthy", Host: "h1", Status: StatusOK, Msg: "healthy", Duration: Millis(1500 * time.Millisecond)})
+	got := out.String()
+	if !strings.Contains(got, "\r\x1b[Kok          h1  healthy [1.50s]\n") {
+		t.Errorf("the status line is not cleared before the result, or -v lacks the timing:\n%q", got)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLimit: ctx.hosts honours --limit, and a host named outside it is
+// skipped by module calls.
+func TestLimit(t *testing.T) {
+	inv, conn := enginetest.Hosts(t, "", "h1", "h2", "h3")
+	if err := inv.SetLimit("h1:h3"); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	pb := &Playbook{src: source{path: "limit.star"}, data: []byte(`
+def main(ctx):
+    if [h.name for h in ctx.hosts("test")] != ["h1", "h3"]:
+        fail("limit not applied")
+    r = note(ctx.host("h2"), value = 1)
+    if not r["h2"].skipped or r["h2"].msg != "outside --limit":
+        fail(r["h2"].msg)
+`)}
+	if _, err := Run(context.Background(), Config{Inventory: inv, Connector: conn, Modules: testModules(), Output: rec}, pb); err != nil {
+		t.Fatalf("%v\n%s", err, rec)
+	}
+	if conn.Dials() != 0 {
+		t.Errorf("a host outside --limit was contacted")
+	}
 }

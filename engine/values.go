@@ -114,7 +114,7 @@ func (c *playCtx) Attr(name string) (starlark.Value, error) {
 	case "diff":
 		return starlark.Bool(c.r.cfg.Diff), nil
 	case "vars":
-		return c.vars, nil
+		return varsDict{c.vars}, nil
 	case "hosts":
 		return starlark.NewBuiltin("hosts", c.hosts).BindReceiver(c), nil
 	case "host":
