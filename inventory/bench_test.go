@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -91,6 +93,25 @@ func BenchmarkLoadAndSelect1000(b *testing.B) {
 		}
 		if hosts, err := inv.Select("etcd:!etcd-5"); err != nil || len(hosts) != 499 {
 			b.Fatal(len(hosts), err)
+		}
+	}
+}
+
+// BenchmarkLoad1000 reads the inventory from disk with a group_vars/ and
+// a host_vars/ directory beside it, as Load does for -i.
+func BenchmarkLoad1000(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hosts.ini"), genINI(1000), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "group_vars"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "host_vars"), 0o755)
+	os.WriteFile(filepath.Join(dir, "group_vars", "all.yml"), []byte("etcd_version: 3.6.16\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "group_vars", "dc1.yml"), []byte("rack: r1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "host_vars", "etcd-7.yml"), []byte("weight: 9\n"), 0o644)
+	for b.Loop() {
+		if _, err := Load(filepath.Join(dir, "hosts.ini")); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

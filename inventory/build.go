@@ -18,14 +18,16 @@ type builder struct {
 	source     string // absolute path of the file being read, for inventory_file
 	warnings   []string
 	ancestors  [][]*groupDef // by group index, filled in by build
+	varsDirs   []string      // where to look for group_vars/ and host_vars/
 }
 
 type hostDef struct {
-	name   string
-	at     pos         // where it first appears
-	source string      // the file it first appears in, for inventory_file
-	vars   []hostVar   // in the order set: a later one wins
-	groups []*groupDef // direct groups, in the order joined
+	name     string
+	at       pos         // where it first appears
+	source   string      // the file it first appears in, for inventory_file
+	vars     []hostVar   // in the order set: a later one wins
+	fileVars []hostVar   // from host_vars/ files, which win over vars
+	groups   []*groupDef // direct groups, in the order joined
 }
 
 // hostVar is one assignment of a host variable. Hosts keep a list rather
@@ -45,6 +47,7 @@ type groupDef struct {
 	children []*groupDef
 	parents  []*groupDef
 	vars     map[string]value
+	fileVars []hostVar // from group_vars/ files
 	priority int
 	depth    int
 }

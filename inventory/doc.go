@@ -67,7 +67,12 @@
 //
 // Load picks the format by extension (.yaml, .yml, .json: YAML; .ini:
 // INI) and otherwise by the first line that is not a comment. A directory
-// loads its files in name order, like Ansible.
+// loads its files in name order, like Ansible. Load also reads
+// group_vars/ and host_vars/ in the directory of each inventory (or in
+// the directory given), as Ansible's host_group_vars plugin does: for a
+// group or host NAME, the file NAME, NAME.yml, NAME.yaml or NAME.json, or
+// every file in a directory NAME/. Files encrypted with Ansible Vault are
+// skipped with a warning. Parse reads no files but the one it is given.
 //
 // # Groups and precedence
 //
@@ -76,7 +81,11 @@
 // merged from its groups in order of depth (all, then parents, then their
 // children), then ansible_group_priority (higher wins), then name, and
 // the host's own variables win over all of them, as described in
-// Ansible's "How variables are merged". Host.Vars also has
+// Ansible's "How variables are merged". Variables from group_vars/ files
+// come after all inventory group variables (group_vars/all first, then
+// the other groups in the same order), and host_vars/ files after the
+// host's inventory variables: Ansible's default precedence. Host.Vars
+// also has
 // inventory_hostname, inventory_hostname_short, group_names,
 // inventory_file and inventory_dir.
 //

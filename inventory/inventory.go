@@ -77,6 +77,9 @@ func Load(paths ...string) (*Inventory, error) {
 			return nil, err
 		}
 	}
+	if err := b.loadVarsDirs(); err != nil {
+		return nil, err
+	}
 	return b.build()
 }
 
@@ -101,6 +104,9 @@ func (b *builder) loadPath(path string, top bool) error {
 	info, err := os.Stat(path)
 	if err != nil {
 		return &ParseError{File: path, Msg: "cannot read inventory: " + pathErr(err)}
+	}
+	if top {
+		b.addVarsDir(path, info.IsDir())
 	}
 	if info.IsDir() {
 		entries, err := os.ReadDir(path)
@@ -400,6 +406,9 @@ func (b *builder) resolve(hd *hostDef, index int, chains map[string]*chain) (*Ho
 	for _, v := range hd.vars {
 		h.Vars[v.key] = deepCopy(v.v)
 	}
+	for _, v := range hd.fileVars {
+		h.Vars[v.key] = deepCopy(v.v)
+	}
 	names := make([]any, len(c.names))
 	for i, g := range c.names {
 		names[i] = g
@@ -444,6 +453,13 @@ func (b *builder) newChain(hd *hostDef) *chain {
 		}
 		if g != b.all {
 			c.names = append(c.names, g.name)
+		}
+	}
+	// Then group_vars/ files, all first: Ansible's default
+	// VARIABLE_PRECEDENCE puts them above every group's inventory vars.
+	for _, g := range groups {
+		for _, v := range g.fileVars {
+			c.vars[v.key] = v.value
 		}
 	}
 	sort.Strings(c.names)
@@ -534,9 +550,11 @@ func (h *Host) source(name string) (pos, bool) {
 	if h.def == nil || MagicVar(name) {
 		return pos{}, false
 	}
-	for i := len(h.def.vars) - 1; i >= 0; i-- {
-		if h.def.vars[i].key == name {
-			return h.def.vars[i].at, true
+	for _, list := range [][]hostVar{h.def.fileVars, h.def.vars} {
+		for i := len(list) - 1; i >= 0; i-- {
+			if list[i].key == name {
+				return list[i].at, true
+			}
 		}
 	}
 	v, ok := h.chain.vars[name]

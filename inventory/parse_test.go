@@ -463,7 +463,11 @@ func TestTestdata(t *testing.T) {
 		{"dir", want{
 			hosts:  []string{"d1", "d2"},
 			groups: map[string][]string{"d1": {"cluster", "etcd"}},
-			vars:   map[string]map[string]any{"d2": {"from_dir": true}},
+			vars: map[string]map[string]any{
+				"d1": {"ansible_host": "192.0.2.11"},
+				"d2": {"from_dir": true, "from_group_vars": "etcd", "etcd_version": "3.6.16", "etcd_data_dir": "/srv/etcd"},
+			},
+			novars: map[string][]string{"d2": {"ignored", "ansible_host"}},
 		}},
 	}
 	for _, tt := range tests {
@@ -554,4 +558,71 @@ func write(t *testing.T, dir, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestGroupVarsAndHostVars(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "hosts.ini", `
+[etcd]
+e1 from=inline
+e2
+[etcd:vars]
+from=etcd_inventory
+child=etcd_inventory
+[all:vars]
+from=all_inventory
+`)
+	for _, d := range []string{"group_vars", "host_vars", "group_vars/etcd"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	write(t, dir, "group_vars/all.yaml", "from: all_group_vars\nonly_all: 1\nchild: all_group_vars\n")
+	write(t, dir, "group_vars/etcd/a.yml", "from: etcd_group_vars\n")
+	write(t, dir, "group_vars/etcd/b", "b_file: 1\n")
+	write(t, dir, "group_vars/etcd/.hidden.yml", "hidden: 1\n")
+	write(t, dir, "group_vars/etcd/c.yml~", "backup: 1\n")
+	write(t, dir, "group_vars/etcd/d.txt", "txt: 1\n")
+	write(t, dir, "group_vars/unknown.yml", "[not, a, mapping]\n") // no such group: never read
+	write(t, dir, "host_vars/e1.json", `{"from": "host_vars", "port": 2200}`)
+	write(t, dir, "host_vars/e2.yml", "$ANSIBLE_VAULT;1.1;AES256\n6162\n")
+
+	inv, err := Load(filepath.Join(dir, "hosts.ini"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ansible's precedence: inventory all < inventory groups < group_vars/all
+	// < group_vars/<group> < inventory host vars < host_vars/<host>.
+	want{
+		vars: map[string]map[string]any{
+			"e1": {"from": "host_vars", "only_all": 1, "b_file": 1, "child": "all_group_vars"},
+			"e2": {"from": "etcd_group_vars"},
+		},
+		novars: map[string][]string{"e1": {"hidden", "backup", "txt"}},
+	}.check(t, inv)
+	e1, _ := inv.Host("e1")
+	if e1.Port() != 2200 || e1.VarSource("from") != filepath.Join(dir, "host_vars/e1.json")+":1" {
+		t.Errorf("e1: port %d, from set at %q", e1.Port(), e1.VarSource("from"))
+	}
+	if w := inv.Warnings(); len(w) != 1 || !strings.Contains(w[0], "host_vars/e2.yml is encrypted with Ansible Vault") {
+		t.Errorf("warnings = %q", w)
+	}
+
+	// Errors in these files name the file and line.
+	write(t, dir, "host_vars/e2.yml", "ok: 1\nport: 99999\n")
+	_, err = Load(filepath.Join(dir, "hosts.ini"))
+	if want := filepath.Join(dir, "host_vars/e2.yml") + `:2: port for host "e2": expected a port number from 1 to 65535, found the number 99999`; err == nil || err.Error() != want {
+		t.Errorf("bad port in host_vars: %v\nwant %s", err, want)
+	}
+	write(t, dir, "host_vars/e2.yml", "- a list\n")
+	if _, err = Load(filepath.Join(dir, "hosts.ini")); err == nil || !strings.Contains(err.Error(), "e2.yml:1: expected a mapping of variable names to values, found a list") {
+		t.Errorf("list in host_vars: %v", err)
+	}
+	write(t, dir, "host_vars/e2.yml", "a: 1\n\tb: 2\n")
+	if _, err = Load(filepath.Join(dir, "hosts.ini")); err == nil || !strings.Contains(err.Error(), "e2.yml:2: invalid YAML") {
+		t.Errorf("bad YAML in host_vars: %v", err)
+	}
+
+	// Parse reads no directories.
+	data, _ := os.ReadFile(filepath.Join(dir, "hosts.ini"))
+	inv = mustParse(t, filepath.Join(dir, "hosts.ini"), string(data))
+	want{vars: map[string]map[string]any{"e2": {"from": "etcd_inventory"}}}.check(t, inv)
 }
