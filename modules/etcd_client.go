@@ -395,7 +395,29 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 	if err != nil {
 		return err
 	}
-	c.Close()
+	defer c.Close()
+	if pu.Scheme != "https" {
+		return nil
+	}
+	// A TLS problem (unknown CA, missing client certificate) would also
+	// only show as a deadline: shake hands once here. TLS 1.2 makes a
+	// refused client certificate fail the handshake itself; a server that
+	// insists on 1.3 is left to the client.
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.tls != nil {
+		cfg = s.tls.Clone()
+	}
+	cfg.MaxVersion = tls.VersionTLS12
+	if cfg.ServerName == "" {
+		cfg.ServerName = pu.Hostname()
+	}
+	if dl, ok := pctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(pctx); err != nil && !strings.Contains(err.Error(), "protocol version") {
+		return fmt.Errorf("TLS handshake with %s: %w", pu.Host, err)
+	}
 	return nil
 }
 
@@ -574,9 +596,12 @@ func shortErr(err error) string {
 	}
 	msg := err.Error()
 	for _, p := range []string{"connection refused", "no route to host", "connection reset by peer", "i/o timeout"} {
-		if strings.Contains(msg, p) {
+		if strings.Contains(strings.ToLower(msg), p) {
 			return p
 		}
+	}
+	if i := strings.Index(msg, "TLS handshake with "); i >= 0 {
+		return msg[i:]
 	}
 	if i := strings.Index(msg, "desc = "); i >= 0 {
 		msg = msg[i+len("desc = "):]

@@ -20,8 +20,9 @@ type memberAddArgs struct {
 	etcdConnArgs
 }
 
-// member_add adds a member to the etcd cluster, as etcdctl member add does,
-// and returns what the new member must start with.
+// member_add adds a member to the etcd cluster, as etcdctl member add does.
+//
+// It returns what the new member must start with.
 //
 // It is idempotent: a member that already has these peer URLs is returned
 // rather than added again, so a replace that stopped half way resumes with
@@ -42,8 +43,8 @@ type memberAddArgs struct {
 //	peer_urls  its peer URLs (a string or a list)
 //	learner    add as a non-voting learner (default False)
 //	force      add even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list)
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list
 //
 // The result has member (a dict as member_list gives: id, name,
 // peer_urls, client_urls, is_learner, started, is_leader), member_id,

@@ -12,8 +12,9 @@ type memberListArgs struct {
 	etcdConnArgs
 }
 
-// member_list reads the etcd member table through the first target whose
-// etcd answers. It changes nothing.
+// member_list reads the etcd member table through the first target answering.
+//
+// It changes nothing.
 //
 // The result has members, a list with one dict per member: id (hex, as
 // etcdctl prints it), name ("" for a member added but never started),
@@ -28,10 +29,10 @@ type memberListArgs struct {
 //	                (variable etcd_direct); by default each is dialled through
 //	                the SSH connection of its host, as ssh -L would, so port
 //	                2379 need not be open to the control machine
-//	cacert, cert, key   TLS files (variables etcd_cacert, etcd_cert,
+//	cacert, cert, key, TLS files (variables etcd_cacert, etcd_cert,
 //	                etcd_key): on the control machine, or on the member host
-//	                with tls_from_host=True (etcd_tls_from_host). A CA makes
-//	                the default scheme https.
+//	tls_from_host   True (variable etcd_tls_from_host). A CA makes the
+//	                default scheme https.
 //
 // A member host's client URL is its variable etcd_client_url, else
 // SCHEME://ADDRESS:2379 (etcd_client_scheme and etcd_client_port change

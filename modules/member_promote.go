@@ -19,20 +19,22 @@ type memberPromoteArgs struct {
 	etcdConnArgs
 }
 
-// member_promote makes a learner a voting member, waiting until it has
-// caught up with the leader: etcd refuses to promote a learner that is
-// not in sync ("can only promote a learner member which is in sync with
+// member_promote makes a learner a voting member once it has caught up.
+//
+// etcd refuses to promote a learner that is not in sync ("can only promote a learner member which is in sync with
 // leader"), so the call retries that refusal, reporting the learner's
 // progress, until it succeeds or the timeout passes. A member that is
 // already a voter is not an error: there is nothing to do.
 //
 // Arguments:
 //
-//	name, id, peer_url   the learner (exactly one)
+//	name       the learner, by exactly one of: its name,
+//	id         its ID in hex, or
+//	peer_url   one of its peer URLs
 //	timeout    how long to wait for it to catch up (default 60s)
 //	interval   pause between attempts (default 1s)
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list)
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list
 //
 // The result has member (after promotion) and attempts_promote, the
 // number of promote requests sent.

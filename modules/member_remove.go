@@ -13,8 +13,7 @@ type memberRemoveArgs struct {
 	etcdConnArgs
 }
 
-// member_remove removes a member from the etcd cluster, after checking
-// that the cluster keeps quorum without it.
+// member_remove removes a member from the etcd cluster if quorum survives.
 //
 // The quorum gate reads the member list and asks every member for its
 // status. It refuses, showing the arithmetic, when the members left would
@@ -30,11 +29,12 @@ type memberRemoveArgs struct {
 //
 // Arguments:
 //
-//	name, id, peer_url   the member: exactly one of its name, its ID in
-//	           hex (as member_list shows it) or one of its peer URLs
+//	name       the member, by exactly one of: its name,
+//	id         its ID in hex (as member_list shows it), or
+//	peer_url   one of its peer URLs
 //	force      remove even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list)
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list
 //
 // The result has member (the removed member, or none), quorum (the
 // arithmetic the gate checked) and members (the table before removal).

@@ -16,8 +16,9 @@ type memberUpdateArgs struct {
 	etcdConnArgs
 }
 
-// member_update changes the peer URLs of a member, as etcdctl member update
-// does: the first step of moving a member to a new address. The member
+// member_update changes the peer URLs of a member, as etcdctl member update.
+//
+// It is the first step of moving a member to a new address. The member
 // must then be restarted listening on the new URLs (render_conf, systemd).
 //
 // Until it restarts, its peers dial the new URLs and cannot reach it, so
@@ -27,12 +28,13 @@ type memberUpdateArgs struct {
 //
 // Arguments:
 //
-//	name, id, peer_url   the member (exactly one; peer_url is a current
-//	           peer URL)
+//	name       the member, by exactly one of: its name,
+//	id         its ID in hex, or
+//	peer_url   one of its current peer URLs
 //	peer_urls  its new peer URLs (a string or a list)
 //	force      update even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list)
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list
 //
 // The result has member (after the change) and quorum.
 //

@@ -25,6 +25,14 @@ func All() []engine.Module {
 		templateModule,
 		fetchModule,
 		fileModule,
+		renderConfModule,
+		memberListModule,
+		memberAddModule,
+		memberRemoveModule,
+		memberUpdateModule,
+		memberPromoteModule,
+		waitHealthyModule,
+		snapshotSaveModule,
 	}
 	seen := map[string]bool{}
 	for _, m := range all {

@@ -26,9 +26,9 @@ type snapshotSaveArgs struct {
 	etcdConnArgs
 }
 
-// snapshot_save saves a snapshot of the etcd keyspace to a directory on the
-// control machine, verified, before a risky change.
+// snapshot_save saves a verified snapshot of etcd on the control machine.
 //
+// Take one before a risky change.
 // It streams the snapshot from the first target whose member is healthy
 // (answers and has a leader), writes it under a temporary name, and checks
 // it before giving it its final name: the SHA-256 that etcd appends to
@@ -41,8 +41,8 @@ type snapshotSaveArgs struct {
 //
 //	dest       directory on the control machine (relative to the
 //	           playbook's directory); created if missing
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list)
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list
 //
 // The result has path, revision, cluster_id, sha256 (of the database),
 // size, keys, etcd_version, member (the member it came from) and
@@ -167,9 +167,20 @@ func saveSnapshot(ctx context.Context, c Etcd, dir string, minRev int64) (savedS
 	if err != nil {
 		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: %w", tmp, err)
 	}
-	if snap.Revision < minRev {
-		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: revision %d, older than the cluster's %d before the snapshot", tmp, snap.Revision, minRev)
+	// The header's revision is the store's at the snapshot; the data can
+	// be no newer, and no older than what the cluster said before it
+	// (an empty store, revision 1, has no key to show its revision).
+	rev := snap.Revision
+	if resp.Header != nil {
+		rev = resp.Header.Revision
 	}
+	switch {
+	case snap.Revision > rev:
+		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: the data has revision %d, newer than the snapshot's %d", tmp, snap.Revision, rev)
+	case snap.Revision < minRev && !(snap.Revision == 0 && minRev <= 1):
+		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: the data has revision %d, older than the cluster's %d before the snapshot", tmp, snap.Revision, minRev)
+	}
+	snap.Revision = rev
 	snap.Version = resp.Version
 	ok = true
 	return snap, nil
@@ -239,7 +250,17 @@ func verifySnapshot(path string, size int64) (savedSnapshot, error) {
 			return nil
 		})
 		snap.Keys = len(live)
-		return err
+		if err != nil {
+			return err
+		}
+		// Compaction removes deletions up to its revision: the store's
+		// revision is at least the last compaction's.
+		if m := tx.Bucket([]byte("meta")); m != nil {
+			if v := m.Get([]byte("finishedCompactRev")); len(v) >= 8 {
+				snap.Revision = max(snap.Revision, int64(binary.BigEndian.Uint64(v[:8])))
+			}
+		}
+		return nil
 	})
 	return snap, err
 }

@@ -22,7 +22,9 @@ type waitHealthyArgs struct {
 }
 
 // wait_healthy waits until the etcd cluster is healthy as seen from every
-// target: each target's member answers a linearizable read, all members
+// target.
+//
+// Healthy means: each target's member answers a linearizable read, all members
 // agree on exactly one leader, no alarm is raised (NOSPACE, CORRUPT),
 // every member in the member list has started (a member added but never
 // started leaves the cluster short of its quorum), and the members' raft
@@ -37,8 +39,8 @@ type waitHealthyArgs struct {
 //	timeout    how long to wait (default 60s)
 //	interval   pause between rounds (default 1s)
 //	max_gap    largest difference of applied indexes allowed (default 100)
-//	direct, cacert, cert, key, tls_from_host   reaching the cluster (see
-//	           etcdplay doc member_list); each target is asked through its
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	           etcdplay doc member_list; each target is asked through its
 //	           own SSH connection
 //
 // The result has members, the status table: per member id, name,

@@ -1,0 +1,214 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/engine"
+)
+
+type renderConfArgs struct {
+	Dest     string
+	Values   starlark.Value
+	Template string
+	Format   string
+	Mode     engine.FileMode
+	Owner    string
+	Group    string
+	Backup   bool
+}
+
+// render_conf writes an etcd configuration on each host, validated first.
+//
+// The default form is the environment file the etcd unit reads with
+// EnvironmentFile=: one ETCD_NAME="value" per line, in a stable order
+// (identity, URLs and cluster settings first, then the rest
+// alphabetically), quoted so that systemd and a POSIX shell read the
+// value back unchanged. format="yaml" writes etcd's --config-file YAML
+// instead (durations as nanoseconds, TLS settings in their sections).
+//
+// The values are checked as etcd would check them, and for the mistakes
+// etcd lets through: a setting etcd does not know is an error with the
+// closest known name as a suggestion (ETCD_INITAL_CLUSTER: did you mean
+// ETCD_INITIAL_CLUSTER?), because etcd only logs a warning and starts
+// without it; booleans, numbers, durations and URLs must parse; listen
+// URLs need IP addresses; ETCD_INITIAL_CLUSTER must name this member
+// (ETCD_NAME) with exactly its advertised peer URLs; the cluster state
+// must be "new" or "existing". Every problem is reported at once.
+//
+// The write is atomic (a temporary file renamed over the old one) and only
+// happens when the content differs; --diff shows the change.
+//
+// Arguments:
+//
+//	dest      path of the file on the host
+//	values    a dict of settings: ETCD_* names or etcd's flag names
+//	          ("initial-cluster"); values are strings, numbers, booleans or
+//	          lists (joined with commas); None leaves a setting out. A dict
+//	          keyed by host, or a function of the host, gives per-host
+//	          values. Or:
+//	template  an environment-file template on the control machine (Go
+//	          text/template with the same variables as the template
+//	          module), validated after rendering
+//	format    "env" (default) or "yaml"
+//	mode      of the file, default 0644
+//	owner, group, of the file (kept from the old file when not given)
+//	backup    keep the old file as DEST.TIME~
+//
+// The result has dest, sha256, values (the settings written) and state
+// (ETCD_INITIAL_CLUSTER_STATE, "" when not set).
+//
+// Check mode: validates, compares and reports (with --diff, the diff);
+// writes nothing.
+//
+// Example:
+//
+//	render_conf(new, dest = "/etc/etcd/etcd.conf",
+//	            values = etcd_conf(new, m.initial_cluster, state = "existing"))
+var renderConfModule = &engine.HostModule[renderConfArgs]{
+	Name: "render_conf",
+	Args: func(a *renderConfArgs) []any {
+		return []any{"dest", &a.Dest, "values?", &a.Values, "template?", &a.Template, "format?", &a.Format,
+			"mode?", &a.Mode, "owner?", &a.Owner, "group?", &a.Group, "backup?", &a.Backup}
+	},
+	Validate: func(a *renderConfArgs) error {
+		if a.Dest == "" {
+			return fmt.Errorf("render_conf: dest is empty")
+		}
+		hasValues := a.Values != nil && a.Values != starlark.None
+		if hasValues == (a.Template != "") {
+			return fmt.Errorf("render_conf: give either values= (a dict of ETCD_* settings) or template= (an environment-file template)")
+		}
+		switch a.Format {
+		case "", "env":
+		case "yaml":
+			if a.Template != "" {
+				return fmt.Errorf("render_conf: template= renders the environment-file form; for format=\"yaml\" give values=")
+			}
+		default:
+			return fmt.Errorf("render_conf: format: got %q, want \"env\" or \"yaml\"", a.Format)
+		}
+		return nil
+	},
+	Plan: func(ctx context.Context, c *engine.HostCall, a *renderConfArgs) (engine.Plan, error) {
+		content, conf, err := renderConf(c, a)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		vals := map[string]any{}
+		for k, v := range conf {
+			vals[k] = v
+		}
+		c.Set("values", vals)
+		c.Set("state", conf["ETCD_INITIAL_CLUSTER_STATE"])
+		mode := a.Mode
+		if !mode.Set {
+			mode = engine.FileMode{Mode: 0o644, Set: true}
+		}
+		return planWrite(ctx, c, wantFile{Path: a.Dest, Content: content, Mode: mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup})
+	},
+}
+
+// renderConf builds the file content and the settings it holds, validated.
+func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error) {
+	if a.Template != "" {
+		b, err := os.ReadFile(c.LocalPath(a.Template))
+		if err != nil {
+			return nil, nil, engine.BadInput("render_conf: template: %v", err)
+		}
+		data, err := templateData(c, nil)
+		if err != nil {
+			return nil, nil, engine.BadInput("render_conf: %v", err)
+		}
+		out, err := render(a.Template, string(b), data)
+		if err != nil {
+			return nil, nil, err
+		}
+		conf, err := parseEnv(out)
+		if err != nil {
+			return nil, nil, engine.BadInput("render_conf: template %s renders an environment file that does not parse: %v", a.Template, err)
+		}
+		if err := conf.validate(); err != nil {
+			return nil, nil, engine.BadInput("render_conf: template %s on %s: %v", a.Template, c.Host.Name, err)
+		}
+		return out, conf, nil
+	}
+	conf, err := confFromValues(a.Values)
+	if err != nil {
+		return nil, nil, engine.BadInput("render_conf: values: %v", err)
+	}
+	if err := conf.validate(); err != nil {
+		return nil, nil, engine.BadInput("render_conf: values for %s: %v", c.Host.Name, err)
+	}
+	if a.Format == "yaml" {
+		out, err := conf.renderYAML()
+		if err != nil {
+			return nil, nil, engine.BadInput("render_conf: values for %s: %v", c.Host.Name, err)
+		}
+		return out, conf, nil
+	}
+	return conf.renderEnv(), conf, nil
+}
+
+// confFromValues turns the values= dict into settings.
+func confFromValues(v starlark.Value) (etcdConf, error) {
+	d, ok := v.(starlark.IterableMapping)
+	if !ok {
+		return nil, fmt.Errorf("got %s, want a dict of ETCD_* settings", v.Type())
+	}
+	conf := etcdConf{}
+	from := map[string]string{}
+	for _, kv := range d.Items() {
+		k, ok := starlark.AsString(kv[0])
+		if !ok {
+			return nil, fmt.Errorf("key %s: want a string such as \"ETCD_NAME\"", kv[0])
+		}
+		if kv[1] == starlark.None {
+			continue
+		}
+		name := settingName(k)
+		if prev, dup := from[name]; dup {
+			return nil, fmt.Errorf("%s and %s are the same setting %s", prev, k, name)
+		}
+		from[name] = k
+		s, err := confValue(kv[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", k, err)
+		}
+		conf[name] = s
+	}
+	return conf, nil
+}
+
+// confValue writes a value as etcd's flag syntax expects it.
+func confValue(v starlark.Value) (string, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		return string(v), nil
+	case starlark.Bool:
+		if v {
+			return "true", nil
+		}
+		return "false", nil
+	case starlark.Int:
+		return v.String(), nil
+	case starlark.Iterable:
+		var parts []string
+		it := v.Iterate()
+		defer it.Done()
+		var x starlark.Value
+		for it.Next(&x) {
+			s, err := confValue(x)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", fmt.Errorf("got %s, want a string, number, boolean or list", v.Type())
+}
