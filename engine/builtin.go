@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/lib/json"
@@ -316,6 +317,9 @@ func (r *runner) argsFor(th *starlark.Thread, h *Host, args starlark.Tuple, kwar
 	a := make(starlark.Tuple, len(args))
 	for i, v := range args {
 		x, per, err := r.perHost(th, h, v)
+		if err == nil {
+			x, err = frozenCopy(x)
+		}
 		if err != nil {
 			return nil, nil, true, err
 		}
@@ -325,6 +329,9 @@ func (r *runner) argsFor(th *starlark.Thread, h *Host, args starlark.Tuple, kwar
 	kw := make([]starlark.Tuple, len(kwargs))
 	for i, kv := range kwargs {
 		x, per, err := r.perHost(th, h, kv[1])
+		if err == nil {
+			x, err = frozenCopy(x)
+		}
 		if err != nil {
 			return nil, nil, true, fmt.Errorf("%s: %w", kv[0].(starlark.String).GoString(), err)
 		}
@@ -332,6 +339,27 @@ func (r *runner) argsFor(th *starlark.Thread, h *Host, args starlark.Tuple, kwar
 		kw[i] = starlark.Tuple{kv[0], x}
 	}
 	return a, kw, any, nil
+}
+
+// frozenArgs is frozenCopy of every argument.
+func frozenArgs(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, error) {
+	a := make(starlark.Tuple, len(args))
+	for i, v := range args {
+		c, err := frozenCopy(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		a[i] = c
+	}
+	kw := make([]starlark.Tuple, len(kwargs))
+	for i, kv := range kwargs {
+		c, err := frozenCopy(kv[1])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", kv[0].(starlark.String).GoString(), err)
+		}
+		kw[i] = starlark.Tuple{kv[0], c}
+	}
+	return a, kw, nil
 }
 
 func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos string, o *callOptions, hosts []*Host, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -661,7 +689,7 @@ func (r *runner) hostCall(t *task, h *Host, conn transport.Conn, hr *HostResult)
 	return &HostCall{
 		Host: h.h, Conn: conn, Check: r.cfg.Check, Diff: r.cfg.Diff,
 		Become: become, BecomeUser: user, Vars: r.cfg.Vars,
-		r: r, task: t, res: hr,
+		r: r, task: t, res: hr, applying: new(atomic.Bool),
 	}
 }
 
@@ -703,8 +731,8 @@ func (r *runner) apply(ctx context.Context, c *HostCall, plan func(context.Conte
 		hr.Msg = "would " + strings.Join(descs, "; would ")
 		return nil, false
 	}
-	c.applying = true
-	defer func() { c.applying = false }()
+	c.applying.Store(true)
+	defer c.applying.Store(false)
 	for i, a := range p.Actions {
 		if err := a.Do(ctx); err != nil {
 			if i > 0 {
@@ -744,6 +772,10 @@ func (r *runner) classify(t *task, hr *HostResult, err error) {
 func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptions, hosts []*Host, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	fail := func(host string, err error) error {
 		return &Error{Pos: pos, Module: info.Name, Host: host, Err: err}
+	}
+	args, kwargs, err := frozenArgs(args, kwargs)
+	if err != nil {
+		return nil, fail("", inputErr(err))
 	}
 	p, err := m.bind(args, kwargs)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/inventory"
@@ -32,10 +33,12 @@ type HostCall struct {
 	// Vars are the run's extra vars (-e).
 	Vars map[string]any
 
-	r        *runner
-	task     *task
-	res      *HostResult
-	applying bool
+	r    *runner
+	task *task
+	res  *HostResult
+	// applying is set while the plan's actions run; shared by the calls
+	// ClusterCall.Connect makes, so they may write from an action too.
+	applying *atomic.Bool
 }
 
 // Run runs argv on the host (no shell: every word reaches the program as
@@ -74,7 +77,7 @@ func (c *HostCall) Output(ctx context.Context, argv ...string) ([]byte, error) {
 // be called from an action's Do: a write while planning is a module bug
 // and is refused, which keeps check mode free of writes.
 func (c *HostCall) Put(ctx context.Context, path string, content io.Reader, opts transport.PutOptions) error {
-	if !c.applying {
+	if !c.applying.Load() {
 		return fmt.Errorf("internal error: %s: write of %s while planning (a module writes only in an action's Do)", c.task.module, path)
 	}
 	if !opts.Become && c.Become {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 )
 
 // ToStarlark converts a Go value from an inventory, a vars file or a
@@ -178,4 +179,80 @@ func FromStarlark(v starlark.Value) (any, error) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("cannot use a %s here", v.Type())
+}
+
+// frozenCopy returns v, or for a mutable container (list, dict, set, and
+// tuples or structs holding one) a deep copy, frozen. Module arguments are
+// passed through it: the hosts' goroutines then read values nobody can
+// change, while the playbook keeps its own mutable originals. (Starlark
+// counts iterations of unfrozen lists, so even reading one from several
+// goroutines is a data race.)
+func frozenCopy(v starlark.Value) (starlark.Value, error) {
+	return frozenCopyDepth(v, 0)
+}
+
+func frozenCopyDepth(v starlark.Value, depth int) (starlark.Value, error) {
+	if depth > 64 {
+		return nil, fmt.Errorf("value nested too deep (or containing itself)")
+	}
+	var out starlark.Value
+	switch x := v.(type) {
+	case *starlark.List:
+		elems := make([]starlark.Value, x.Len())
+		for i := range elems {
+			e, err := frozenCopyDepth(x.Index(i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = e
+		}
+		out = starlark.NewList(elems)
+	case starlark.Tuple:
+		elems := make(starlark.Tuple, len(x))
+		for i, e := range x {
+			c, err := frozenCopyDepth(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = c
+		}
+		out = elems
+	case *starlark.Dict:
+		d := starlark.NewDict(x.Len())
+		for _, kv := range x.Items() {
+			c, err := frozenCopyDepth(kv[1], depth+1)
+			if err != nil {
+				return nil, err
+			}
+			d.SetKey(kv[0], c)
+		}
+		out = d
+	case *starlark.Set:
+		s := starlark.NewSet(x.Len())
+		it := x.Iterate()
+		var e starlark.Value
+		for it.Next(&e) {
+			s.Insert(e) // set elements are hashable, hence immutable
+		}
+		it.Done()
+		out = s
+	case *starlarkstruct.Struct:
+		var kwargs []starlark.Tuple
+		for _, name := range x.AttrNames() {
+			f, err := x.Attr(name)
+			if err != nil {
+				return nil, err
+			}
+			c, err := frozenCopyDepth(f, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			kwargs = append(kwargs, starlark.Tuple{starlark.String(name), c})
+		}
+		out = starlarkstruct.FromKeywords(x.Constructor(), kwargs)
+	default:
+		return v, nil
+	}
+	out.Freeze()
+	return out, nil
 }

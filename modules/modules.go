@@ -64,7 +64,8 @@ func Doc(name string) (string, bool) {
 	return d, ok
 }
 
-// Summary returns the first sentence of a module's documentation.
+// Summary returns the first sentence of a module's documentation, without
+// the module's name, cut at a clause boundary to fit a listing line.
 func Summary(name string) string {
 	d, _ := Doc(name)
 	first, _, _ := strings.Cut(d, "\n\n")
@@ -72,7 +73,22 @@ func Summary(name string) string {
 	if i := strings.Index(first, ". "); i >= 0 {
 		first = first[:i+1]
 	}
-	return strings.TrimPrefix(first, name+" ")
+	first = strings.TrimPrefix(first, name+" ")
+	const max = 80
+	if len(first) <= max {
+		return first
+	}
+	cut := -1
+	for _, sep := range []string{": ", ", ", " (", " - "} {
+		if i := strings.LastIndex(first[:max], sep); i > cut {
+			cut = i
+		}
+	}
+	if cut < 20 {
+		cut = strings.LastIndex(first[:max-3], " ")
+		return first[:cut] + "..."
+	}
+	return first[:cut]
 }
 
 func readDocs(fsys fs.FS) map[string]string {
