@@ -36,6 +36,7 @@ func TestParseErrors(t *testing.T) {
 		{"t.ini", "[a:children]\nb\n[b:children]\nc\n[c:children]\na\n", 6, `making "a" a child of "c" would create a loop: a > b > c > a; ...`},
 		{"t.ini", "[c:children]\na\n[a:children]\nb\n[b:children]\nc\n[b]\n", 6, `making "c" a child of "b" would create a loop: c > a > b > c; ...`},
 		{"t.ini", "[p:children]\nc\n[c:children]\np\n", 4, `making "p" a child of "c" would create a loop: p > c > p; ...`},
+		{"t.ini", "[a:children]\nx\n[b]\n[x:children]\nb\n[b:children]\nq\n[q:children]\nx\n[x]\n", 9, `making "x" a child of "q" would create a loop: x > b > q > x; ...`},
 		{"t.ini", "[a:children]\na\n", 2, `group "a" cannot be a child of itself`},
 		{"t.ini", "[a:children]\nall\n", 2, `group "all" cannot be a child of "a": every group is already inside "all"`},
 		// Host lines.

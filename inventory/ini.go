@@ -26,10 +26,16 @@ func sectionMatch(line string) []string {
 // Ansible, a file may define the group later; if it does not, that is an
 // error at the line of the reference.
 type pending struct {
-	at      pos
-	parents []*groupDef // for [x:children] entries
+	at      pos // the first reference
+	refs    []childRef
 	isVars  bool
-	section string // the section that made the reference, for the message
+	section string // the section that made the first reference, for the message
+}
+
+// childRef is a [parent:children] entry waiting for its child's section.
+type childRef struct {
+	parent *groupDef
+	at     pos
 }
 
 // parseINI reads an Ansible INI inventory into b.
@@ -74,8 +80,8 @@ func parseINI(b *builder, file string, data []byte) error {
 			}
 			group.declared = true
 			if p := pendings[name]; p != nil {
-				for _, parent := range p.parents {
-					if err := b.addChild(parent, group, p.at); err != nil {
+				for _, r := range p.refs {
+					if err := b.addChild(r.parent, group, r.at); err != nil {
 						return err
 					}
 				}
@@ -123,7 +129,7 @@ func parseINI(b *builder, file string, data []byte) error {
 				pendings[child] = p
 				pendingOrder = append(pendingOrder, child)
 			}
-			p.parents = append(p.parents, group)
+			p.refs = append(p.refs, childRef{group, at})
 		}
 	}
 

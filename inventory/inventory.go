@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,13 +54,10 @@ type Host struct {
 // Group is one inventory group. "all" and "ungrouped" always exist.
 type Group struct {
 	Name     string
-	Hosts    []string // hosts directly in the group, in inventory order
+	Hosts    []string // hosts directly in the group, in the order added
 	Children []string // child groups, in the order they were added
 	Parents  []string
 	Vars     map[string]any // the group's own variables, before precedence
-
-	depth    int
-	priority int
 }
 
 // Load reads inventory files and merges them in order, as several -i
@@ -194,8 +192,12 @@ func (b *builder) build() (*Inventory, error) {
 		}
 	}
 	b.ancestors = make([][]*groupDef, len(b.groups))
+	leave := map[*hostDef]bool{}
 	for _, h := range b.hosts {
-		b.reconcileUngrouped(h)
+		b.reconcileUngrouped(h, leave)
+	}
+	if len(leave) > 0 {
+		b.ungrouped.hosts = slices.DeleteFunc(b.ungrouped.hosts, func(h *hostDef) bool { return leave[h] })
 	}
 	depth := map[*groupDef]int{b.all: 0}
 	var depthOf func(g *groupDef) int
@@ -235,7 +237,7 @@ func (b *builder) build() (*Inventory, error) {
 	}
 	hostSeen := make([]bool, len(b.hosts))
 	for _, gd := range b.groups {
-		g := &Group{Name: gd.name, Vars: map[string]any{}, depth: gd.depth, priority: gd.priority}
+		g := &Group{Name: gd.name, Vars: map[string]any{}}
 		for _, h := range gd.hosts {
 			g.Hosts = append(g.Hosts, h.name)
 		}
@@ -270,8 +272,10 @@ func (b *builder) build() (*Inventory, error) {
 // into ungrouped, and takes a host out of ungrouped once it is in another
 // group, as Ansible's reconcile_inventory does. Unlike Ansible, only the
 // groups the host is directly in count: if ungrouped itself has a parent,
-// Ansible takes its hosts out of every group.
-func (b *builder) reconcileUngrouped(h *hostDef) {
+// Ansible takes its hosts out of every group. Hosts to take out of
+// ungrouped's own list are added to leave, for the caller to remove in
+// one pass.
+func (b *builder) reconcileUngrouped(h *hostDef, leave map[*hostDef]bool) {
 	inUngrouped, others := false, false
 	for _, g := range h.groups {
 		switch g {
@@ -284,31 +288,11 @@ func (b *builder) reconcileUngrouped(h *hostDef) {
 	}
 	switch {
 	case inUngrouped && others:
-		h.groups = removeGroup(h.groups, b.ungrouped)
-		b.ungrouped.hosts = removeHost(b.ungrouped.hosts, h)
+		h.groups = slices.DeleteFunc(h.groups, func(g *groupDef) bool { return g == b.ungrouped })
+		leave[h] = true
 	case !inUngrouped && !others:
 		b.addHost(b.ungrouped, h)
 	}
-}
-
-func removeGroup(list []*groupDef, g *groupDef) []*groupDef {
-	out := list[:0]
-	for _, x := range list {
-		if x != g {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-func removeHost(list []*hostDef, h *hostDef) []*hostDef {
-	out := list[:0]
-	for _, x := range list {
-		if x != h {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // ancestry is every group h is in: its own and all their ancestors.

@@ -253,9 +253,17 @@ func (inv *Inventory) enumerate(pattern, expr string, subscripted bool) ([]int, 
 		match = func(s string) bool { return s == expr }
 	}
 
+	if plain && !strings.Contains(expr, ".") {
+		if _, ok := inv.groups[expr]; ok {
+			return inv.members[expr], nil // one group: already in order, each host once
+		}
+	}
 	var out []int
-	seen := make(map[int]bool)
+	var seen []bool
 	add := func(i int) {
+		if seen == nil {
+			seen = make([]bool, len(inv.hosts))
+		}
 		if !seen[i] {
 			seen[i] = true
 			out = append(out, i)
