@@ -33,6 +33,7 @@ func All() []engine.Module {
 		memberPromoteModule,
 		waitHealthyModule,
 		snapshotSaveModule,
+		wipeDatadirModule,
 	}
 	seen := map[string]bool{}
 	for _, m := range all {

@@ -1,0 +1,486 @@
+package modules
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory"
+)
+
+type wipeDatadirArgs struct {
+	Path    string
+	WALDir  string
+	Backup  optBool
+	Force   bool
+	Cluster starlark.Value
+	etcdConnArgs
+}
+
+// wipe_datadir empties an etcd data dir, after checking whose data it is.
+//
+// It refuses:
+//   - a path that is not an etcd data dir: it must be empty or hold only
+//     member/ (and lost+found on a mount point);
+//   - / and other system paths (/etc, /var/lib, /usr, ...), and relative
+//     paths;
+//   - a data dir etcd is running on: a process holds a lock on its WAL or
+//     database files (read from /proc/locks);
+//   - the data of a started voting member that the live cluster still
+//     counts: the member and cluster ID recorded in the WAL are compared
+//     with the live member list, read through cluster= (the hosts of the
+//     live cluster, dialled through this host's SSH connection). Remove
+//     the member first (member_remove). Data of a removed member, of a
+//     learner, or of another cluster may go. When the dir holds a member's
+//     identity and cluster= is not given, or the cluster cannot be read,
+//     it refuses too: it cannot tell.
+//
+// force=True overrides a refusal about the data's owner (with a warning),
+// never the system-path and not-a-data-dir checks.
+//
+// By default the dir is moved aside to PATH.wiped-TIME and an empty dir
+// with the same owner and mode takes its place; backup=False deletes the
+// contents instead. A separate WAL dir (wal_dir=) is treated the same way.
+//
+// Arguments:
+//
+//	path      the data dir (ETCD_DATA_DIR)
+//	wal_dir   the WAL dir when it is not PATH/member/wal (ETCD_WAL_DIR)
+//	backup    move aside (default True) rather than delete
+//	force     wipe even when the live cluster check refuses
+//	cluster   hosts of the live cluster, to check the data's owner
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	          etcdplay doc member_list
+//
+// The result has member_id and cluster_id (from the WAL, "" when none),
+// and backup_path after a move.
+//
+// Check mode: reads and checks everything, reports what it would do.
+//
+// Example:
+//
+//	wipe_datadir(new, path = data_dir(new), cluster = rest, become = True)
+var wipeDatadirModule = &engine.HostModule[wipeDatadirArgs]{
+	Name: "wipe_datadir",
+	Args: func(a *wipeDatadirArgs) []any {
+		return append([]any{"path", &a.Path, "wal_dir?", &a.WALDir, "backup?", &a.Backup, "force?", &a.Force, "cluster?", &a.Cluster}, a.pairs()...)
+	},
+	Validate: func(a *wipeDatadirArgs) error {
+		for _, p := range []string{a.Path, a.WALDir} {
+			if p == "" {
+				continue
+			}
+			if why := unsafeWipePath(p); why != "" {
+				return engine.Refuse("wipe_datadir %s: %s", p, why)
+			}
+		}
+		if a.Path == "" {
+			return fmt.Errorf("wipe_datadir: path is empty")
+		}
+		return nil
+	},
+	Plan: planWipeDatadir,
+}
+
+// systemPaths are directories that are never an etcd data dir.
+var systemPaths = []string{
+	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+	"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr",
+	"/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/sbin", "/usr/share", "/var", "/var/cache",
+	"/var/lib", "/var/log", "/var/run", "/var/tmp", "/var/spool", "/var/mail", "/var/opt",
+}
+
+// unsafeWipePath says why a path must never be wiped, or "".
+func unsafeWipePath(p string) string {
+	if !path.IsAbs(p) {
+		return "not an absolute path"
+	}
+	if c := path.Clean(p); c != strings.TrimSuffix(p, "/") && c != p {
+		return fmt.Sprintf("not a clean path (%s)", c)
+	}
+	c := path.Clean(p)
+	if slices.Contains(systemPaths, c) {
+		return "a system directory, not an etcd data dir"
+	}
+	for _, pre := range []string{"/proc/", "/sys/", "/dev/", "/boot/", "/etc/"} {
+		if strings.HasPrefix(c+"/", pre) {
+			return "under " + strings.TrimSuffix(pre, "/") + ", where etcd keeps no data"
+		}
+	}
+	return ""
+}
+
+// datadirFacts is what wipe_datadir reads about a data dir.
+type datadirFacts struct {
+	Exists, IsDir bool
+	Owner, Group  string
+	Mode          os.FileMode
+	Entries       []string
+	Files         []lockedFile // WAL segments and the database, with their inodes
+	Head          []byte       // the start of the first WAL segment
+	Locks         []fileLock
+	MountPoint    bool
+}
+
+type lockedFile struct {
+	Dev, Ino uint64
+	Path     string
+}
+
+type fileLock struct {
+	PID          string // "-1" for open file description locks
+	Major, Minor uint64
+	Ino          uint64
+}
+
+// datadirScript reads the facts in one command.
+func datadirScript(p, wal string) string {
+	return "p=" + transport.QuoteWord(p) + "; w=" + transport.QuoteWord(wal) + `
+if [ ! -e "$p" ]; then echo missing; exit 0; fi
+if [ ! -d "$p" ]; then echo notdir; exit 0; fi
+echo dir
+LC_ALL=C stat -L -c '%U|%G|%a' -- "$p" || exit 1
+echo --entries
+ls -A -- "$p" || exit 1
+echo --files
+for f in "$w"/*.wal "$p"/member/snap/db; do [ -f "$f" ] && LC_ALL=C stat -c '%d %i %n' -- "$f"; done
+echo --head
+f=$(ls -- "$w"/*.wal 2>/dev/null | LC_ALL=C sort | head -n 1)
+if [ -n "$f" ]; then head -c ` + strconv.Itoa(walHeadBytes) + ` -- "$f" | base64 | tr -d '\n'; fi
+echo
+echo --locks
+cat /proc/locks 2>/dev/null
+echo --mount
+if mountpoint -q -- "$p" 2>/dev/null; then echo yes; fi
+echo --end
+`
+}
+
+func parseDatadirFacts(out string) (datadirFacts, error) {
+	var f datadirFacts
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	switch lines[0] {
+	case "missing":
+		return f, nil
+	case "notdir":
+		f.Exists = true
+		return f, nil
+	case "dir":
+	default:
+		return f, fmt.Errorf("unexpected output %q", lines[0])
+	}
+	f.Exists, f.IsDir = true, true
+	if len(lines) < 2 {
+		return f, fmt.Errorf("unexpected output: %q", out)
+	}
+	parts := strings.Split(lines[1], "|")
+	if len(parts) != 3 {
+		return f, fmt.Errorf("unexpected stat output %q", lines[1])
+	}
+	f.Owner, f.Group = parts[0], parts[1]
+	mode, _ := strconv.ParseUint(parts[2], 8, 32)
+	f.Mode = os.FileMode(mode)
+	section := ""
+	for _, l := range lines[2:] {
+		if strings.HasPrefix(l, "--") {
+			section = l
+			continue
+		}
+		switch section {
+		case "--entries":
+			if l != "" {
+				f.Entries = append(f.Entries, l)
+			}
+		case "--files":
+			x := strings.SplitN(l, " ", 3)
+			if len(x) == 3 {
+				dev, _ := strconv.ParseUint(x[0], 10, 64)
+				ino, _ := strconv.ParseUint(x[1], 10, 64)
+				f.Files = append(f.Files, lockedFile{Dev: dev, Ino: ino, Path: x[2]})
+			}
+		case "--head":
+			if l != "" {
+				b, err := base64.StdEncoding.DecodeString(l)
+				if err != nil {
+					return f, fmt.Errorf("WAL head: %v", err)
+				}
+				f.Head = b
+			}
+		case "--locks":
+			if lk, ok := parseLockLine(l); ok {
+				f.Locks = append(f.Locks, lk)
+			}
+		case "--mount":
+			f.MountPoint = f.MountPoint || l == "yes"
+		}
+	}
+	return f, nil
+}
+
+// parseLockLine reads one line of /proc/locks:
+// "1: POSIX  ADVISORY  WRITE 1234 08:01:393219 0 EOF", or with "->" for a
+// blocked waiter.
+func parseLockLine(l string) (fileLock, bool) {
+	fs := strings.Fields(strings.ReplaceAll(l, "->", ""))
+	if len(fs) < 6 {
+		return fileLock{}, false
+	}
+	id := strings.Split(fs[5], ":")
+	if len(id) != 3 {
+		return fileLock{}, false
+	}
+	maj, err1 := strconv.ParseUint(id[0], 16, 64)
+	min, err2 := strconv.ParseUint(id[1], 16, 64)
+	ino, err3 := strconv.ParseUint(id[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return fileLock{}, false
+	}
+	return fileLock{PID: fs[4], Major: maj, Minor: min, Ino: ino}, true
+}
+
+// devMajorMinor splits a Linux dev_t as glibc's major() and minor() do.
+func devMajorMinor(dev uint64) (uint64, uint64) {
+	major := (dev>>8)&0xfff | (dev>>32)&^uint64(0xfff)
+	minor := dev&0xff | (dev>>12)&^uint64(0xff)
+	return major, minor
+}
+
+// lockHolder returns a locked file of the data dir and who holds it.
+func (f datadirFacts) lockHolder() (string, string, bool) {
+	for _, file := range f.Files {
+		ma, mi := devMajorMinor(file.Dev)
+		for _, l := range f.Locks {
+			if l.Ino == file.Ino && l.Major == ma && l.Minor == mi {
+				return file.Path, l.PID, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// wipeLocal is what the facts alone decide: nothing to do (why), a
+// refusal, or go on with the data's identity (nil when it has no WAL).
+func wipeLocal(p string, f datadirFacts) (nothing string, meta *walMeta, err error) {
+	switch {
+	case !f.Exists:
+		return p + " does not exist", nil, nil
+	case !f.IsDir:
+		return "", nil, engine.Refuse("%s is not a directory, so not an etcd data dir", p)
+	}
+	var other []string
+	for _, e := range f.Entries {
+		if e != "member" && !(e == "lost+found" && f.MountPoint) {
+			other = append(other, e)
+		}
+	}
+	if len(other) > 0 {
+		shown := other
+		if len(shown) > 5 {
+			shown = append(slices.Clone(shown[:5]), fmt.Sprintf("and %d more", len(other)-5))
+		}
+		return "", nil, engine.Refuse("%s is not an etcd data dir: it holds %s (an etcd data dir holds only member/). Check the path", p, strings.Join(shown, ", "))
+	}
+	if len(f.Entries) == 0 || len(f.Entries) == 1 && f.Entries[0] == "lost+found" {
+		return p + " is empty", nil, nil
+	}
+	if file, pid, ok := f.lockHolder(); ok {
+		who := "a process"
+		if pid != "-1" && pid != "" {
+			who = "process " + pid
+		}
+		return "", nil, engine.Refuse("etcd is running on %s: %s holds a lock on %s. Stop etcd on this host first (systemd state=stopped)", p, who, file)
+	}
+	if len(f.Head) == 0 {
+		return "", nil, nil
+	}
+	m, err := parseWALMetadata(f.Head)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: cannot read the member's identity from its WAL: %w", p, err)
+	}
+	return "", &m, nil
+}
+
+// wipeLive decides, from the live cluster, whether the data of meta may go.
+// It returns a refusal, or nil and a note on whose data it is.
+func wipeLive(p string, meta walMeta, cl *etcdCluster, q quorumView) (string, error) {
+	owner := fmt.Sprintf("member %x of cluster %x", meta.MemberID, meta.ClusterID)
+	if cl.ID != meta.ClusterID {
+		return fmt.Sprintf("data of %s; the live cluster is %x", owner, cl.ID), nil
+	}
+	var m *etcdMember
+	for _, x := range cl.Members {
+		if x.ID == meta.MemberID {
+			m = x
+		}
+	}
+	if m == nil {
+		return fmt.Sprintf("data of %s, which is no longer a member", owner), nil
+	}
+	mi := infoOf(m, 0)
+	if m.IsLearner {
+		return fmt.Sprintf("data of learner %s (%s); it cannot rejoin after the wipe: remove it and add it again", mi.label(), owner), nil
+	}
+	arith := q.summary()
+	if v := q.check(stepWipe, m.ID, mi.label()); !v.Safe {
+		arith += "; without it the cluster would lose quorum"
+	}
+	return "", engine.Refuse("%s holds the data of %s (%s), a voting member the live cluster still counts (%s). Remove it from the cluster first (member_remove), or force=True to override",
+		p, mi.label(), owner, arith)
+}
+
+func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs) (engine.Plan, error) {
+	p := path.Clean(a.Path)
+	wal := walDir(p, a.WALDir)
+	res, err := c.Shell(ctx, datadirScript(p, wal))
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	if res.ExitStatus != 0 {
+		return engine.Plan{}, fmt.Errorf("read %s: %w", p, engine.CommandError("sh", res))
+	}
+	f, err := parseDatadirFacts(string(res.Stdout))
+	if err != nil {
+		return engine.Plan{}, fmt.Errorf("read %s: %w", p, err)
+	}
+	c.Set("member_id", "")
+	c.Set("cluster_id", "")
+	nothing, meta, err := wipeLocal(p, f)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	separateWAL := a.WALDir != "" && !strings.HasPrefix(path.Clean(a.WALDir)+"/", p+"/")
+	if nothing != "" && !separateWAL {
+		return engine.NothingToDo("%s", nothing), nil
+	}
+	note := ""
+	if meta != nil {
+		c.Set("member_id", fmt.Sprintf("%x", meta.MemberID))
+		c.Set("cluster_id", fmt.Sprintf("%x", meta.ClusterID))
+		note, err = checkWipeOwner(ctx, c, a, p, *meta)
+		if err != nil {
+			if !a.Force || !isRefused(err) {
+				return engine.Plan{}, err
+			}
+			c.Warn("force=True overrides: %v", err)
+			note = fmt.Sprintf("data of member %x of cluster %x, wiped with force=True", meta.MemberID, meta.ClusterID)
+		}
+	}
+	dirs := []string{}
+	if nothing == "" {
+		dirs = append(dirs, p)
+	}
+	if separateWAL {
+		dirs = append(dirs, path.Clean(a.WALDir))
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	var actions []engine.Action
+	for _, d := range dirs {
+		what := d
+		if note != "" && d == p {
+			what += " (" + note + ")"
+		}
+		if a.Backup.or(true) {
+			backup := d + ".wiped-" + stamp
+			actions = append(actions, engine.Action{
+				Desc: fmt.Sprintf("move %s aside to %s and leave it empty", what, backup),
+				Do: func(ctx context.Context) error {
+					line := fmt.Sprintf(`mv -- %[1]s %[2]s && mkdir -- %[1]s && chmod --reference=%[2]s -- %[1]s && chown --reference=%[2]s -- %[1]s`,
+						transport.QuoteWord(d), transport.QuoteWord(backup))
+					if _, err := shellOK(ctx, c, line); err != nil {
+						return err
+					}
+					if d == p {
+						c.Set("backup_path", backup)
+					}
+					return nil
+				},
+			})
+		} else {
+			actions = append(actions, engine.Action{
+				Desc: fmt.Sprintf("delete the contents of %s", what),
+				Do: func(ctx context.Context) error {
+					_, err := shellOK(ctx, c, "find "+transport.QuoteWord(d)+" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +")
+					return err
+				},
+			})
+		}
+	}
+	if len(actions) == 0 {
+		return engine.NothingToDo("%s", nothing), nil
+	}
+	return engine.Do(actions...), nil
+}
+
+// checkWipeOwner asks the live cluster whether the member whose data this
+// is still counts.
+func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs, p string, meta walMeta) (string, error) {
+	hosts, err := hostsArg(a.Cluster)
+	if err != nil {
+		return "", engine.BadInput("wipe_datadir: cluster: %v", err)
+	}
+	owner := fmt.Sprintf("member %x of cluster %x", meta.MemberID, meta.ClusterID)
+	if len(hosts) == 0 {
+		return "", engine.Refuse("%s holds the data of %s, and without cluster= (the hosts of the live cluster) it cannot be checked against the live member list. Give cluster=, or force=True to wipe it anyway", p, owner)
+	}
+	s, tlsOn, err := hostSession(ctx, c, &a.etcdConnArgs)
+	if err != nil {
+		return "", err
+	}
+	var urls []string
+	for _, h := range hosts {
+		urls = append(urls, clientURL(h, tlsOn))
+	}
+	cl, err := s.members(ctx, urls)
+	if err != nil {
+		return "", engine.Refuse("%s holds the data of %s, and the live cluster could not be read to check it (%v). Bring it back, or force=True to wipe anyway", p, owner, err)
+	}
+	return wipeLive(p, meta, cl, quorumViewOf(s.statuses(ctx, cl.Members)))
+}
+
+// hostsArg reads a list of hosts given as an argument.
+func hostsArg(v starlark.Value) ([]*inventory.Host, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	if h, ok := v.(*engine.Host); ok {
+		return []*inventory.Host{h.Inventory()}, nil
+	}
+	it, ok := v.(starlark.Iterable)
+	if !ok {
+		return nil, fmt.Errorf("got %s, want a list of hosts", v.Type())
+	}
+	var out []*inventory.Host
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) {
+		h, ok := x.(*engine.Host)
+		if !ok {
+			return nil, fmt.Errorf("got a %s in the list, want hosts (ctx.hosts(...))", x.Type())
+		}
+		out = append(out, h.Inventory())
+	}
+	return out, nil
+}
+
+// shellOK runs a command line that must succeed.
+func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
+	res, err := c.Shell(ctx, line)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitStatus != 0 {
+		return res, engine.CommandError("sh", res)
+	}
+	return res, nil
+}
