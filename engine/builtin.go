@@ -480,6 +480,11 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		r.noteInterrupted(t, notStarted)
 		return nil, fail("", errInterrupted)
 	}
+	if stopped != "" {
+		// A rolling change does not roll a failure on to the rest, and the
+		// playbook does not go on as if it had.
+		return nil, fail("", fmt.Errorf("serial: %s; not started: %s", strings.TrimPrefix(stopped, "not started: "), strings.Join(notStarted, ", ")))
+	}
 	var done []*HostResult
 	for _, hr := range results {
 		if hr != nil {

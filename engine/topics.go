@@ -58,7 +58,7 @@ MODULE CALLS
                                  ansible_become)
         run_once=True            only the first target host
         serial=N                 N hosts at a time; a failure in a batch
-                                 stops the rest of the call
+                                 stops the rest of the call and the run
         hosts=TARGET             the target, as a keyword
     A module may take over a common name for its own meaning (wait_healthy's
     timeout= is how long to wait for the cluster).
