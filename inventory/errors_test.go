@@ -51,6 +51,7 @@ func TestParseErrors(t *testing.T) {
 		{"t.ini", "h:70000\n", 1, `host "h:70000": port 70000 is out of range: expected 1 to 65535`},
 		{"t.ini", "[fe80::1]\n", 1, `host "[fe80::1]": expected an IPv6 address without brackets (fe80::1) or in brackets with a port ([fe80::1]:22)`},
 		{"t.ini", "[g]\nh\xff\n", 2, `invalid UTF-8: expected an inventory saved as UTF-8 text`},
+		{"t.ini", "[g]\rh\r[g:var]\r", 3, `section [g:var] has unknown type ...`}, // old Mac line ends, as Python splits them
 		// Host ranges.
 		{"t.ini", "h[1:]\n", 1, `host "h[1:]": range [1:] has no end: expected [start:end] or [start:end:step] with numbers or single letters, start <= end and step >= 1`},
 		{"t.ini", "h[3:1]\n", 1, `host "h[3:1]": range [3:1] ends before it starts: ...`},
@@ -85,6 +86,8 @@ func TestParseErrors(t *testing.T) {
 		{"t.yaml", "g:\n  vars: [1\n", 2, `invalid YAML: did not find expected ',' or ']'`},
 		{"t.yaml", "g:\n  hosts:\n    a: b: c\n", 3, `invalid YAML: mapping values are not allowed in this context`},
 		{"t.yaml", "a: 1\n b: 2\n", 2, `invalid YAML: mapping values are not allowed in this context`},
+		{"t.yaml", "a:\r  hosts:\r\th:\r", 3, `invalid YAML: found character that cannot start any token`},
+		{"t.yaml", "\r0:", 2, `group name 0 would be read as a YAML integer: ...`},
 		{"t.yaml", "g: *nope\n", 1, `invalid YAML: unknown anchor 'nope' referenced`},
 		{"t.yaml", "g:\n  hosts:\n    h:\n      x: \"\\xZZ\"\n", 4, `invalid YAML: did not find expected hexdecimal number`},
 		{"t.yaml", "g:\n  hosts:\n    h:\n      x: 1\n\x01\n", 5, `invalid YAML: control characters are not allowed`},

@@ -41,7 +41,7 @@ type childRef struct {
 // parseINI reads an Ansible INI inventory into b.
 func parseINI(b *builder, file string, data []byte) error {
 	text := strings.TrimPrefix(string(data), "\ufeff")
-	lines := strings.Split(text, "\n")
+	lines := splitLines(text)
 
 	group := b.ungrouped
 	state := "hosts"
@@ -50,7 +50,7 @@ func parseINI(b *builder, file string, data []byte) error {
 
 	for i, raw := range lines {
 		at := pos{file, i + 1}
-		line := strings.TrimSpace(strings.TrimSuffix(raw, "\r"))
+		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
 		}

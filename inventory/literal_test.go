@@ -272,3 +272,26 @@ func TestShlexBlanks(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitLines(t *testing.T) {
+	// As Python's "...".splitlines().
+	for in, want := range map[string][]string{
+		"":                  nil,
+		"a":                 {"a"},
+		"a\n":               {"a"},
+		"a\nb":              {"a", "b"},
+		"a\r\nb\rc\n\nd":    {"a", "b", "c", "", "d"},
+		"a\vb\fc\x1cd":      {"a", "b", "c", "d"},
+		"a\u0085b\u2028c":   {"a", "b", "c"},
+		"a\u2029\u00e9\xff": {"a", "\u00e9\xff"},
+	} {
+		if got := splitLines(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("splitLines(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\rb\r\nc\u2028d": 4, "a\vb": 1} {
+		if got := len(yamlLines([]byte(in))); got != want {
+			t.Errorf("yamlLines(%q) has %d lines, want %d", in, got, want)
+		}
+	}
+}

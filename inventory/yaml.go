@@ -99,11 +99,12 @@ func yamlDocuments(data []byte) (docs []*yaml.Node, err error) {
 	}
 }
 
-// firstBadYAMLLine finds the first line at which data stops parsing, by
+// firstBadYAMLLine finds the first line at which data stops parsing (as
+// YAML counts lines, so as its node positions do), by
 // bisecting on prefixes: yaml.v3's own line numbers are sometimes off by
 // one and sometimes missing.
 func firstBadYAMLLine(data []byte) int {
-	lines := bytes.SplitAfter(data, []byte("\n"))
+	lines := yamlLines(data)
 	ok := func(k int) bool {
 		_, err := yamlDocuments(bytes.Join(lines[:k], nil))
 		return err == nil
