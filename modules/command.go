@@ -48,6 +48,10 @@ var commandModule = &engine.HostModule[commandArgs]{
 		if a.Chdir != "" {
 			line = "exec " + line
 		}
-		return planRun(ctx, c, runSpec{line: line, show: transport.Quote(a.Cmd...), creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin})
+		show := transport.Quote(a.Cmd...)
+		if len(show) > 100 {
+			show = show[:97] + "..."
+		}
+		return planRun(ctx, c, runSpec{line: line, show: show, creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin})
 	},
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -118,7 +119,7 @@ func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
 		return nil, err
 	}
 	if format == "json" {
-		return engine.NewJSON(c.App.Writer), nil
+		return jsonPrinter{engine.NewJSON(c.App.Writer), c.App.ErrWriter}, nil
 	}
 	color, progress := false, false
 	if f, ok := c.App.Writer.(*os.File); ok {
@@ -130,6 +131,20 @@ func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
 		Verbose:    c.Count("verbose"),
 		ShowOutput: showOutput,
 	}), nil
+}
+
+// jsonPrinter writes events as JSON lines and, for the people watching,
+// the error that stopped the run on stderr too.
+type jsonPrinter struct {
+	*engine.JSON
+	errw io.Writer
+}
+
+func (p jsonPrinter) Emit(e engine.Event) {
+	p.JSON.Emit(e)
+	if e.Type == engine.EventError {
+		fmt.Fprintf(p.errw, "etcdplay: %s\n", e.Msg)
+	}
 }
 
 // runOutcome maps how a run ended to the error run() turns into the exit
