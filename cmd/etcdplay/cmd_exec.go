@@ -40,8 +40,8 @@ Examples:
 		Flags: flags(inventoryFlags(), connectionFlags(), outputFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
 			&cli.StringSliceFlag{Name: "args", Aliases: []string{"a"}, Usage: "module argument `KEY=VALUE`; repeat for more"},
-			&cli.BoolFlag{Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
-			&cli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
 		}),
 		Action: execAction,
 	}

@@ -30,10 +30,10 @@ func connectionFlags() []cli.Flag {
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "connect as `USER` (default: inventory, ~/.ssh/config, then the local user)"},
 		&cli.StringFlag{Name: "private-key", Usage: "authenticate with the key in `FILE` (default: ssh-agent and ~/.ssh/id_*)"},
 		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "SSH connect `TIMEOUT` per host"},
-		&cli.BoolFlag{Name: "become", Aliases: []string{"b"}, Usage: "run commands with sudo"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "become", Aliases: []string{"b"}, Usage: "run commands with sudo"},
 		&cli.StringFlag{Name: "become-user", Usage: "sudo to `USER` (default root)"},
-		&cli.BoolFlag{Name: "ask-become-pass", Aliases: []string{"K"}, Usage: "ask for the sudo password"},
-		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "accept and record keys of hosts not yet in known_hosts (changed keys are still refused)"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "ask-become-pass", Aliases: []string{"K"}, Usage: "ask for the sudo password"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "accept-new-host-keys", Usage: "accept and record keys of hosts not yet in known_hosts (changed keys are still refused)"},
 		&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts `FILE` (default: ~/.ssh/known_hosts or UserKnownHostsFile of ~/.ssh/config)"},
 		&cli.StringFlag{Name: "ssh-config", Usage: "ssh client config `FILE` (default ~/.ssh/config; 'none' to ignore it)"},
 	}
@@ -42,7 +42,7 @@ func connectionFlags() []cli.Flag {
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one object per line)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Count: new(int), Usage: "more detail: timings, backtraces (repeat for more)"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "verbose", Aliases: []string{"v"}, Count: new(int), Usage: "more detail: timings, backtraces (repeat for more)"},
 	}
 }
 
@@ -56,7 +56,12 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 
 // loadInventory reads the inventories named with -i and applies --limit.
 func loadInventory(c *cli.Context) (*inventory.Inventory, error) {
-	paths := c.StringSlice("inventory")
+	var paths []string
+	for _, p := range c.StringSlice("inventory") {
+		if p != "" { // an empty $ETCDPLAY_INVENTORY is no inventory
+			paths = append(paths, p)
+		}
+	}
 	if len(paths) == 0 {
 		return nil, badInput("no inventory: give one with -i FILE (Ansible INI or YAML)")
 	}
