@@ -70,7 +70,7 @@ test: deps build etcd vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./inventory
 
-bench: deps build
+bench: deps build etcd
 	ETCDPLAY_BIN=$(CURDIR)/$(BIN) ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) \
 	  $(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./...
 
