@@ -99,7 +99,7 @@ func newEtcdPlay(t *testing.T, cl *etcdtest.Cluster, hosts int) *etcdPlay {
 	p := &etcdPlay{t: t, srv: srv, cl: cl, dir: t.TempDir(), conn: srv.Connector(t), vars: map[string]string{}, hostVars: map[string]map[string]string{}}
 	for i, h := range srv.Hosts {
 		hv := map[string]string{}
-		if i < len(cl.Members) {
+		if cl != nil && i < len(cl.Members) {
 			m := cl.Members[i]
 			hv[varName] = m.Name
 			hv[varClientURL] = m.ClientURL

@@ -34,6 +34,8 @@ func All() []engine.Module {
 		waitHealthyModule,
 		snapshotSaveModule,
 		wipeDatadirModule,
+		systemdModule,
+		installEtcdModule,
 	}
 	seen := map[string]bool{}
 	for _, m := range all {

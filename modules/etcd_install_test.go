@@ -1,0 +1,175 @@
+package modules
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// etcdBinDir is where make etcd puts the pinned etcd and etcdctl.
+func etcdBinDir(t *testing.T) string {
+	d := os.Getenv("ETCDPLAY_ETCD_DIR")
+	if d == "" {
+		d = filepath.Join("..", ".cache", "etcd", "v3.6.16")
+	}
+	if _, err := os.Stat(filepath.Join(d, "etcd")); err != nil {
+		t.Skipf("needs etcd and etcdctl binaries in %s (make etcd builds them; ETCDPLAY_ETCD_DIR)", d)
+	}
+	abs, _ := filepath.Abs(d)
+	return abs
+}
+
+func TestInstallEtcdLayoutOverSSH(t *testing.T) {
+	t.Parallel()
+	bins := etcdBinDir(t)
+	p := newEtcdPlay(t, nil, 1)
+	root, err := os.MkdirTemp("", "etcdplay-install-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	const svc = "etcdplay-e"
+	play := `
+def main(ctx):
+    r = install_etcd("h1", src = ctx.vars["bins"], user = "` + svc + `", bin_dir = ctx.vars["root"] + "/bin",
+                     data_dir = ctx.vars["root"] + "/var/lib/etcd", conf_dir = ctx.vars["root"] + "/etc/etcd",
+                     unit_dir = ctx.vars["root"] + "/systemd", become = True)
+    print("RESULT", r.changed, r.conf_file, r.binaries["etcd"][:12])
+`
+	vars := map[string]any{"bins": bins, "root": root}
+	rec, err := p.run(play, true, vars)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rec.buf)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("check mode wrote %v", entries)
+	}
+	if !strings.Contains(rec.buf.String(), "would install "+root+"/bin/etcd (") {
+		t.Errorf("check output:\n%s", rec.buf)
+	}
+	rec, err = p.run(play, false, vars)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rec.buf)
+	}
+	for _, tc := range []struct {
+		path  string
+		mode  os.FileMode
+		owner string
+	}{
+		{"bin/etcd", 0o755, "root"},
+		{"bin/etcdctl", 0o755, "root"},
+		{"var/lib/etcd", 0o700 | os.ModeDir, svc},
+		{"etc/etcd", 0o755 | os.ModeDir, "root"},
+		{"systemd/etcd.service", 0o644, "root"},
+	} {
+		fi, err := os.Stat(filepath.Join(root, tc.path))
+		if err != nil {
+			t.Errorf("%s: %v", tc.path, err)
+			continue
+		}
+		if fi.Mode() != tc.mode {
+			t.Errorf("%s: mode %v, want %v", tc.path, fi.Mode(), tc.mode)
+		}
+		if o := fileOwner(fi); o != tc.owner {
+			t.Errorf("%s: owner %s, want %s", tc.path, o, tc.owner)
+		}
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, "systemd/etcd.service"))
+	for _, want := range []string{"Type=notify", "User=" + svc, "EnvironmentFile=" + root + "/etc/etcd/etcd.conf", "ExecStart=" + root + "/bin/etcd"} {
+		if !strings.Contains(string(unit), want+"\n") {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if _, err := user.Lookup(svc); err != nil {
+		t.Errorf("user %s: %v", svc, err)
+	}
+	// Idempotent: nothing to do the second time.
+	rec, err = p.run(play, false, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") {
+		t.Errorf("second run: %v\n%s", err, rec.buf)
+	}
+
+	// A release tarball is checked against its checksum before use.
+	tarball := filepath.Join(t.TempDir(), "etcd-v3.6.16-linux-amd64.tar.gz")
+	writeTarball(t, tarball, bins)
+	bad := strings.Replace(play, `src = ctx.vars["bins"]`, `tarball = ctx.vars["tarball"], sha256 = "00"`, 1)
+	rec, err = p.run(bad, false, map[string]any{"tarball": tarball, "root": root})
+	if err == nil || !strings.Contains(err.Error(), "want 00: the file is damaged") {
+		t.Errorf("bad checksum: %v\n%s", err, rec.buf)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(tarball), "SHA256SUMS"), []byte(sha256File(t, tarball)+"  "+filepath.Base(tarball)+"\n"), 0o644)
+	good := strings.Replace(play, `src = ctx.vars["bins"]`, `tarball = ctx.vars["tarball"]`, 1)
+	rec, err = p.run(good, false, map[string]any{"tarball": tarball, "root": root})
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") {
+		t.Errorf("tarball of the same binaries: %v\n%s", err, rec.buf)
+	}
+}
+
+func writeTarball(t *testing.T, file, dir string) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, n := range []string{"etcd", "etcdctl"} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(&tar.Header{Name: "etcd-v3.6.16-linux-amd64/" + n, Mode: 0o755, Size: int64(len(b)), Typeflag: tar.TypeReg})
+		tw.Write(b)
+	}
+	tw.Close()
+	zw.Close()
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha256File(t *testing.T, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256Hex(b)
+}
+
+func TestSystemdWithoutSystemd(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Skip("this machine runs systemd; the lab tests cover it")
+	}
+	p := newEtcdPlay(t, nil, 1)
+	rec, err := p.run(`
+def main(ctx):
+    systemd("h1", unit = "etcd", state = "started")
+`, false, nil)
+	// The host fails (and leaves the run) with the reason.
+	if !strings.Contains(rec.buf.String(), "failed      h1  unit etcd.service: h1 was not booted with systemd (/run/systemd/system is missing") {
+		t.Errorf("%v\n%s", err, rec.buf)
+	}
+}
+
+func TestParseUnitFacts(t *testing.T) {
+	f, err := parseUnitFacts("systemd\nLoadState=loaded\nActiveState=failed\nSubState=failed\nUnitFileState=enabled\nNeedDaemonReload=yes\nFragmentPath=/etc/systemd/system/etcd.service\n")
+	if err != nil || f.Load != "loaded" || f.Active != "failed" || !f.NeedReload || f.FileState != "enabled" || f.running() {
+		t.Errorf("%+v %v", f, err)
+	}
+	if f, _ := parseUnitFacts("nosystemctl\n"); !f.NoSystemctl {
+		t.Error("nosystemctl")
+	}
+	for in, want := range map[string]string{"etcd": "etcd.service", "etcd.service": "etcd.service", "etcd@a": "etcd@a.service", "x.timer": "x.timer"} {
+		if got := unitName(in); got != want {
+			t.Errorf("unitName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for u, want := range map[string]bool{"etcd.service": true, "etcd@x.service": true, "etcd-proxy.service": false, "nginx.service": false} {
+		if etcdUnitRE.MatchString(u) != want {
+			t.Errorf("etcd unit %s: %v", u, !want)
+		}
+	}
+}

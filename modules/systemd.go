@@ -1,0 +1,436 @@
+package modules
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+)
+
+type systemdArgs struct {
+	Unit         string
+	Content      string
+	Src          string
+	State        string
+	Enabled      optBool
+	Masked       optBool
+	DaemonReload bool
+	NoBlock      bool
+	UnitDir      string
+	JournalLines int
+	QuorumCheck  optBool
+	Force        bool
+	Cluster      starlark.Value
+	etcdConnArgs
+}
+
+// systemd manages a systemd unit on each host: its unit file, whether it
+// is enabled or masked, and whether it runs.
+//
+// It reads first (systemctl show: load, active and unit file state) and
+// changes only the difference, in this order: write the unit file (from
+// content= or src=, atomically, only when it differs; --diff shows it),
+// daemon-reload (only when the file changed or systemd says a reload is
+// needed), unmask or mask, enable or disable, then start, stop, restart
+// or reload.
+//
+// A unit that fails to start is reported with the last lines of
+// journalctl -u UNIT, so the operator sees the service's own error, and
+// with the cause and fix when it is a known etcd failure. A host without
+// systemd (no systemctl, or not booted with systemd) gets an error saying
+// so.
+//
+// Quorum gate: stopping or restarting a running etcd unit (a unit named
+// etcd, etcd@..., or quorum_check=True) first reads the cluster through
+// this host's SSH connection (its own member, and the hosts in cluster=)
+// and refuses, showing the arithmetic, when the cluster would lose quorum
+// without this member. Hosts of one call are counted together: when
+// several are asked to stop at once, the ones that would break quorum are
+// refused (restart members one at a time, serial=1). force=True overrides
+// with a warning.
+//
+// etcd's unit is Type=notify: systemctl start returns when the member has
+// joined, and a lone member of a new cluster waits for the others. Start
+// all members in one call (they start in parallel), or no_block=True to
+// queue the start and return at once (then wait_healthy).
+//
+// Arguments:
+//
+//	unit      the unit; ".service" is added when there is no suffix
+//	content   the unit file's text; or
+//	src       a unit file on the control machine (relative to the
+//	          playbook's directory)
+//	state     "started", "stopped", "restarted" or "reloaded"
+//	enabled   start at boot (True) or not (False)
+//	masked    mask (True) or unmask (False) the unit
+//	daemon_reload   reload systemd's configuration even if no file changed
+//	no_block  do not wait for start or restart to finish
+//	unit_dir  where the unit file goes (default /etc/systemd/system)
+//	journal_lines   lines of the journal shown after a failed start
+//	          (default 20)
+//	quorum_check    force the quorum gate on (True) or off (False); by
+//	          default it is on for units named etcd
+//	force     stop or restart even when the quorum gate refuses
+//	cluster   more hosts of the cluster to read it through
+//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	          etcdplay doc member_list
+//
+// The result has active_state (after the change), enabled ("enabled",
+// "disabled", "masked", ...) and, after a failed start, journal.
+//
+// Check mode: reads the unit and the cluster, runs the gate, and reports
+// what it would do (with --diff, the unit file's diff).
+//
+// Example:
+//
+//	systemd(ctx.hosts("etcd"), unit = "etcd", state = "restarted", serial = 1, become = True)
+var systemdModule = &engine.HostModule[systemdArgs]{
+	Name: "systemd",
+	Args: func(a *systemdArgs) []any {
+		return append([]any{"unit", &a.Unit, "content?", &a.Content, "src?", &a.Src, "state?", &a.State,
+			"enabled?", &a.Enabled, "masked?", &a.Masked, "daemon_reload?", &a.DaemonReload, "no_block?", &a.NoBlock,
+			"unit_dir?", &a.UnitDir, "journal_lines?", &a.JournalLines, "quorum_check?", &a.QuorumCheck,
+			"force?", &a.Force, "cluster?", &a.Cluster}, a.pairs()...)
+	},
+	Validate: func(a *systemdArgs) error {
+		if a.Unit == "" {
+			return fmt.Errorf("systemd: unit is empty")
+		}
+		if strings.ContainsAny(a.Unit, "/ \t\n") {
+			return fmt.Errorf("systemd: unit %q: want a unit name such as etcd or etcd.service, not a path", a.Unit)
+		}
+		switch a.State {
+		case "", "started", "stopped", "restarted", "reloaded":
+		default:
+			return fmt.Errorf("systemd: state: got %q, want \"started\", \"stopped\", \"restarted\" or \"reloaded\"", a.State)
+		}
+		if a.Content != "" && a.Src != "" {
+			return fmt.Errorf("systemd: give content= or src=, not both")
+		}
+		if a.Masked.Val && (a.State == "started" || a.State == "restarted" || a.State == "reloaded" || a.Enabled.Val) {
+			return fmt.Errorf("systemd: a masked unit cannot be started or enabled (masked=True with state=%q, enabled=%v)", a.State, a.Enabled.Val)
+		}
+		return nil
+	},
+	Plan: planSystemd,
+}
+
+// unitName adds ".service" to a bare name.
+func unitName(u string) string {
+	if path.Ext(u) == "" || !strings.Contains(u, ".") {
+		return u + ".service"
+	}
+	return u
+}
+
+var etcdUnitRE = regexp.MustCompile(`^etcd(@[^.]*)?\.service$`)
+
+// unitFacts is what systemctl show says about a unit.
+type unitFacts struct {
+	NoSystemctl, NotBooted bool
+	Load, Active, Sub      string
+	FileState              string
+	NeedReload             bool
+	Fragment               string
+}
+
+func (f unitFacts) masked() bool { return f.FileState == "masked" || f.Load == "masked" }
+
+func (f unitFacts) running() bool {
+	return f.Active == "active" || f.Active == "activating" || f.Active == "reloading" || f.Active == "deactivating"
+}
+
+func unitScript(unit string) string {
+	return "u=" + transport.QuoteWord(unit) + `
+if ! command -v systemctl >/dev/null 2>&1; then echo nosystemctl; exit 0; fi
+if [ ! -d /run/systemd/system ]; then echo notbooted; exit 0; fi
+echo systemd
+systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p UnitFileState -p NeedDaemonReload -p FragmentPath -- "$u"
+`
+}
+
+func parseUnitFacts(out string) (unitFacts, error) {
+	var f unitFacts
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	switch lines[0] {
+	case "nosystemctl":
+		f.NoSystemctl = true
+		return f, nil
+	case "notbooted":
+		f.NotBooted = true
+		return f, nil
+	case "systemd":
+	default:
+		return f, fmt.Errorf("unexpected output %q", lines[0])
+	}
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "LoadState":
+			f.Load = v
+		case "ActiveState":
+			f.Active = v
+		case "SubState":
+			f.Sub = v
+		case "UnitFileState":
+			f.FileState = v
+		case "NeedDaemonReload":
+			f.NeedReload = v == "yes"
+		case "FragmentPath":
+			f.Fragment = v
+		}
+	}
+	return f, nil
+}
+
+func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engine.Plan, error) {
+	unit := unitName(a.Unit)
+	res, err := c.Shell(ctx, unitScript(unit))
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	if res.ExitStatus != 0 {
+		return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, engine.CommandError("systemctl show", res))
+	}
+	f, err := parseUnitFacts(string(res.Stdout))
+	if err != nil {
+		return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
+	}
+	switch {
+	case f.NoSystemctl:
+		return engine.Plan{}, fmt.Errorf("unit %s: %s has no systemd (systemctl not found): manage etcd there another way", unit, c.Host.Name)
+	case f.NotBooted:
+		return engine.Plan{}, fmt.Errorf("unit %s: %s was not booted with systemd (/run/systemd/system is missing, as in most containers): systemctl cannot manage units there", unit, c.Host.Name)
+	}
+	c.Set("active_state", f.Active)
+	c.Set("enabled", f.FileState)
+
+	var actions []engine.Action
+	run := func(desc string, argv ...string) engine.Action {
+		return engine.Action{Desc: desc, Do: func(ctx context.Context) error {
+			_, err := c.Output(ctx, argv...)
+			return err
+		}}
+	}
+
+	// The unit file.
+	fileChanged := false
+	content := []byte(a.Content)
+	if a.Src != "" {
+		b, err := os.ReadFile(c.LocalPath(a.Src))
+		if err != nil {
+			return engine.Plan{}, engine.BadInput("systemd: src: %v", err)
+		}
+		content = b
+	}
+	unitDir := a.UnitDir
+	if unitDir == "" {
+		unitDir = "/etc/systemd/system"
+	}
+	if len(content) > 0 {
+		p, err := planWrite(ctx, c, wantFile{Path: path.Join(unitDir, unit), Content: content, Mode: engine.FileMode{Mode: 0o644, Set: true}})
+		if err != nil {
+			return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
+		}
+		actions = append(actions, p.Actions...)
+		fileChanged = len(p.Actions) > 0
+	} else if f.Load == "not-found" && (a.State != "" && a.State != "stopped" || a.Enabled.Val) {
+		return engine.Plan{}, fmt.Errorf("unit %s not found on %s: install it first (content= or src=, or install_etcd)", unit, c.Host.Name)
+	}
+	if fileChanged || f.NeedReload || a.DaemonReload {
+		actions = append(actions, run("daemon-reload", "systemctl", "daemon-reload"))
+	}
+
+	// Mask, enable.
+	if a.Masked.Set {
+		switch {
+		case a.Masked.Val && !f.masked():
+			actions = append(actions, run("mask "+unit, "systemctl", "mask", "--", unit))
+		case !a.Masked.Val && f.masked():
+			actions = append(actions, run("unmask "+unit, "systemctl", "unmask", "--", unit))
+		}
+	}
+	if a.Enabled.Set {
+		enabled := f.FileState == "enabled" || f.FileState == "enabled-runtime"
+		switch {
+		case a.Enabled.Val && !enabled:
+			actions = append(actions, run("enable "+unit, "systemctl", "enable", "--", unit))
+		case !a.Enabled.Val && enabled:
+			actions = append(actions, run("disable "+unit, "systemctl", "disable", "--", unit))
+		}
+	}
+
+	// State.
+	var verb string
+	switch a.State {
+	case "started":
+		if !f.running() || f.Active == "deactivating" {
+			verb = "start"
+		}
+	case "stopped":
+		if f.running() {
+			verb = "stop"
+		}
+	case "restarted":
+		verb = "restart"
+	case "reloaded":
+		verb = "reload"
+		if !f.running() {
+			verb = "start"
+		}
+	}
+	if verb == "restart" && !f.running() {
+		verb = "start"
+	}
+	if (verb == "stop" || verb == "restart") && a.QuorumCheck.or(etcdUnitRE.MatchString(unit)) {
+		if err := gateStop(ctx, c, a, unit, verb); err != nil {
+			return engine.Plan{}, err
+		}
+	}
+	if verb != "" {
+		argv := []string{"systemctl", verb}
+		if a.NoBlock && verb != "stop" {
+			argv = append(argv, "--no-block")
+		}
+		argv = append(argv, "--", unit)
+		desc := verb + " " + unit
+		if a.NoBlock && verb != "stop" {
+			desc += " (without waiting)"
+		}
+		actions = append(actions, engine.Action{Desc: desc, Do: func(ctx context.Context) error {
+			res, err := c.Run(ctx, argv...)
+			if err != nil {
+				return err
+			}
+			if res.ExitStatus != 0 {
+				return unitFailed(ctx, c, unit, verb, res, a.JournalLines)
+			}
+			if st, err := c.Output(ctx, "systemctl", "show", "-p", "ActiveState", "--value", "--", unit); err == nil {
+				c.Set("active_state", strings.TrimSpace(string(st)))
+			}
+			return nil
+		}})
+	}
+	if len(actions) == 0 {
+		return engine.NothingToDo("%s is %s (%s), %s", unit, f.Active, f.Sub, orWord(f.FileState, "no unit file state")), nil
+	}
+	return engine.Do(actions...), nil
+}
+
+func orWord(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// unitFailed describes a failed systemctl start (or restart, reload): its
+// own message, the last lines of the unit's journal, and the explanation
+// of a known etcd failure found in them.
+func unitFailed(ctx context.Context, c *engine.HostCall, unit, verb string, res transport.Result, lines int) error {
+	if lines <= 0 {
+		lines = 20
+	}
+	base := engine.CommandError("systemctl "+verb, res)
+	jr, err := c.Run(ctx, "journalctl", "-u", unit, "-n", fmt.Sprint(lines), "--no-pager", "-o", "cat")
+	if err != nil || jr.ExitStatus != 0 {
+		return fmt.Errorf("%s %s: %w", verb, unit, base)
+	}
+	journal := strings.TrimSpace(string(jr.Stdout))
+	c.Set("journal", journal)
+	msg := fmt.Sprintf("%s %s: %v\nlast lines of journalctl -u %s:\n%s", verb, unit, base, unit, indent(journal, "  "))
+	if why := explainEtcdLog(journal); why != "" {
+		msg += "\n" + why
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func indent(s, pre string) string {
+	var b bytes.Buffer
+	for _, l := range strings.Split(s, "\n") {
+		b.WriteString(pre)
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// stops are the etcd members that calls of this run are stopping right
+// now, by cluster: hosts of one call plan in parallel, and each must count
+// the others' stops, or all would pass the gate together.
+var stops = struct {
+	sync.Mutex
+	m map[uint64]map[uint64]string // cluster ID -> member ID -> host
+}{m: map[uint64]map[uint64]string{}}
+
+// gateStop applies the quorum gate to stopping this host's etcd member.
+func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, verb string) error {
+	fail := func(format string, args ...any) error {
+		err := engine.Refuse(format, args...)
+		if a.Force {
+			c.Warn("force=True overrides: %v", err)
+			return nil
+		}
+		return err
+	}
+	s, tlsOn, err := hostSession(ctx, c, &a.etcdConnArgs)
+	if err != nil {
+		return err
+	}
+	more, err := hostsArg(a.Cluster)
+	if err != nil {
+		return engine.BadInput("systemd: cluster: %v", err)
+	}
+	urls := []string{clientURL(c.Host, tlsOn)}
+	for _, h := range more {
+		if u := clientURL(h, tlsOn); u != urls[0] {
+			urls = append(urls, u)
+		}
+	}
+	cl, err := s.members(ctx, urls)
+	if err != nil {
+		return fail("%s %s: cannot read the cluster to check its quorum (%v). Bring it back, give cluster= (other members' hosts), or force=True", verb, unit, err)
+	}
+	target := healthTarget{Host: c.Host.Name, Name: memberName(c.Host), ClientURL: urls[0], PeerURL: peerURL(c.Host)}
+	m := target.match(cl.Members)
+	if m == nil {
+		return fail("%s %s: no member of cluster %x is this host's (name %s, client URL %s, peer URL %s; members: %s). Set etcd_name or etcd_client_url for %s, or force=True",
+			verb, unit, cl.ID, target.Name, target.ClientURL, target.PeerURL, memberLabels(cl), c.Host.Name)
+	}
+	q := quorumViewOf(s.statuses(ctx, cl.Members))
+	stops.Lock()
+	defer stops.Unlock()
+	for id, host := range stops.m[cl.ID] {
+		for i := range q.Members {
+			if q.Members[i].ID == id && id != m.ID {
+				q.Members[i].Healthy = false
+				q.Members[i].Why = "is being stopped on " + host + " by this run"
+			}
+		}
+	}
+	v := q.check(stepStop, m.ID, infoOf(m, 0).label())
+	c.Set("quorum", v.Msg)
+	if err := refuse(v, a.Force, c.Warn); err != nil {
+		return err
+	}
+	if stops.m[cl.ID] == nil {
+		stops.m[cl.ID] = map[uint64]string{}
+	}
+	stops.m[cl.ID][m.ID] = c.Host.Name
+	id, member := cl.ID, m.ID
+	context.AfterFunc(ctx, func() {
+		stops.Lock()
+		defer stops.Unlock()
+		delete(stops.m[id], member)
+	})
+	return nil
+}
