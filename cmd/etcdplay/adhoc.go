@@ -12,6 +12,13 @@ import (
 // playbook call would, with arguments from -a key=value (etcdplay exec -m).
 // --check and --diff apply; each host's stdout is shown.
 func runAdhocModule(c *cli.Context, inv *inventory.Inventory, pattern, module string, args []string) error {
+	// As plain exec: a pattern that matches nothing is a mistake to say
+	// before connecting anywhere.
+	if hosts, err := inv.Select(pattern); err != nil {
+		return badInput("pattern %q: %v", pattern, err)
+	} else if len(hosts) == 0 {
+		return badInput("pattern %q matches no host (within --limit)", pattern)
+	}
 	out, err := newPrinter(c, true)
 	if err != nil {
 		return err

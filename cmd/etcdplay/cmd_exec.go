@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +94,7 @@ func execAction(c *cli.Context) error {
 	}
 	var p execPrinter
 	if format == "json" {
-		p = &jsonExecPrinter{w: c.App.Writer}
+		p = &jsonExecPrinter{out: engine.NewJSON(c.App.Writer)}
 	} else {
 		p = &textExecPrinter{w: c.App.Writer, color: useColor(os.Stdout) && c.App.Writer == os.Stdout, verbose: c.Count("verbose") > 0}
 	}
@@ -343,40 +342,67 @@ func execOutcome(counts map[hostStatus][]string, ctxErr error) error {
 	return nil
 }
 
-// jsonExecPrinter writes one JSON object per host as it finishes, then a
-// recap object: {"type":"host",...} and {"type":"recap",...}.
+// jsonExecPrinter writes exec's results in the engine's JSON event format
+// (etcdplay doc output), so one consumer reads exec, exec -m and run alike:
+// a host_result event per host as it finishes, then a recap event.
 type jsonExecPrinter struct {
-	w io.Writer
+	out *engine.JSON
 }
 
-type jsonHost struct {
-	Type string `json:"type"`
-	execResult
-	DurationMS int64 `json:"duration_ms"`
+var execStatus = map[hostStatus]engine.Status{
+	statusOK:          engine.StatusOK,
+	statusFailed:      engine.StatusFailed,
+	statusUnreachable: engine.StatusUnreachable,
+	statusInterrupted: engine.StatusInterrupted,
+	statusNotStarted:  engine.StatusSkipped,
 }
 
 func (p *jsonExecPrinter) host(r execResult) {
-	b, _ := json.Marshal(jsonHost{Type: "host", execResult: r, DurationMS: r.Duration.Milliseconds()})
-	p.w.Write(append(b, '\n'))
+	e := engine.Event{
+		Type: engine.EventHostResult, Time: time.Now(), Module: "exec", Task: 1,
+		Host: r.Host, Status: execStatus[r.Status], Msg: r.Msg,
+		Stdout: r.Stdout, Stderr: r.Stderr, Duration: engine.Millis(r.Duration),
+	}
+	if r.Status == statusOK || r.Status == statusFailed {
+		rc := r.RC
+		e.RC = &rc
+	}
+	if r.Status == statusNotStarted {
+		e.Msg = "not started: interrupted"
+	}
+	p.out.Emit(e)
 }
 
 func (p *jsonExecPrinter) recap(results []execResult, elapsed time.Duration, ctxErr error) error {
 	counts := map[hostStatus][]string{}
+	rec := &engine.Recap{Duration: engine.Millis(elapsed)}
 	for _, r := range results {
 		counts[r.Status] = append(counts[r.Status], r.Host)
-	}
-	// Hosts that never started have no host object yet: every host appears
-	// exactly once.
-	for _, r := range results {
-		if r.Status == statusNotStarted {
+		hr := engine.HostRecap{Host: r.Host}
+		switch r.Status {
+		case statusOK:
+			hr.OK = 1
+		case statusFailed:
+			hr.Failed, hr.Dropped = 1, fmt.Sprintf("failed (rc=%d)", r.RC)
+		case statusUnreachable:
+			hr.Unreachable, hr.Dropped = 1, "unreachable"
+		case statusNotStarted:
+			hr.Skipped = 1
+			// Hosts that never started have no host_result yet: every host
+			// appears exactly once.
 			p.host(r)
 		}
+		rec.Hosts = append(rec.Hosts, hr)
 	}
-	out := map[string]any{"type": "recap", "hosts": len(results), "elapsed_ms": elapsed.Milliseconds(), "interrupted": ctxErr != nil}
-	for _, s := range []hostStatus{statusOK, statusFailed, statusUnreachable, statusInterrupted, statusNotStarted} {
-		out[strings.ReplaceAll(string(s), " ", "_")] = len(counts[s])
+	rec.Failed, rec.Unreachable = len(counts[statusFailed]), len(counts[statusUnreachable])
+	if ctxErr != nil {
+		rec.Interrupted = &engine.Interruption{
+			Task: 1, Module: "exec",
+			Done:       append(append(append([]string{}, counts[statusOK]...), counts[statusFailed]...), counts[statusUnreachable]...),
+			InFlight:   append([]string{}, counts[statusInterrupted]...),
+			NotStarted: append([]string{}, counts[statusNotStarted]...),
+		}
 	}
-	b, _ := json.Marshal(out)
-	p.w.Write(append(b, '\n'))
+	p.out.Emit(engine.Event{Type: engine.EventRecap, Time: time.Now(), Recap: rec})
 	return execOutcome(counts, ctxErr)
 }
