@@ -65,9 +65,11 @@ var memberListModule = &engine.ClusterModule[memberListArgs]{
 // planMemberList reports the member table of cl.
 func planMemberList(ctx context.Context, s *etcdSession, cl *etcdCluster, set func(string, any)) (engine.Plan, error) {
 	var leader uint64
-	if st, err := cl.Client.Status(ctx, cl.URL); err == nil {
+	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	if st, err := cl.Client.Status(rctx, cl.URL); err == nil {
 		leader = st.Leader
 	}
+	cancel()
 	infos := setMembers(set, cl, leader)
 	leaderName, voters := "", 0
 	var parts []string

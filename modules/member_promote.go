@@ -131,6 +131,8 @@ func promoteWhenInSync(ctx context.Context, s *etcdSession, cl *etcdCluster, m *
 // learnerProgress describes how far a learner is behind: its applied index
 // against the leader's, or why it cannot tell.
 func learnerProgress(ctx context.Context, s *etcdSession, cl *etcdCluster, m *etcdMember) string {
+	ctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	defer cancel()
 	if len(m.ClientURLs) == 0 {
 		// Re-read: the learner may have started since the plan.
 		if resp, err := cl.Client.MemberList(ctx); err == nil {

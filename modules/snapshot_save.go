@@ -80,7 +80,9 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 }
 
 func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir string, set func(string, any)) (engine.Plan, error) {
-	st, err := cl.Client.Status(ctx, cl.URL)
+	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	st, err := cl.Client.Status(rctx, cl.URL)
+	cancel()
 	if err != nil {
 		return engine.Plan{}, fmt.Errorf("%w: etcd at %s: status: %v", engine.ErrTryNext, cl.URL, shortErr(err))
 	}

@@ -343,11 +343,11 @@ func unitFailed(ctx context.Context, c *engine.HostCall, unit, verb string, res 
 	base := engine.CommandError("systemctl "+verb, res)
 	jr, err := c.Run(ctx, "journalctl", "-u", unit, "-n", fmt.Sprint(lines), "--no-pager", "-o", "cat")
 	if err != nil || jr.ExitStatus != 0 {
-		return fmt.Errorf("%s %s: %w", verb, unit, base)
+		return base
 	}
 	journal := strings.TrimSpace(string(jr.Stdout))
 	c.Set("journal", journal)
-	msg := fmt.Sprintf("%s %s: %v\nlast lines of journalctl -u %s:\n%s", verb, unit, base, unit, indent(journal, "  "))
+	msg := fmt.Sprintf("%v\nlast lines of journalctl -u %s:\n%s", base, unit, indent(journal, "  "))
 	if why := explainEtcdLog(journal); why != "" {
 		msg += "\n" + why
 	}
@@ -396,6 +396,14 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 			urls = append(urls, u)
 		}
 	}
+	// A member that does not answer is not counted healthy by anyone:
+	// stopping it cannot take quorum away.
+	if perr := s.probe(ctx, urls[0]); perr != nil {
+		msg := fmt.Sprintf("etcd on %s does not answer at %s (%s): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, urls[0], shortErr(perr))
+		c.Set("quorum", msg)
+		c.Warn("%s", msg)
+		return nil
+	}
 	cl, err := s.members(ctx, urls)
 	if err != nil {
 		return fail("%s %s: cannot read the cluster to check its quorum (%v). Bring it back, give cluster= (other members' hosts), or force=True", verb, unit, err)
@@ -409,15 +417,23 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 	q := quorumViewOf(s.statuses(ctx, cl.Members))
 	stops.Lock()
 	defer stops.Unlock()
+	var others []string
 	for id, host := range stops.m[cl.ID] {
 		for i := range q.Members {
-			if q.Members[i].ID == id && id != m.ID {
+			if q.Members[i].ID == id && id != m.ID && q.Members[i].Healthy {
 				q.Members[i].Healthy = false
 				q.Members[i].Why = "is being stopped on " + host + " by this run"
+				others = append(others, q.Members[i].label())
 			}
 		}
 	}
 	v := q.check(stepStop, m.ID, infoOf(m, 0).label())
+	if !v.Safe && len(others) > 0 {
+		// Hosts of one call plan together; the cure is to take them one
+		// at a time.
+		v.Msg = strings.Replace(v.Msg, "Bring "+strings.Join(q.unhealthyNames(), " and ")+" back first",
+			"Stop or restart members one at a time (serial=1), each back before the next", 1)
+	}
 	c.Set("quorum", v.Msg)
 	if err := refuse(v, a.Force, c.Warn); err != nil {
 		return err

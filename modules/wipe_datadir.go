@@ -382,7 +382,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 	if separateWAL {
 		dirs = append(dirs, path.Clean(a.WALDir))
 	}
-	stamp := time.Now().UTC().Format("20060102T150405Z")
+	stamp := time.Now().UTC().Format("20060102T150405.000Z")
 	var actions []engine.Action
 	for _, d := range dirs {
 		what := d
@@ -394,7 +394,8 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 			actions = append(actions, engine.Action{
 				Desc: fmt.Sprintf("move %s aside to %s and leave it empty", what, backup),
 				Do: func(ctx context.Context) error {
-					line := fmt.Sprintf(`mv -- %[1]s %[2]s && mkdir -- %[1]s && chmod --reference=%[2]s -- %[1]s && chown --reference=%[2]s -- %[1]s`,
+					// -T: never move the dir into an existing one.
+					line := fmt.Sprintf(`mv -T -- %[1]s %[2]s && mkdir -- %[1]s && chmod --reference=%[2]s -- %[1]s && chown --reference=%[2]s -- %[1]s`,
 						transport.QuoteWord(d), transport.QuoteWord(backup))
 					if _, err := shellOK(ctx, c, line); err != nil {
 						return err

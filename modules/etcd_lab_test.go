@@ -1,0 +1,274 @@
+package modules
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/lab"
+)
+
+// Environment of TestLabEtcdModules: a lab of its own, beside the user's
+// (10.77.0.0/24) and lab's own test (10.77.1.0/24).
+const (
+	envModulesLabSubnet = "ETCDPLAY_LAB_MODULES_SUBNET" // default 10.77.7.0/24
+	envModulesLabName   = "ETCDPLAY_LAB_MODULES_NAME"   // default etcdplay-m
+)
+
+// labPlay runs playbooks on a lab's hosts, as root over SSH.
+type labPlay struct {
+	t    *testing.T
+	l    *lab.Lab
+	inv  *inventory.Inventory
+	conn engine.Connector
+	dir  string
+}
+
+// startLab boots a three-host lab for the test and destroys it after.
+func startLab(t *testing.T) *labPlay {
+	if testing.Short() {
+		t.Skip("boots a lab of three hosts; skipped with -short")
+	}
+	imageDir := os.Getenv(lab.EnvImageDir)
+	if imageDir == "" {
+		imageDir = filepath.Join(lab.DefaultDir, "image")
+	}
+	if err := lab.CheckMachine(false); err != nil {
+		t.Skipf("the lab cannot run here: %v", err)
+	}
+	subnet, err := lab.ParseSubnet(envOrDefault(envModulesLabSubnet, "10.77.7.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := envOrDefault(envModulesLabName, "etcdplay-m")
+	dir := filepath.Join(os.TempDir(), "etcdplay-lab-"+name)
+	// Two runs on one machine take turns on the one lab.
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: name, Subnet: subnet, Log: labLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Exists() {
+		if err := l.Destroy(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if l.Exists() {
+			if err := l.Destroy(context.Background(), false); err != nil {
+				t.Errorf("destroy the lab: %v", err)
+			}
+		}
+	})
+	if _, err := l.BuildImage(ctx, false); err != nil {
+		t.Skipf("no lab image (and it cannot be built here): %v", err)
+	}
+	start := time.Now()
+	if err := l.Up(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lab of 3 hosts up in %s", time.Since(start).Round(time.Millisecond))
+	inv, err := inventory.Load(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := transport.NewPool(transport.Config{SSHConfigFile: "none", NoAgent: true, ConnectTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return &labPlay{t: t, l: l, inv: inv, conn: engine.SSHConnector(pool), dir: t.TempDir()}
+}
+
+type labLog struct{ t *testing.T }
+
+func (w labLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func envOrDefault(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *labPlay) run(src string, check bool, vars map[string]any) (*recorder, error) {
+	p.t.Helper()
+	file := filepath.Join(p.dir, "play.star")
+	os.WriteFile(file, []byte(src), 0o644)
+	pb, err := engine.OpenPlaybook(file, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	buf := &etcdBuffer{}
+	rec := &recorder{buf: buf, text: engine.NewText(buf, buf, engine.TextOptions{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err = engine.Run(ctx, engine.Config{
+		Inventory: p.inv, Connector: p.conn, Modules: All(), Output: rec,
+		Check: check, Diff: true, BaseDir: p.dir, Forks: 10, Vars: vars,
+	}, pb)
+	rec.text.Close()
+	p.t.Logf("playbook took %s", time.Since(start).Round(time.Millisecond))
+	if os.Getenv("ETCDPLAY_TEST_SHOW") != "" {
+		p.t.Logf("output:\n%s", buf)
+	}
+	return rec, err
+}
+
+// labConf is the etcd configuration the shipped playbooks write, as a
+// Starlark function of the host.
+const labConf = `
+def conf(h, hs, state, cluster = None):
+    return {
+        "ETCD_NAME": h.name,
+        "ETCD_DATA_DIR": "/var/lib/etcd",
+        "ETCD_LISTEN_PEER_URLS": "http://%s:2380" % h.address,
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": "http://%s:2380" % h.address,
+        "ETCD_LISTEN_CLIENT_URLS": "http://%s:2379,http://127.0.0.1:2379" % h.address,
+        "ETCD_ADVERTISE_CLIENT_URLS": "http://%s:2379" % h.address,
+        "ETCD_INITIAL_CLUSTER": cluster or ",".join(["%s=http://%s:2380" % (x.name, x.address) for x in hs]),
+        "ETCD_INITIAL_CLUSTER_TOKEN": "modules-lab",
+        "ETCD_INITIAL_CLUSTER_STATE": state,
+    }
+`
+
+// TestLabEtcdModules runs the etcd modules for real: install, configure
+// and start a cluster with systemd, the quorum gate on systemd stops and
+// restarts, a failed start explained from the journal, and a member
+// replaced in place.
+func TestLabEtcdModules(t *testing.T) {
+	bins := etcdBinDir(t)
+	p := startLab(t)
+	vars := map[string]any{"bins": bins}
+
+	rec, err := p.run(labConf+`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    install_etcd(hs, src = ctx.vars["bins"])
+    render_conf(hs, dest = "/etc/etcd/etcd.conf", values = lambda h: conf(h, hs, "new"))
+    systemd(hs, unit = "etcd", state = "started", enabled = True)
+    wait_healthy(hs, timeout = "60s")
+    render_conf(hs, dest = "/etc/etcd/etcd.conf", values = lambda h: conf(h, hs, "existing"))
+    r = member_list(hs)
+    print("MEMBERS", sorted([m["name"] for m in r.members]), r.voters)
+`, false, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), `MEMBERS ["etcd-1", "etcd-2", "etcd-3"] 3`) {
+		t.Fatalf("bootstrap: %v\n%s", err, rec.buf)
+	}
+
+	// A second run changes nothing.
+	rec, err = p.run(labConf+`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    a = install_etcd(hs, src = ctx.vars["bins"])
+    b = render_conf(hs, dest = "/etc/etcd/etcd.conf", values = lambda h: conf(h, hs, "existing"))
+    c = systemd(hs, unit = "etcd", state = "started", enabled = True)
+    print("CHANGED", a.changed, b.changed, c.changed)
+`, false, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "CHANGED False False False") {
+		t.Errorf("re-run: %v\n%s", err, rec.buf)
+	}
+
+	// Restarting every member in one parallel call: the gate lets one
+	// through and refuses the others, which count it as stopping.
+	rec, err = p.run(`
+def main(ctx):
+    systemd(ctx.hosts("etcd"), unit = "etcd", state = "restarted")
+`, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "by this run") || !strings.Contains(err.Error(), "one at a time (serial=1)") {
+		t.Errorf("parallel restart of all members: %v\n%s", err, rec.buf)
+	}
+	// One at a time is fine.
+	rec, err = p.run(`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    for h in hs:
+        systemd(h, unit = "etcd", state = "restarted")
+        wait_healthy(hs, timeout = "60s")
+`, false, nil)
+	if err != nil {
+		t.Errorf("rolling restart: %v\n%s", err, rec.buf)
+	}
+
+	// Stop one: allowed. Stop a second: refused with the arithmetic.
+	rec, err = p.run(`
+def main(ctx):
+    systemd("etcd-3", unit = "etcd", state = "stopped")
+    systemd("etcd-2", unit = "etcd", state = "stopped", cluster = ctx.hosts("etcd"))
+`, false, nil)
+	var ee *engine.Error
+	if !asEngineError(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(err.Error(),
+		"stopping etcd-2 would lose quorum: 3 voting members, 2 healthy (etcd-3 is down (connection refused)); quorum is 2, fault tolerance 0; after stopping etcd-2, 3 voters with 1 healthy < quorum 2. Bring etcd-3 back first, or force=True to override.") {
+		t.Errorf("second stop: %v\n%s", err, rec.buf)
+	}
+
+	// Replace etcd-3 in place: its data is refused while it is a member;
+	// after removal it is wiped, and a start with the old configuration
+	// fails with etcd's own error, explained. Then the learner-first add.
+	rec, err = p.run(labConf+`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    rest = [h for h in hs if h.name != "etcd-3"]
+    new = ctx.host("etcd-3")
+    r = wipe_datadir(new, path = "/var/lib/etcd", cluster = rest, ignore_errors = True)
+    print("WIPE1", r.failed, r.msg)
+`, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "holds the data of etcd-3") {
+		t.Errorf("wipe of a member's data: %v\n%s", err, rec.buf)
+	}
+	rec, err = p.run(labConf+`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    rest = [h for h in hs if h.name != "etcd-3"]
+    new = ctx.host("etcd-3")
+    snapshot_save(rest, dest = "backups")
+    member_remove(rest, name = "etcd-3")
+    wipe_datadir(new, path = "/var/lib/etcd", cluster = rest)
+    r = systemd(new, unit = "etcd", state = "started", ignore_errors = True)
+    print("START", r.failed)
+`, false, nil)
+	out := rec.buf.String()
+	if err != nil || !strings.Contains(out, "START True") || !strings.Contains(out, "last lines of journalctl -u etcd.service") || !strings.Contains(out, "cause: ") {
+		t.Errorf("start with stale configuration: %v\n%s", err, out)
+	}
+	rec, err = p.run(labConf+`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    rest = [h for h in hs if h.name != "etcd-3"]
+    new = ctx.host("etcd-3")
+    systemd(new, unit = "etcd", state = "stopped")
+    w = wipe_datadir(new, path = "/var/lib/etcd", cluster = rest)
+    if w.backup_path == "":
+        fail("no backup_path")
+    m = member_add(rest, name = new.name, peer_urls = ["http://%s:2380" % new.address], learner = True)
+    render_conf(new, dest = "/etc/etcd/etcd.conf", values = conf(new, hs, m.state, m.initial_cluster))
+    systemd(new, unit = "etcd", state = "started")
+    member_promote(rest, name = new.name, timeout = "60s")
+    systemd("etcd-2", unit = "etcd", state = "started")
+    r = wait_healthy(hs, timeout = "60s")
+    print("HEALTHY", len(r.members), r.leader != "")
+`, false, nil)
+	if err != nil || !strings.Contains(rec.buf.String(), "HEALTHY 3 True") {
+		t.Errorf("replace in place: %v\n%s", err, rec.buf)
+	}
+}
