@@ -123,31 +123,14 @@ func NewPool(cfg Config) (*Pool, error) {
 // Connect returns the connection to t, dialling it the first time. Errors are
 // *UnreachableError.
 func (p *Pool) Connect(ctx context.Context, t Target) (Conn, error) {
-	rt := p.resolve(t)
-	key := rt.key()
-	p.mu.Lock()
-	e, ok := p.conns[key]
-	if !ok {
-		e = &poolEntry{done: make(chan struct{})}
-		p.conns[key] = e
-		p.mu.Unlock()
-		e.conn, e.err = p.dial(ctx, rt, 0)
-		if e.err != nil {
-			e.err = &UnreachableError{Host: t.Name, Err: e.err}
+	c, err := p.connectResolved(ctx, p.resolve(t), 0)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, err
 		}
-		close(e.done)
-	} else {
-		p.mu.Unlock()
-		select {
-		case <-e.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return nil, &UnreachableError{Host: t.Name, Err: err}
 	}
-	if e.err != nil {
-		return nil, e.err
-	}
-	return e.conn, nil
+	return c, nil
 }
 
 // Close closes every connection of the pool.
@@ -315,7 +298,11 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		return nil, p.explainHandshake(r, err)
 	}
 	raw.SetDeadline(time.Time{})
-	conn := &sshConn{name: r.name, client: ssh.NewClient(c, chans, reqs), pool: p}
+	conn := &sshConn{name: r.name, client: ssh.NewClient(c, chans, reqs), pool: p, closed: make(chan struct{})}
+	go func() {
+		conn.client.Wait()
+		close(conn.closed)
+	}()
 	go conn.keepAlive(p.cfg.KeepAlive)
 	return conn, nil
 }
@@ -343,12 +330,18 @@ func (p *Pool) hostKeysFor(r resolved) (*hostKeys, error) {
 	return hk, nil
 }
 
-// connectResolved is Connect for an already resolved target (jump hosts),
-// sharing the pool's cache so one bastion connection serves every host.
+// connectResolved returns the pool's connection to r, dialling it the first
+// time; concurrent callers share one dial. Jump hosts come through here
+// too, so one bastion connection serves every host behind it.
 func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*sshConn, error) {
 	key := r.key()
 	p.mu.Lock()
 	e, ok := p.conns[key]
+	if ok && e.conn != nil && e.conn.isClosed() {
+		// The host went away and came back (a reboot, sshd restarted):
+		// later steps get a new connection, as a new ssh would.
+		ok = false
+	}
 	if !ok {
 		e = &poolEntry{done: make(chan struct{})}
 		p.conns[key] = e
@@ -455,6 +448,8 @@ type sshConn struct {
 	client *ssh.Client
 	pool   *Pool
 
+	closed chan struct{} // closed when the connection has ended
+
 	sftpOnce sync.Once
 	sftp     *sftp.Client
 	sftpErr  error
@@ -464,11 +459,9 @@ func (c *sshConn) keepAlive(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	missed := 0
-	done := make(chan error, 1)
-	go func() { done <- c.client.Wait() }()
 	for {
 		select {
-		case <-done:
+		case <-c.closed:
 			return
 		case <-t.C:
 		}
@@ -490,6 +483,15 @@ func (c *sshConn) keepAlive(every time.Duration) {
 				return
 			}
 		}
+	}
+}
+
+func (c *sshConn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -599,3 +599,22 @@ func TestQuoteRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A host whose connection ended (sshd restarted, the host rebooted) is
+// dialled again by the next Connect of the run.
+func TestReconnectAfterConnectionLoss(t *testing.T) {
+	srv := sshdtest.StartWith(t, 1, sshdtest.Options{Offset: 80})
+	p := newPool(t, srv.Config())
+	c1 := connect(t, p, srv.Hosts[0])
+	run(t, c1, "true")
+	c1.Close() // as if the server had gone away
+	waitFor(t, func() bool {
+		_, err := c1.Run(context.Background(), transport.Command{Line: "true"})
+		return transport.IsUnreachable(err)
+	}, "the closed connection to report unreachable")
+	c2 := connect(t, p, srv.Hosts[0])
+	if c2 == c1 {
+		t.Fatal("Connect returned the dead connection")
+	}
+	run(t, c2, "true")
+}
