@@ -31,8 +31,8 @@ func inventoryCommand() *cli.Command {
 			"   etcdplay inventory -i inv.ini --host etcd-1   one host, with where each variable is set\n" +
 			"   etcdplay inventory -i inv.ini -o json         like ansible-inventory --list",
 		Flags: flags(inventoryFlags(), outputFlags(), []cli.Flag{
-			&cli.BoolFlag{Name: "list", Usage: "list hosts and their variables (the default)"},
-			&cli.BoolFlag{Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "list", Usage: "list hosts and their variables (the default)"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
 			&cli.StringFlag{Name: "host", Usage: "show the host called `NAME` and where each of its variables is set"},
 		}),
 		Action: runInventory,

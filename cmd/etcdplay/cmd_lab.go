@@ -53,7 +53,7 @@ func labCommand() *cli.Command {
 				Usage:     "build the base image (debootstrap, about a minute) unless it is cached",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{dir(), packages(),
-					&cli.BoolFlag{Name: "rebuild", Usage: "build it again even if cached"},
+					&cli.BoolFlag{DisableDefaultText: true, Name: "rebuild", Usage: "build it again even if cached"},
 					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "cache images in `DIR` (default DIR/image of --dir)"},
 				},
 				Action: labImage,
@@ -101,7 +101,7 @@ func labCommand() *cli.Command {
 				Usage:     "remove the lab: hosts, disks, network, keys, inventory (the image cache stays unless --image)",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{dir(),
-					&cli.BoolFlag{Name: "image", Usage: "also empty the base image cache"},
+					&cli.BoolFlag{DisableDefaultText: true, Name: "image", Usage: "also empty the base image cache"},
 					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "the image cache `DIR` (default DIR/image of --dir)"},
 				},
 				Action: labAction(func(c *cli.Context, l *lab.Lab) error {

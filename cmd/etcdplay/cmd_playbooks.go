@@ -18,7 +18,7 @@ func playbooksCommand() *cli.Command {
 With NAME, prints that playbook's documentation (its parameters), or with
 --source its source, a starting point for your own.`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "source", Usage: "print the playbook's source"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "source", Usage: "print the playbook's source"},
 		},
 		Action: playbooksAction,
 	}

@@ -41,8 +41,8 @@ Examples:
 func playFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"},
-		&cli.BoolFlag{Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
-		&cli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
 	}
 }
 
