@@ -91,10 +91,19 @@ type etcdPlay struct {
 	hostVars map[string]map[string]string
 }
 
-func newEtcdPlay(t *testing.T, cl *etcdtest.Cluster, hosts int) *etcdPlay {
+// skipRealHosts skips tests on real sshd hosts under -short, before they
+// start anything.
+func skipRealHosts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts sshd and an etcd cluster")
+		t.Skip("runs over a real sshd; skipped with -short")
 	}
+	if why := sshdtest.Skip(); why != "" {
+		t.Skip(why)
+	}
+}
+
+func newEtcdPlay(t *testing.T, cl *etcdtest.Cluster, hosts int) *etcdPlay {
+	skipRealHosts(t)
 	srv := sshdtest.Start(t, hosts)
 	p := &etcdPlay{t: t, srv: srv, cl: cl, dir: t.TempDir(), conn: srv.Connector(t), vars: map[string]string{}, hostVars: map[string]map[string]string{}}
 	for i, h := range srv.Hosts {
@@ -152,6 +161,7 @@ func (p *etcdPlay) run(src string, check bool, vars map[string]any) (*recorder, 
 }
 
 func TestEtcdModulesOverSSH(t *testing.T) {
+	skipRealHosts(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	p := newEtcdPlay(t, cl, 3)
@@ -260,6 +270,7 @@ def main(ctx):
 }
 
 func TestEtcdModulesOverSSHWithTLSFromHost(t *testing.T) {
+	skipRealHosts(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
 	p := newEtcdPlay(t, cl, 3)

@@ -30,6 +30,7 @@ func waitHealthy(t *testing.T, cl *etcdtest.Cluster, a *waitHealthyArgs, check b
 }
 
 func TestWaitHealthy(t *testing.T) {
+	skipSlowInShort(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	c, p, err := waitHealthy(t, cl, &waitHealthyArgs{}, false)

@@ -49,6 +49,15 @@ func directSession(t *testing.T, ctx context.Context, cl *etcdtest.Cluster, c *c
 	return s
 }
 
+// skipSlowInShort skips tests that wait on etcd itself: a membership
+// change is accepted only after the members have been connected for 5
+// seconds (etcdserver.HealthInterval, a constant).
+func skipSlowInShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits on etcd's 5s health interval before membership changes; skipped with -short")
+	}
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -114,6 +123,7 @@ func memberNames(t *testing.T, cl *etcdtest.Cluster) string {
 }
 
 func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
+	skipSlowInShort(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	m4 := cl.NewMember("etcd-4")
@@ -196,6 +206,7 @@ func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
 }
 
 func TestMemberRemoveQuorumGate(t *testing.T) {
+	skipSlowInShort(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	cl.Member("etcd-3").Kill()
@@ -248,6 +259,7 @@ func TestMemberRemoveQuorumGate(t *testing.T) {
 }
 
 func TestMemberRemoveForce(t *testing.T) {
+	skipSlowInShort(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	cl.Member("etcd-3").Kill()

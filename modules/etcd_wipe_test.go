@@ -91,6 +91,7 @@ func TestWipeLocal(t *testing.T) {
 // TestWipeDatadirOverSSH wipes the data dirs of real (embedded) members
 // through sshd hosts sharing this machine's file system.
 func TestWipeDatadirOverSSH(t *testing.T) {
+	skipRealHosts(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	p := newEtcdPlay(t, cl, 3)
