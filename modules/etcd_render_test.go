@@ -11,6 +11,7 @@ import (
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/enginetest"
 	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/modules/etcdtest"
 )
 
 // localPlay runs playbooks on stand-in hosts: a directory each, commands
@@ -177,5 +178,34 @@ def main(ctx):
 	tm, _ := os.ReadFile(filepath.Join(p.hostDir("etcd-2"), "tmpl.conf"))
 	if string(tm) != "ETCD_NAME=etcd-2\nETCD_DATA_DIR=\"/var/lib/etcd/etcd-2\"\n" {
 		t.Errorf("tmpl.conf: %q", tm)
+	}
+}
+
+// TestEtcdModulesDirect reaches the cluster from the control machine
+// (etcd_direct), through the engine, on stand-in hosts that cannot
+// forward TCP; without direct the error says what to do.
+func TestEtcdModulesDirect(t *testing.T) {
+	cl := etcdtest.Start(t, 3, etcdtest.Options{})
+	var inv strings.Builder
+	inv.WriteString("[etcd]\n")
+	for _, m := range cl.Members {
+		inv.WriteString(m.Name + " etcd_client_url=" + m.ClientURL + "\n")
+	}
+	p := newLocalPlay(t, inv.String()+"\n[etcd:vars]\netcd_direct=true\n")
+	rec, err := p.run(`
+def main(ctx):
+    r = member_list("etcd")
+    h = wait_healthy("etcd", timeout = "10s")
+    print("VOTERS", r.voters, len(h.members))
+`, false)
+	if err != nil || !strings.Contains(rec.buf.String(), "VOTERS 3 3") {
+		t.Fatalf("%v\n%s", err, rec.buf)
+	}
+	rec, err = p.run(`
+def main(ctx):
+    member_list("etcd", direct = False)
+`, false)
+	if err == nil || !strings.Contains(err.Error(), "cannot forward TCP to etcd's client port; give direct=True") {
+		t.Errorf("without direct: %v\n%s", err, rec.buf)
 	}
 }

@@ -20,6 +20,7 @@ type systemdArgs struct {
 	Unit         string
 	Content      string
 	Src          string
+	Template     string
 	State        string
 	Enabled      optBool
 	Masked       optBool
@@ -38,7 +39,7 @@ type systemdArgs struct {
 //
 // It reads first (systemctl show: load, active and unit file state) and
 // changes only the difference, in this order: write the unit file (from
-// content= or src=, atomically, only when it differs; --diff shows it),
+// content=, src= or template=, atomically, only when it differs; --diff shows it),
 // daemon-reload (only when the file changed or systemd says a reload is
 // needed), unmask or mask, enable or disable, then start, stop, restart
 // or reload.
@@ -68,7 +69,9 @@ type systemdArgs struct {
 //	unit      the unit; ".service" is added when there is no suffix
 //	content   the unit file's text; or
 //	src       a unit file on the control machine (relative to the
-//	          playbook's directory)
+//	          playbook's directory); or
+//	template  a unit file template there (Go text/template, with the
+//	          variables of the template module)
 //	state     "started", "stopped", "restarted" or "reloaded"
 //	enabled   start at boot (True) or not (False)
 //	masked    mask (True) or unmask (False) the unit
@@ -96,7 +99,7 @@ type systemdArgs struct {
 var systemdModule = &engine.HostModule[systemdArgs]{
 	Name: "systemd",
 	Args: func(a *systemdArgs) []any {
-		return append([]any{"unit", &a.Unit, "content?", &a.Content, "src?", &a.Src, "state?", &a.State,
+		return append([]any{"unit", &a.Unit, "content?", &a.Content, "src?", &a.Src, "template?", &a.Template, "state?", &a.State,
 			"enabled?", &a.Enabled, "masked?", &a.Masked, "daemon_reload?", &a.DaemonReload, "no_block?", &a.NoBlock,
 			"unit_dir?", &a.UnitDir, "journal_lines?", &a.JournalLines, "quorum_check?", &a.QuorumCheck,
 			"force?", &a.Force, "cluster?", &a.Cluster}, a.pairs()...)
@@ -113,8 +116,14 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 		default:
 			return fmt.Errorf("systemd: state: got %q, want \"started\", \"stopped\", \"restarted\" or \"reloaded\"", a.State)
 		}
-		if a.Content != "" && a.Src != "" {
-			return fmt.Errorf("systemd: give content= or src=, not both")
+		n := 0
+		for _, x := range []string{a.Content, a.Src, a.Template} {
+			if x != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			return fmt.Errorf("systemd: give one of content=, src= or template= for the unit file")
 		}
 		if a.Masked.Val && (a.State == "started" || a.State == "restarted" || a.State == "reloaded" || a.Enabled.Val) {
 			return fmt.Errorf("systemd: a masked unit cannot be started or enabled (masked=True with state=%q, enabled=%v)", a.State, a.Enabled.Val)
@@ -232,6 +241,19 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		}
 		content = b
 	}
+	if a.Template != "" {
+		b, err := os.ReadFile(c.LocalPath(a.Template))
+		if err != nil {
+			return engine.Plan{}, engine.BadInput("systemd: template: %v", err)
+		}
+		data, err := templateData(c, nil)
+		if err != nil {
+			return engine.Plan{}, engine.BadInput("systemd: %v", err)
+		}
+		if content, err = render(a.Template, string(b), data); err != nil {
+			return engine.Plan{}, err
+		}
+	}
 	unitDir := a.UnitDir
 	if unitDir == "" {
 		unitDir = "/etc/systemd/system"
@@ -244,7 +266,7 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		actions = append(actions, p.Actions...)
 		fileChanged = len(p.Actions) > 0
 	} else if f.Load == "not-found" && (a.State != "" && a.State != "stopped" || a.Enabled.Val) {
-		return engine.Plan{}, fmt.Errorf("unit %s not found on %s: install it first (content= or src=, or install_etcd)", unit, c.Host.Name)
+		return engine.Plan{}, fmt.Errorf("unit %s not found on %s: install it first (content=, src= or template=, or install_etcd)", unit, c.Host.Name)
 	}
 	if fileChanged || f.NeedReload || a.DaemonReload {
 		actions = append(actions, run("daemon-reload", "systemctl", "daemon-reload"))
