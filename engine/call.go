@@ -113,6 +113,13 @@ func (c *HostCall) SetOutput(res transport.Result) {
 	c.res.Stderr = strings.TrimSuffix(string(res.Stderr), "\n")
 }
 
+// IfRunFails records what the operator should know if the run fails after
+// this point, such as the command that restores the snapshot just saved.
+// The recap shows it only when the run did not end well.
+func (c *HostCall) IfRunFails(format string, args ...any) {
+	c.r.addRecovery(fmt.Sprintf(format, args...))
+}
+
 // Progress tells the operator what a long step is waiting for; on a
 // terminal it shows as a status line.
 func (c *HostCall) Progress(format string, args ...any) {

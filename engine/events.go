@@ -102,6 +102,10 @@ type Recap struct {
 	Error string `json:"error,omitempty"`
 	// Interrupted describes the call Ctrl-C cut short, if any.
 	Interrupted *Interruption `json:"interrupted,omitempty"`
+	// Recovery is what modules said the operator needs if the run fails
+	// (the restore command of a snapshot taken before a membership
+	// change); set only when the run did not end well.
+	Recovery []string `json:"recovery,omitempty"`
 }
 
 // HostRecap counts one host's results.

@@ -87,6 +87,9 @@ recap         the run ended (always the last event)
               recap.error        the error that stopped the run, if any
               recap.interrupted  the call Ctrl-C cut short: task, module, pos,
                                  done, in_flight, not_started (host names)
+              recap.recovery     what to do to recover, when the run failed
+                                 (e.g. the restore command of the snapshot
+                                 saved before a membership change)
               recap.duration_ms
 
 New fields may be added; existing ones keep their meaning.

@@ -150,6 +150,21 @@ var probeModule = &ClusterModule[probeArgs]{
 	},
 }
 
+type recoverArgs struct{ Note string }
+
+// recover records a note for the recap should the run fail later, as
+// snapshot_save does with its restore command.
+var recoverModule = &HostModule[recoverArgs]{
+	Name: "recover",
+	Args: func(a *recoverArgs) []any { return []any{"note", &a.Note} },
+	Plan: func(ctx context.Context, c *HostCall, a *recoverArgs) (Plan, error) {
+		return Do(Action{Desc: "save", Do: func(ctx context.Context) error {
+			c.IfRunFails("%s", a.Note)
+			return nil
+		}}), nil
+	},
+}
+
 func testModules() []Module {
-	return []Module{runModule, putModule, noteModule, boomModule, probeModule}
+	return []Module{runModule, putModule, noteModule, boomModule, probeModule, recoverModule}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +165,40 @@ def main(ctx):
 	}
 	if conn.Dials() != 0 {
 		t.Errorf("a host outside --limit was contacted")
+	}
+}
+
+// TestRecovery: what a module says to do if the run fails is in the recap
+// when the run fails after it, and only then; check mode records nothing.
+func TestRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		check      bool
+		want       []string
+	}{
+		{"run fails later", `recover("h1", note = "restore: etcdutl snapshot restore s.db")
+    recover("h1", note = "restore: etcdutl snapshot restore s.db")
+    fail("replace went wrong")`, false, []string{"restore: etcdutl snapshot restore s.db"}},
+		{"host fails later", `recover("h1", note = "n1")
+    run("h2", cmd = "exit 3")`, false, []string{"n1"}},
+		{"run ends well", `recover("h1", note = "n1")`, false, nil},
+		{"check mode", `recover("h1", note = "n1")
+    fail("x")`, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, conn := enginetest.Hosts(t, "", "h1", "h2")
+			rec := &recorder{}
+			pb := &Playbook{src: source{path: "recover.star"}, data: []byte("def main(ctx):\n    " + tc.body + "\n")}
+			r, _ := Run(context.Background(), Config{Inventory: inv, Connector: conn, Modules: testModules(), Output: rec, Check: tc.check}, pb)
+			if !slices.Equal(r.Recovery, tc.want) {
+				t.Fatalf("recovery %q, want %q\n%s", r.Recovery, tc.want, rec)
+			}
+			var text bytes.Buffer
+			p := NewText(&text, &text, TextOptions{})
+			p.Emit(Event{Type: EventRecap, Recap: r})
+			if got := strings.Contains(text.String(), "TO RECOVER"); got != (len(tc.want) > 0) {
+				t.Fatalf("text recap shows TO RECOVER: %v\n%s", got, text.String())
+			}
+		})
 	}
 }

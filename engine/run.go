@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -111,6 +112,7 @@ type runner struct {
 
 	tasks       int
 	dropped     map[string]dropInfo // host -> where and why it left the run
+	recovery    []string            // IfRunFails notes, in order, guarded by emitMu
 	droppedList []string
 	abort       *Error // set to stop the run from outside a builtin's return
 	interrupted *Interruption
@@ -222,6 +224,9 @@ func (r *runner) runMain(pb *Playbook) error {
 func (r *runner) finish(err error) (*Recap, error) {
 	e := r.explain(err)
 	rec := r.buildRecap()
+	if e != nil || rec.Failed > 0 || rec.Unreachable > 0 {
+		rec.Recovery = r.recovery
+	}
 	if e != nil {
 		rec.Error = e.Error()
 		r.emit(Event{Type: EventError, Pos: e.Pos, Module: e.Module, Host: e.Host, Msg: e.Error(), Backtrace: e.Backtrace})
@@ -306,6 +311,14 @@ func (r *runner) emit(e Event) {
 	}
 	if r.cfg.Output != nil {
 		r.cfg.Output.Emit(e)
+	}
+}
+
+func (r *runner) addRecovery(note string) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	if !slices.Contains(r.recovery, note) {
+		r.recovery = append(r.recovery, note)
 	}
 }
 

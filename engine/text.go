@@ -291,6 +291,14 @@ func (p *Text) recap(r *Recap) {
 			fmt.Fprintf(p.out, "%-*s  %s %s\n", w, "", p.c(cRed, "left the run:"), h.Dropped)
 		}
 	}
+	if len(r.Recovery) > 0 {
+		fmt.Fprintf(p.out, "\n%s\n", p.c(cYellow+";"+cBold, "TO RECOVER"))
+		for _, n := range r.Recovery {
+			for _, l := range strings.Split(n, "\n") {
+				fmt.Fprintf(p.out, "  %s\n", l)
+			}
+		}
+	}
 	if p.o.Verbose > 0 {
 		fmt.Fprintf(p.out, "%s\n", p.c(cDim, "took "+seconds2(time.Duration(r.Duration))))
 	}

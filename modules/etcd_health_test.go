@@ -111,7 +111,7 @@ func TestSnapshotSave(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "backups")
 	snap := func(_ context.Context, s *etcdSession, ec *etcdCluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
-		return planSnapshotSave(ctx, s, ec, dir, set)
+		return planSnapshotSave(ctx, s, ec, dir, set, nil)
 	}
 	c, p, err := step(t, cl, snap, &struct{}{})
 	if err != nil {

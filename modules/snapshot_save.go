@@ -75,11 +75,14 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set)
+		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set, c.IfRunFails)
 	},
 }
 
-func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir string, set func(string, any)) (engine.Plan, error) {
+// planSnapshotSave reads the cluster and plans the snapshot. set records
+// result data; ifRunFails (may be nil) records the restore command for the
+// run's recap should a later step fail.
+func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir string, set func(string, any), ifRunFails func(string, ...any)) (engine.Plan, error) {
 	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
 	st, err := cl.Client.Status(rctx, cl.URL)
 	cancel()
@@ -117,6 +120,10 @@ func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir 
 			set("keys", snap.Keys)
 			set("etcd_version", snap.Version)
 			set("restore_command", restoreCommand(final, cl))
+			if ifRunFails != nil {
+				ifRunFails("a snapshot of cluster %x at revision %d was saved before the change: %s\n%s",
+					cl.ID, snap.Revision, final, restoreCommand(final, cl))
+			}
 			return nil
 		},
 	}), nil
