@@ -8,11 +8,12 @@ import (
 )
 
 type commandArgs struct {
-	Cmd     engine.Argv
-	Creates string
-	Removes string
-	Chdir   string
-	Stdin   string
+	Cmd      engine.Argv
+	Creates  string
+	Removes  string
+	Chdir    string
+	Stdin    string
+	ReadOnly bool
 }
 
 // command runs a program on each host, without a shell. Every word reaches
@@ -27,12 +28,14 @@ type commandArgs struct {
 //	removes  a path; if it does not exist the command is not run (ok)
 //	chdir    directory to run the command in
 //	stdin    text given to the command on its standard input
+//	read_only  True when the command only reads (a fact, a status): it
+//	         runs in check mode too and reports ok, never changed
 //
 // The result has rc, stdout and stderr (without the trailing newline). A
 // non-zero exit status fails the host.
 //
 // Check mode: creates= and removes= are checked; the command is reported as
-// "would run" and not run.
+// "would run" and not run, unless read_only=True.
 //
 // Example:
 //
@@ -41,7 +44,7 @@ type commandArgs struct {
 var commandModule = &engine.HostModule[commandArgs]{
 	Name: "command",
 	Args: func(a *commandArgs) []any {
-		return []any{"cmd", &a.Cmd, "creates?", &a.Creates, "removes?", &a.Removes, "chdir?", &a.Chdir, "stdin?", &a.Stdin}
+		return []any{"cmd", &a.Cmd, "creates?", &a.Creates, "removes?", &a.Removes, "chdir?", &a.Chdir, "stdin?", &a.Stdin, "read_only?", &a.ReadOnly}
 	},
 	Plan: func(ctx context.Context, c *engine.HostCall, a *commandArgs) (engine.Plan, error) {
 		line := transport.Quote(a.Cmd...)
@@ -52,6 +55,6 @@ var commandModule = &engine.HostModule[commandArgs]{
 		if len(show) > 100 {
 			show = show[:97] + "..."
 		}
-		return planRun(ctx, c, runSpec{line: line, show: show, creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin})
+		return planRun(ctx, c, runSpec{line: line, show: show, creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin, readOnly: a.ReadOnly})
 	},
 }

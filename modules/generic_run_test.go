@@ -303,3 +303,31 @@ def main(ctx):
 		t.Error("command ran although creates= existed")
 	}
 }
+
+// TestReadOnlyCommands: read_only commands run in check mode too (a
+// playbook's facts must be real to plan on) and never report a change.
+func TestReadOnlyCommands(t *testing.T) {
+	for _, check := range []bool{false, true} {
+		p := newPlay(t)
+		os.WriteFile(filepath.Join(p.hostDir("h1"), "state"), []byte("existing\n"), 0o644)
+		p.check = check
+		out, err := p.run(`
+def main(ctx):
+    r = shell("h1", "cat state", read_only = True)
+    if r.changed or r["h1"].stdout != "existing":
+        fail("shell: changed=%s stdout=%r" % (r.changed, r["h1"].stdout))
+    r = command("h1", ["cat", "state"], read_only = True)
+    if r.changed or r["h1"].stdout != "existing":
+        fail("command: changed=%s stdout=%r" % (r.changed, r["h1"].stdout))
+    r = shell("h1", "exit 3", read_only = True, ignore_errors = True)
+    if not r["h1"].failed or r["h1"].rc != 3:
+        fail("a failing read did not fail")
+`)
+		if err != nil {
+			t.Fatalf("check=%v: %v\n%s", check, err, out)
+		}
+		if !strings.Contains(out, "ok          h1  ran cat state (read-only)") {
+			t.Errorf("check=%v: output:\n%s", check, out)
+		}
+	}
+}

@@ -18,6 +18,9 @@ type runSpec struct {
 	removes string
 	chdir   string
 	stdin   string
+	// readOnly says the command only reads: it runs while planning (so in
+	// check mode too) and never reports a change.
+	readOnly bool
 }
 
 // planRun decides whether the command runs: creates= existing or removes=
@@ -47,25 +50,29 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 	if s.chdir != "" {
 		line = "cd " + transport.QuoteWord(s.chdir) + " && " + line
 	}
-	return engine.Do(engine.Action{
-		Desc: "run " + s.show,
-		Do: func(ctx context.Context) error {
-			cmd := transport.Command{Line: line}
-			if s.stdin != "" {
-				cmd.Stdin = strings.NewReader(s.stdin)
-			}
-			res, err := c.Command(ctx, cmd)
-			if err != nil {
-				return err
-			}
-			c.SetOutput(res)
-			if res.Signal != "" {
-				return fmt.Errorf("killed by signal %s", res.Signal)
-			}
-			if res.ExitStatus != 0 {
-				return fmt.Errorf("exit status %d", res.ExitStatus)
-			}
-			return nil
-		},
-	}), nil
+	run := func(ctx context.Context) error {
+		cmd := transport.Command{Line: line}
+		if s.stdin != "" {
+			cmd.Stdin = strings.NewReader(s.stdin)
+		}
+		res, err := c.Command(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		c.SetOutput(res)
+		if res.Signal != "" {
+			return fmt.Errorf("killed by signal %s", res.Signal)
+		}
+		if res.ExitStatus != 0 {
+			return fmt.Errorf("exit status %d", res.ExitStatus)
+		}
+		return nil
+	}
+	if s.readOnly {
+		if err := run(ctx); err != nil {
+			return engine.Plan{}, err
+		}
+		return engine.NothingToDo("ran %s (read-only)", s.show), nil
+	}
+	return engine.Do(engine.Action{Desc: "run " + s.show, Do: run}), nil
 }

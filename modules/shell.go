@@ -9,11 +9,12 @@ import (
 )
 
 type shellArgs struct {
-	Cmd     string
-	Creates string
-	Removes string
-	Chdir   string
-	Stdin   string
+	Cmd      string
+	Creates  string
+	Removes  string
+	Chdir    string
+	Stdin    string
+	ReadOnly bool
 }
 
 // shell runs a command line through the shell on each host. Pipes,
@@ -27,12 +28,14 @@ type shellArgs struct {
 //	removes  a path; if it does not exist the command is not run (ok)
 //	chdir    directory to run the command in
 //	stdin    text given to the command on its standard input
+//	read_only  True when the command only reads (a fact, a status): it
+//	         runs in check mode too and reports ok, never changed
 //
 // The result has rc, stdout and stderr (without the trailing newline). A
 // non-zero exit status fails the host.
 //
 // Check mode: creates= and removes= are checked; the command is reported as
-// "would run" and not run.
+// "would run" and not run, unless read_only=True.
 //
 // Example:
 //
@@ -40,7 +43,7 @@ type shellArgs struct {
 var shellModule = &engine.HostModule[shellArgs]{
 	Name: "shell",
 	Args: func(a *shellArgs) []any {
-		return []any{"cmd", &a.Cmd, "creates?", &a.Creates, "removes?", &a.Removes, "chdir?", &a.Chdir, "stdin?", &a.Stdin}
+		return []any{"cmd", &a.Cmd, "creates?", &a.Creates, "removes?", &a.Removes, "chdir?", &a.Chdir, "stdin?", &a.Stdin, "read_only?", &a.ReadOnly}
 	},
 	Validate: func(a *shellArgs) error {
 		if strings.TrimSpace(a.Cmd) == "" {
@@ -53,6 +56,6 @@ var shellModule = &engine.HostModule[shellArgs]{
 		if len(show) > 80 {
 			show = show[:77] + "..."
 		}
-		return planRun(ctx, c, runSpec{line: a.Cmd, show: show, creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin})
+		return planRun(ctx, c, runSpec{line: a.Cmd, show: show, creates: a.Creates, removes: a.Removes, chdir: a.Chdir, stdin: a.Stdin, readOnly: a.ReadOnly})
 	},
 }
