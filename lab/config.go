@@ -71,6 +71,10 @@ type Config struct {
 	// BootTimeout bounds how long Up and Start wait for hosts to be
 	// running (default 2 minutes).
 	BootTimeout time.Duration
+	// EtcdSrc, when set, is a directory on the control machine with etcd
+	// and etcdctl binaries; Up records it in the inventory as etcd_src so
+	// the shipped playbooks install them with no -e.
+	EtcdSrc string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }

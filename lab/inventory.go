@@ -95,6 +95,9 @@ func inventoryText(s *state, keyPath, knownHostsPath, dir string) string {
 	}
 	b.WriteString("\n[all:vars]\n")
 	fmt.Fprintf(&b, "ansible_ssh_common_args='-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes'\n", knownHostsPath)
+	if s.EtcdSrc != "" {
+		fmt.Fprintf(&b, "etcd_src=%s\n", s.EtcdSrc)
+	}
 	return b.String()
 }
 

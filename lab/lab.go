@@ -232,6 +232,9 @@ func (l *Lab) Up(ctx context.Context, n int) (err error) {
 		return err
 	}
 	st := l.st
+	if l.cfg.EtcdSrc != "" {
+		st.EtcdSrc = l.cfg.EtcdSrc
+	}
 	var added, started []*hostState
 	defer func() {
 		if err == nil {

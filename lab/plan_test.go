@@ -138,6 +138,13 @@ ansible_ssh_common_args='-o UserKnownHostsFile=/lab/known_hosts -o StrictHostKey
 	if got != want {
 		t.Errorf("inventory:\n%s\nwant:\n%s", got, want)
 	}
+	// With etcd binaries given, playbooks find them as etcd_src.
+	st := testState()
+	st.EtcdSrc = "/src/etcd/v3.6.16"
+	got = inventoryText(st, "/lab/id_ed25519", "/lab/known_hosts", "/lab")
+	if !strings.HasSuffix(got, want[strings.Index(want, "[all:vars]"):]+"etcd_src=/src/etcd/v3.6.16\n") {
+		t.Errorf("inventory with etcd_src:\n%s", got)
+	}
 }
 
 func TestKnownHostsText(t *testing.T) {

@@ -22,9 +22,12 @@ type state struct {
 	Bridge  string       `json:"bridge"`
 	Subnet  netip.Prefix `json:"subnet"`
 	// Image is the base image directory the hosts' overlays are over.
-	Image    string    `json:"image"`
-	Packages []string  `json:"packages,omitempty"`
-	Created  time.Time `json:"created"`
+	Image    string   `json:"image"`
+	Packages []string `json:"packages,omitempty"`
+	// EtcdSrc is the control machine's directory of etcd binaries that
+	// the inventory offers playbooks as etcd_src.
+	EtcdSrc string    `json:"etcd_src,omitempty"`
+	Created time.Time `json:"created"`
 	// Cgroups are the cgroup hierarchy roots the hosts' cgroups are in.
 	Cgroups []string     `json:"cgroups"`
 	Hosts   []*hostState `json:"hosts"`

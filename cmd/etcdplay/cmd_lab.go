@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -68,6 +69,7 @@ func labCommand() *cli.Command {
 					&cli.StringFlag{Name: "name", EnvVars: []string{"ETCDPLAY_LAB_NAME"}, Usage: "`NAME` prefix of a new lab's namespaces and cgroups; two labs on one machine need two (default " + lab.DefaultName + ")"},
 					&cli.StringFlag{Name: "bridge", Usage: "bridge `INTERFACE` of a new lab (default NAME0)"},
 					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "cache images in `DIR` (default DIR/image of --dir)"},
+					&cli.StringFlag{Name: "etcd-src", EnvVars: []string{"ETCDPLAY_ETCD_DIR"}, Usage: "`DIR` with etcd and etcdctl binaries (make etcd builds them); the inventory offers it to playbooks as etcd_src"},
 					bootTimeoutFlag(),
 				},
 				Action: labUp,
@@ -126,6 +128,16 @@ func openLab(c *cli.Context) (*lab.Lab, error) {
 		Bridge:   c.String("bridge"),
 		Packages: c.StringSlice("packages"),
 		Log:      c.App.ErrWriter,
+	}
+	if src := c.String("etcd-src"); src != "" {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return nil, badInput("--etcd-src: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(abs, "etcd")); err != nil {
+			return nil, badInput("--etcd-src %s: no etcd binary there (make etcd builds one into .cache/etcd/VERSION)", src)
+		}
+		cfg.EtcdSrc = abs
 	}
 	if c.IsSet("timeout") {
 		cfg.BootTimeout = c.Duration("timeout")
