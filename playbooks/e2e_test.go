@@ -194,9 +194,16 @@ func etcdplayBinary(tb testing.TB) string {
 	return builtBin
 }
 
-// TestMain removes the binary built for the run.
+// TestMain destroys the benchmarks' lab and removes the binary built for
+// the run.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if benchLast != nil {
+		benchLast.run()
+		if benchFailed && code == 0 {
+			code = 1
+		}
+	}
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
@@ -312,6 +319,9 @@ func (e *labEnv) play(tb testing.TB, playbook string, args ...string) run {
 		r.out = r.prints() + stderr.String()
 	}
 	tb.Logf("etcdplay run %s %s: exit %d in %s", playbook, strings.Join(args, " "), r.code, r.elapsed.Round(time.Millisecond))
+	if r.elapsed > 5*time.Second && !text {
+		tb.Logf("slow run: %s", breakdown(r))
+	}
 	return r
 }
 
