@@ -567,6 +567,15 @@ func TestPlaybooks(t *testing.T) {
 // testBootstrap: 3 members from the control machine's etcdctl; a re-run
 // changes nothing and restarts nothing.
 func testBootstrap(t *testing.T, e *labEnv) {
+	before := e.hostStates(t, "etcd-1", "etcd-2", "etcd-3")
+	check := e.mustPlay(t, "bootstrap", "--check", "--diff", "--text")
+	for _, want := range []string{"would install /usr/local/bin/etcd", `+ETCD_INITIAL_CLUSTER_STATE="new"`, "a new cluster of 3 members would start"} {
+		if !strings.Contains(check.out, want) {
+			t.Errorf("bootstrap --check output lacks %q\n%s", want, check.out)
+		}
+	}
+	e.wantUnchanged(t, before)
+
 	first := e.mustPlay(t, "bootstrap")
 	if first.changed() == 0 {
 		t.Errorf("first bootstrap reports no change")
@@ -579,7 +588,7 @@ func testBootstrap(t *testing.T, e *labEnv) {
 		}
 	}
 
-	before := e.hostStates(t, "etcd-1", "etcd-2", "etcd-3")
+	before = e.hostStates(t, "etcd-1", "etcd-2", "etcd-3")
 	again := e.mustPlay(t, "bootstrap")
 	if n := again.changed(); n != 0 {
 		t.Errorf("bootstrap re-run on a healthy cluster: %d changed, want 0\n%s", n, again.out)
