@@ -7,7 +7,8 @@ package playbooks
 import "embed"
 
 // FS holds the shipped files: NAME.star playbooks at the top, their shared
-// library under lib/. Other files here (this one) are not playbooks.
+// library under lib/. The Go files here (this one, the end-to-end tests)
+// are not shipped.
 //
-//go:embed *
+//go:embed *.star lib
 var FS embed.FS
