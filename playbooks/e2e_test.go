@@ -29,17 +29,19 @@ import (
 )
 
 // The end-to-end lab is its own: a subnet, name and bridge that neither a
-// user's lab (10.77.0.0/24) nor TestLab (10.77.1.0/24) uses, and a fixed
-// directory, so that a run that crashed is cleaned up by the next.
+// user's lab (10.77.0.0/24), TestLab (10.77.1.0/24) nor the modules' lab
+// tests (10.77.7.0/24) use, and a fixed directory, so that a run that
+// crashed is cleaned up by the next.
 const (
 	e2eSubnet = "10.77.2.0/24"
 	e2eName   = "etcdplay-e2e"
 	e2eBridge = "etcdplay-e2"
 	e2eHosts  = 6 // etcd-1..3 in group etcd, etcd-4..6 spare
 
-	envE2EDir = "ETCDPLAY_E2E_DIR" // default $TMPDIR/etcdplay-e2e-lab
-	envBin    = "ETCDPLAY_BIN"     // a built etcdplay; default: built once per run
-	envEtcd   = "ETCDPLAY_ETCD_DIR"
+	envE2EDir    = "ETCDPLAY_E2E_DIR"    // default $TMPDIR/etcdplay-e2e-lab
+	envE2ESubnet = "ETCDPLAY_E2E_SUBNET" // default e2eSubnet
+	envBin       = "ETCDPLAY_BIN"        // a built etcdplay; default: built once per run
+	envEtcd      = "ETCDPLAY_ETCD_DIR"
 )
 
 // labEnv is a lab booted for the shipped playbooks and the etcdplay
@@ -93,8 +95,15 @@ func setupLab(tb testing.TB) *labEnv {
 	if imageDir == "" {
 		imageDir = filepath.Join(lab.DefaultDir, "image")
 	}
-	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: e2eName, Bridge: e2eBridge,
-		Subnet: netip.MustParsePrefix(e2eSubnet), Log: testLog{tb}})
+	subnet := e2eSubnet
+	if s := os.Getenv(envE2ESubnet); s != "" {
+		subnet = s
+	}
+	prefix, err := lab.ParseSubnet(subnet)
+	if err != nil {
+		tb.Fatalf("%s: %v", envE2ESubnet, err)
+	}
+	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: e2eName, Bridge: e2eBridge, Subnet: prefix, Log: testLog{tb}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -345,6 +354,18 @@ func (e *labEnv) endpoints(hosts ...string) []string {
 	return eps
 }
 
+// peer is the peer URL of the member on host.
+func (e *labEnv) peer(host string) string { return fmt.Sprintf("http://%s:2380", e.addrs[host]) }
+
+// cluster is ETCD_INITIAL_CLUSTER of the members on hosts, by name.
+func (e *labEnv) cluster(hosts ...string) string {
+	var parts []string
+	for _, h := range hosts {
+		parts = append(parts, h+"="+e.peer(h))
+	}
+	return strings.Join(parts, ",")
+}
+
 // client is an etcd client of the members on hosts, closed when the test
 // ends (before the lab is destroyed).
 func (e *labEnv) client(tb testing.TB, hosts ...string) *clientv3.Client {
@@ -409,7 +430,7 @@ func (e *labEnv) wantMembers(tb testing.TB, through []string, names ...string) [
 			d = fmt.Sprintf("unstarted %x %v", m.ID, m.PeerURLs)
 		case m.IsLearner:
 			d += " (learner)"
-		case len(m.PeerURLs) != 1 || m.PeerURLs[0] != fmt.Sprintf("http://%s:2380", e.addrs[m.Name]):
+		case len(m.PeerURLs) != 1 || m.PeerURLs[0] != e.peer(m.Name):
 			d += fmt.Sprintf(" (peer URLs %v)", m.PeerURLs)
 		}
 		got = append(got, d)
@@ -610,12 +631,12 @@ func testReplaceCheck(t *testing.T, e *labEnv) {
 		"would stop etcd.service",
 		"would remove etcd-2",
 		"would install /usr/local/bin/etcd",
-		"would add etcd-4 (http://10.77.2.14:2380) as a learner",
+		"would add etcd-4 (" + e.peer("etcd-4") + ") as a learner",
 		"+++ etcd-4:/etc/etcd/etcd.conf",
 		`+ETCD_INITIAL_CLUSTER_STATE="existing"`,
-		`+ETCD_INITIAL_CLUSTER="etcd-1=http://10.77.2.11:2380,etcd-3=http://10.77.2.13:2380,etcd-4=http://10.77.2.14:2380"`,
+		`+ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-1", "etcd-3", "etcd-4") + `"`,
 		"would promote etcd-4",
-		`-ETCD_INITIAL_CLUSTER="etcd-1=http://10.77.2.11:2380,etcd-2=http://10.77.2.12:2380,etcd-3=http://10.77.2.13:2380"`,
+		`-ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-1", "etcd-2", "etcd-3") + `"`,
 		"check mode: nothing was changed",
 	} {
 		if !strings.Contains(r.out, want) {
@@ -682,7 +703,7 @@ func testReplaceResume(t *testing.T, e *labEnv) {
 			learner = &ms[i]
 		}
 	}
-	if learner == nil || learner.PeerURLs[0] != "http://10.77.2.12:2380" {
+	if learner == nil || learner.PeerURLs[0] != e.peer("etcd-2") {
 		t.Fatalf("after the failed run: members %+v, want etcd-2 added as a learner", ms)
 	}
 	t.Logf("stopped half way: learner %x added, etcd on etcd-2 failed to start", learner.ID)
