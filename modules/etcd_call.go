@@ -102,6 +102,20 @@ func readCluster(ctx context.Context, c *engine.ClusterCall, s *etcdSession, url
 	return cl, nil
 }
 
+// openCluster is the first step of every cluster module: a session
+// through the answering target and the cluster's member list read there.
+func openCluster(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs) (*etcdSession, *etcdCluster, error) {
+	s, url, err := clusterSession(ctx, c, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := readCluster(ctx, c, s, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, cl, nil
+}
+
 func lastTarget(c *engine.ClusterCall) bool {
 	return len(c.Targets) == 0 || c.Targets[len(c.Targets)-1] == c.Host
 }

@@ -80,11 +80,7 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberAddArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -50,11 +50,7 @@ var memberListModule = &engine.ClusterModule[memberListArgs]{
 	Name: "member_list",
 	Args: func(a *memberListArgs) []any { return a.pairs() },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberListArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}

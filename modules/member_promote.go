@@ -52,11 +52,7 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 	},
 	Validate: func(a *memberPromoteArgs) error { return a.memberArg.validate("member_promote") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberPromoteArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -52,11 +52,7 @@ var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
 	},
 	Validate: func(a *memberRemoveArgs) error { return a.memberArg.validate("member_remove") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberRemoveArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -63,11 +63,7 @@ var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberUpdateArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -67,11 +67,7 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *snapshotSaveArgs) (engine.Plan, error) {
-		s, url, err := clusterSession(ctx, c, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
-		cl, err := readCluster(ctx, c, s, url)
+		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
