@@ -2,8 +2,11 @@ package engine
 
 import "sort"
 
-// suggest returns " (did you mean X?)" for the candidate closest to name, or
-// "" when none is close.
+// Suggest returns " (did you mean X?)" for the candidate closest to name,
+// or "" when none is close: the one way every "unknown name" error of
+// etcdplay offers a fix.
+func Suggest(name string, candidates []string) string { return suggest(name, candidates) }
+
 func suggest(name string, candidates []string) string {
 	best, bestD := "", len(name)/2+1
 	sorted := append([]string{}, candidates...)
@@ -18,6 +21,9 @@ func suggest(name string, candidates []string) string {
 	}
 	return " (did you mean " + best + "?)"
 }
+
+// EditDistance is the Levenshtein distance between a and b.
+func EditDistance(a, b string) int { return editDistance(a, b) }
 
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)

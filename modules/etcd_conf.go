@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/etcdplay/etcdplay/engine"
 )
 
 // settingKind is the type of value an etcd setting takes.
@@ -485,7 +487,7 @@ func checkAdvertiseURL(s string) string {
 func suggestSetting(name string) string {
 	best, bestD := "", 1<<30
 	for k := range etcdSettings {
-		if d := editDistance(name, k); d < bestD || d == bestD && k < best {
+		if d := engine.EditDistance(name, k); d < bestD || d == bestD && k < best {
 			best, bestD = k, d
 		}
 	}
@@ -493,27 +495,6 @@ func suggestSetting(name string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // confHeader starts every rendered file.

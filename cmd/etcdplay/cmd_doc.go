@@ -91,7 +91,7 @@ func docAction(c *cli.Context) error {
 		names = append(names, t)
 	}
 	sort.Strings(names)
-	return badInput("doc: no module, topic or shipped playbook %q%s; etcdplay doc lists them", name, didYouMean(name, names))
+	return badInput("doc: no module, topic or shipped playbook %q%s; etcdplay doc lists them", name, engine.Suggest(name, names))
 }
 
 func indentDoc(doc string) string {
@@ -102,38 +102,4 @@ func indentDoc(doc string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// didYouMean suggests the closest name, or "".
-func didYouMean(name string, names []string) string {
-	best, bestD := "", len(name)/2+1
-	for _, n := range names {
-		if d := levenshtein(name, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return " (did you mean " + best + "?)"
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

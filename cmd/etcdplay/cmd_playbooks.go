@@ -62,5 +62,5 @@ func playbooksAction(c *cli.Context) error {
 	for _, p := range list {
 		names = append(names, p.Name)
 	}
-	return badInput("playbooks: no shipped playbook %q%s", name, didYouMean(name, names))
+	return badInput("playbooks: no shipped playbook %q%s", name, engine.Suggest(name, names))
 }
