@@ -5,6 +5,7 @@ package playbooks_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -184,7 +185,7 @@ func tasks(r run) []taskTime {
 			progress[ev.Task] = append(progress[ev.Task], ev.Msg)
 		case "task_end":
 			took := time.Duration(ev.Duration) * time.Millisecond
-			out = append(out, taskTime{ev.Module, ev.Pos, took, waitsOnEtcd(ev.Module, results[ev.Task], progress[ev.Task])})
+			out = append(out, taskTime{ev.Module, filepath.Base(ev.Pos), took, waitsOnEtcd(ev.Module, results[ev.Task], progress[ev.Task])})
 		}
 	}
 	return out
@@ -212,9 +213,9 @@ func breakdown(r run) string {
 		if t.etcd {
 			mark = "*"
 		}
-		top = append(top, fmt.Sprintf("%s%s %s", t.module, mark, t.took.Round(time.Millisecond)))
+		top = append(top, fmt.Sprintf("%s%s (%s) %s", t.module, mark, t.pos, t.took.Round(time.Millisecond)))
 	}
-	return fmt.Sprintf("%s total, %s waiting on etcd, %s etcdplay (%d tasks; slowest: %s; * = etcd)",
+	return fmt.Sprintf("%s total, %s waiting on etcd, %s etcdplay (%d tasks; slowest: %s; * = etcd's time)",
 		r.elapsed.Round(time.Millisecond), etcd.Round(time.Millisecond), (r.elapsed - etcd).Round(time.Millisecond),
 		len(ts), strings.Join(top, ", "))
 }
