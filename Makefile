@@ -74,17 +74,35 @@ bench: deps build etcd
 	ETCDPLAY_BIN=$(CURDIR)/$(BIN) ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) \
 	  $(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./...
 
-# demo boots the local lab and runs etcdplay across it. The lab stays up
+# demo shows what etcdplay is for, on the local lab: 4 hosts, a 3-member
+# etcd cluster bootstrapped on the first three, a few keys written, a
+# member replaced by the fourth host, the keys read back. The lab stays up
 # for you to explore; "bin/etcdplay lab destroy" removes every trace.
 demo: deps build etcd
 	@set -e; \
-	echo "== etcdplay lab up --hosts 4"; \
-	inv=$$($(BIN) lab up --hosts 4 | tail -1); \
-	echo; echo "== etcdplay inventory -i $$inv --graph"; \
-	$(BIN) inventory -i $$inv --graph; \
-	echo; echo "== etcdplay exec -i $$inv all -- 'hostname; systemctl is-system-running'"; \
-	$(BIN) exec -i $$inv all -- 'hostname; systemctl is-system-running'; \
-	echo; echo "The lab is up: $(BIN) lab status; $(BIN) lab destroy removes it."
+	if $(BIN) lab status 2>/dev/null | grep -q '^etcd-'; then \
+	  echo "A lab is up already ($(BIN) lab status). The demo starts from a new one:"; \
+	  echo "remove it with $(BIN) lab destroy, then run make demo again."; exit 1; \
+	fi; \
+	backups=$(CURDIR)/.cache/demo-backups; \
+	echo "== etcdplay lab up --hosts 4: four Debian hosts with systemd and sshd"; \
+	inv=$$($(BIN) lab up --hosts 4 --etcd-src $(ETCD_DIR) | tail -1); \
+	echo; echo "== etcdplay run bootstrap -i $$inv"; \
+	echo "   a new cluster on group etcd (etcd-1..3): install, configure, start together, flip to existing"; \
+	$(BIN) run bootstrap -i $$inv; \
+	echo; echo "== write a few keys with etcdctl on etcd-1 (etcdplay exec runs commands across hosts)"; \
+	$(BIN) exec -i $$inv etcd-1 -- 'for city in paris tokyo lima; do etcdctl put demo/$$city "hello from $$city"; done'; \
+	echo; echo "== etcdplay run replace -i $$inv -e old=etcd-2 -e new=etcd-4"; \
+	echo "   quorum check, snapshot, stop and remove etcd-2, add etcd-4 as a learner, start it, promote it"; \
+	$(BIN) run replace -i $$inv -e old=etcd-2 -e new=etcd-4 -e backup_dir=$$backups; \
+	echo; echo "== the keys, read back through the new member etcd-4"; \
+	$(BIN) exec -i $$inv etcd-4 -- etcdctl get --prefix demo/; \
+	echo; echo "== etcdplay run status -i $$inv"; \
+	$(BIN) run status -i $$inv; \
+	echo; echo "The lab is up with the cluster on etcd-1, etcd-3 and etcd-4 (snapshot in $$backups)."; \
+	echo "Try: $(BIN) run rolling_restart -i $$inv; $(BIN) lab kill etcd-3, then $(BIN) run replace -i $$inv -e old=etcd-3 -e new=etcd-2"; \
+	echo "     $(BIN) playbooks lists the playbooks; $(BIN) lab ssh etcd-1 logs in."; \
+	echo "$(BIN) lab destroy removes the lab."
 
 clean:
 	rm -rf bin
