@@ -49,7 +49,7 @@ func CommonArgs() []string {
 }
 
 // helperNames are the builtins a playbook has besides modules.
-var helperNames = []string{"fail", "json", "serial", "struct"}
+var helperNames = []string{"fail", "json", "refuse", "serial", "struct"}
 
 // callOptions are a call's common arguments.
 type callOptions struct {
@@ -888,10 +888,11 @@ func firstLine(s string) string {
 }
 
 // predeclared are the names every playbook file sees besides Starlark's
-// own: the modules, fail, serial, struct and json.
+// own: the modules, fail, refuse, serial, struct and json.
 func (r *runner) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
 		"fail":   starlark.NewBuiltin("fail", r.fail),
+		"refuse": starlark.NewBuiltin("refuse", r.fail),
 		"serial": starlark.NewBuiltin("serial", r.serial),
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,
@@ -905,10 +906,11 @@ func (r *runner) predeclared() starlark.StringDict {
 	return d
 }
 
-// fail stops the run with a message, placed at the call.
+// fail stops the run with a message, placed at the call (exit status 1);
+// refuse does the same for a safety check of the playbook (exit status 5).
 func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	sep := " "
-	if err := starlark.UnpackArgs("fail", nil, kwargs, "sep?", &sep); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), nil, kwargs, "sep?", &sep); err != nil {
 		return nil, err
 	}
 	parts := make([]string, len(args))
@@ -919,5 +921,11 @@ func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 			parts[i] = v.String()
 		}
 	}
-	return nil, &Error{Pos: callerPos(th), Err: errors.New(strings.Join(parts, sep))}
+	msg := strings.Join(parts, sep)
+	if b.Name() == "refuse" {
+		// A playbook's own safety check: nothing was changed by the step it
+		// refuses, and the exit status says so (5), as a module's would.
+		return nil, &Error{Pos: callerPos(th), Err: &RefusedError{Msg: msg}}
+	}
+	return nil, &Error{Pos: callerPos(th), Err: errors.New(msg)}
 }

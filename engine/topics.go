@@ -78,7 +78,9 @@ RESULTS
 FAILURES
     A host that fails or is unreachable leaves the run: later calls skip
     it, and the recap shows where it left. Check r.ok to decide; fail(msg)
-    stops the run with msg. A refusal by a safety check, a bad argument,
+    stops the run with msg (exit status 1); refuse(msg) stops it as a
+    safety check does, before the step it refuses (exit status 5). A
+    refusal by a module's safety check, a bad argument,
     or an error in the playbook stops the run, with the file:line:col of
     the call (-v adds the Starlark backtrace).
 
@@ -105,6 +107,6 @@ LANGUAGE
     Starlark (https://github.com/google/starlark-go/blob/master/doc/spec.md)
     with sets, while loops, top-level if/for and global reassignment; no
     recursion. There is no file or network access except through modules.
-    Besides Starlark's builtins: fail, serial, struct, json (encode, decode,
+    Besides Starlark's builtins: fail, refuse, serial, struct, json (encode, decode,
     indent), and the modules. print() writes to the run's output.
 `

@@ -780,8 +780,8 @@ func testBootstrapRefused(t *testing.T, e *labEnv) {
 	before := e.hostStates(t, "etcd-1", "etcd-4", "etcd-5", "etcd-6")
 
 	r := e.play(t, "bootstrap", "-e", "group=stale")
-	if r.code == 0 {
-		t.Fatalf("bootstrap on etcd-1, which holds a removed member's data, succeeded\n%s", r.out)
+	if r.code != 5 {
+		t.Fatalf("bootstrap on etcd-1, which holds a removed member's data: exit %d, want 5 (refused)\n%s", r.code, r.out)
 	}
 	if !strings.Contains(r.out, "etcd-1 holds the data of member") || !strings.Contains(r.out, "of cluster "+cluster) {
 		t.Errorf("refusal does not name etcd-1 and cluster %s:\n%s", cluster, r.out)
@@ -789,8 +789,8 @@ func testBootstrapRefused(t *testing.T, e *labEnv) {
 	t.Logf("refusal:\n%s", r.out)
 
 	r = e.play(t, "bootstrap", "-e", "group=mixed")
-	if r.code == 0 {
-		t.Fatalf("bootstrap on etcd-6, etcd-4, etcd-5 (members of a running cluster) succeeded\n%s", r.out)
+	if r.code != 5 {
+		t.Fatalf("bootstrap on etcd-6, etcd-4, etcd-5 (members of a running cluster): exit %d, want 5 (refused)\n%s", r.code, r.out)
 	}
 	if !strings.Contains(r.out, "cluster "+cluster) || !strings.Contains(r.out, "runs a member") {
 		t.Errorf("refusal does not name the running cluster %s:\n%s", cluster, r.out)
