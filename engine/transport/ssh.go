@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -448,7 +449,8 @@ type sshConn struct {
 	client *ssh.Client
 	pool   *Pool
 
-	closed chan struct{} // closed when the connection has ended
+	closed  chan struct{} // closed when the connection has ended
+	closing atomic.Bool   // Close was called: the connection is ending
 
 	sftpOnce sync.Once
 	sftp     *sftp.Client
@@ -487,6 +489,9 @@ func (c *sshConn) keepAlive(every time.Duration) {
 }
 
 func (c *sshConn) isClosed() bool {
+	if c.closing.Load() {
+		return true
+	}
 	select {
 	case <-c.closed:
 		return true
@@ -506,6 +511,9 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 	}
 	s, err := c.client.NewSession()
 	if err != nil {
+		// A connection that cannot open a session is dead: the next
+		// Connect of the run dials again.
+		c.closing.Store(true)
 		return Result{}, c.unreachable(fmt.Errorf("open session: %w", err))
 	}
 	defer s.Close()
@@ -719,6 +727,7 @@ func (c *sshConn) Get(ctx context.Context, src string, w io.Writer) error {
 
 // Close implements Conn.
 func (c *sshConn) Close() error {
+	c.closing.Store(true)
 	if c.sftp != nil {
 		c.sftp.Close()
 	}
