@@ -172,17 +172,23 @@ func saveSnapshot(ctx context.Context, c Etcd, dir string, minRev int64) (savedS
 	if err != nil {
 		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: %w", tmp, err)
 	}
-	// The header's revision is the store's at the snapshot; the data can
-	// be no newer, and no older than what the cluster said before it
-	// (an empty store, revision 1, has no key to show its revision).
+	// An empty store has no key to show its revision: it is at etcd's
+	// first, 1, the revision the cluster reports for it and the plan
+	// names, not 0.
+	if snap.Revision == 0 {
+		snap.Revision = 1
+	}
+	// A header's revision (etcd 3.6 sends none) is the store's at the
+	// snapshot; the data can be no newer, and no older than what the
+	// cluster said before it.
 	rev := snap.Revision
-	if resp.Header != nil {
+	if resp.Header != nil && resp.Header.Revision > 0 {
 		rev = resp.Header.Revision
 	}
 	switch {
 	case snap.Revision > rev:
 		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: the data has revision %d, newer than the snapshot's %d", tmp, snap.Revision, rev)
-	case snap.Revision < minRev && !(snap.Revision == 0 && minRev <= 1):
+	case snap.Revision < minRev:
 		return savedSnapshot{}, fmt.Errorf("snapshot %s: verify: the data has revision %d, older than the cluster's %d before the snapshot", tmp, snap.Revision, minRev)
 	}
 	snap.Revision = rev
