@@ -14,21 +14,44 @@ import (
 
 // tlsFor loads the TLS configuration the connection arguments ask for, from
 // the control machine or (tls_from_host) from the host of c; nil when no
-// TLS file is given.
-func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Config, bool, error) {
+// TLS file is given. A local file that is missing or wrong is bad input,
+// found before etcd is dialled.
+func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Config, etcdTLSFiles, error) {
 	f := a.tlsFiles(c.Host)
 	if !f.any() {
-		return nil, false, nil
+		return nil, f, nil
 	}
 	read := func(ctx context.Context, p string) ([]byte, error) { return readLocal(c.LocalPath(p)) }
 	if f.FromHost {
 		read = func(ctx context.Context, p string) ([]byte, error) { return readRemote(ctx, c, p) }
 	}
-	cfg, err := loadTLS(ctx, f, read)
-	if err != nil {
-		return nil, false, err
+	origin := func(role string) string {
+		byArg := map[string]string{"cacert": a.CACert, "cert": a.Cert, "key": a.Key}
+		byVar := map[string]string{"cacert": varCACert, "cert": varCert, "key": varKey}
+		if byArg[role] != "" {
+			return ""
+		}
+		return " (variable " + byVar[role] + " of " + c.Host.Name + ")"
 	}
-	return cfg, true, nil
+	cfg, err := loadTLS(ctx, f, read, origin)
+	if err != nil {
+		if f.FromHost {
+			return nil, f, fmt.Errorf("%w (read on %s, as %s asks)", err, c.Host.Name, tlsFromHostSource(a, c.Host))
+		}
+		var in *engine.InputError
+		if errors.As(err, &in) {
+			return nil, f, err
+		}
+		return nil, f, engine.BadInput("%v (on the control machine: a relative path is from the playbook's directory; tls_from_host=True reads the files on the member hosts)", err)
+	}
+	return cfg, f, nil
+}
+
+func tlsFromHostSource(a *etcdConnArgs, h *inventory.Host) string {
+	if a.TLSFromHost.Set {
+		return "tls_from_host=True"
+	}
+	return "the variable " + varTLSFromHost + " of " + h.Name
 }
 
 // clusterSession is the session of a cluster module's call: member client
@@ -36,10 +59,11 @@ func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Conf
 // client URL it is, and any other URL (a member not among the targets)
 // through the host that answered.
 func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs) (*etcdSession, string, error) {
-	tlsCfg, tlsOn, err := tlsFor(ctx, c.HostCall, a)
+	tlsCfg, files, err := tlsFor(ctx, c.HostCall, a)
 	if err != nil {
 		return nil, "", err
 	}
+	tlsOn := tlsCfg != nil
 	direct := a.direct(c.Host)
 	byURL := map[string]*inventory.Host{}
 	for _, h := range c.Targets {
@@ -60,6 +84,7 @@ func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs)
 		return d, "through " + c.Host.Name, err
 	}
 	s := newSession(ctx, tlsCfg, route)
+	s.files = files
 	s.warn, s.progress = c.Warn, c.Progress
 	return s, clientURL(c.Host, tlsOn), nil
 }
@@ -68,10 +93,11 @@ func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs)
 // (a quorum gate): every client URL is dialled through the host's own SSH
 // connection, or directly.
 func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etcdSession, bool, error) {
-	tlsCfg, tlsOn, err := tlsFor(ctx, c, a)
+	tlsCfg, files, err := tlsFor(ctx, c, a)
 	if err != nil {
 		return nil, false, err
 	}
+	tlsOn := tlsCfg != nil
 	direct := a.direct(c.Host)
 	route := func(ctx context.Context, u string) (dialFunc, string, error) {
 		if direct {
@@ -81,6 +107,7 @@ func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etc
 		return d, "through " + c.Host.Name, err
 	}
 	s := newSession(ctx, tlsCfg, route)
+	s.files = files
 	s.warn, s.progress = c.Warn, c.Progress
 	return s, tlsOn, nil
 }
@@ -88,11 +115,20 @@ func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etc
 // readCluster reads the member list through the target that answered the
 // call. When etcd there does not answer, or answers only for itself (no
 // quorum) while more targets remain, the engine is asked to try the next.
+// A certificate problem is said as one: another target may have the
+// certificate that works, so it is tried next, but the last target fails
+// with it rather than as one more that "did not answer".
 func readCluster(ctx context.Context, c *engine.ClusterCall, s *etcdSession, url string) (*etcdCluster, error) {
 	cl, err := s.members(ctx, []string{url})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if te := asTLSError(err); te != nil {
+			if lastTarget(c) {
+				return nil, te
+			}
+			return nil, tryNext{te}
 		}
 		return nil, fmt.Errorf("%w: etcd at %s: %v", engine.ErrTryNext, url, strings.TrimPrefix(err.Error(), "no etcd endpoint answered: "+url+": "))
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -152,6 +153,17 @@ func hostBool(h *inventory.Host, name string) bool {
 type etcdTLSFiles struct {
 	CACert, Cert, Key string
 	FromHost          bool
+	// Host is the host the files are read on when FromHost is set.
+	Host string
+}
+
+// describe is a file's path as messages show it: with the host it is
+// on, when it is not on the control machine.
+func (f etcdTLSFiles) describe(p string) string {
+	if f.FromHost && f.Host != "" {
+		return p + " (on " + f.Host + ")"
+	}
+	return p
 }
 
 func (f etcdTLSFiles) any() bool { return f.CACert != "" || f.Cert != "" || f.Key != "" }
@@ -168,6 +180,7 @@ func (a *etcdConnArgs) tlsFiles(h *inventory.Host) etcdTLSFiles {
 		Cert:     pick(a.Cert, varCert),
 		Key:      pick(a.Key, varKey),
 		FromHost: a.TLSFromHost.or(hostBool(h, varTLSFromHost)),
+		Host:     h.Name,
 	}
 }
 
@@ -209,17 +222,20 @@ func peerURL(h *inventory.Host) string {
 }
 
 // loadTLS builds the client TLS configuration from PEM files, read by
-// read (local files, or files on the member host).
-func loadTLS(ctx context.Context, f etcdTLSFiles, read func(ctx context.Context, path string) ([]byte, error)) (*tls.Config, error) {
+// read (local files, or files on the member host). Its errors name the
+// file, its role (cacert, cert, key) and, by origin, where the path came
+// from, and say what is wrong with it.
+func loadTLS(ctx context.Context, f etcdTLSFiles, read func(ctx context.Context, path string) ([]byte, error), origin func(role string) string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	file := func(role, p string) string { return role + " " + p + origin(role) }
 	if f.CACert != "" {
 		b, err := read(ctx, f.CACert)
 		if err != nil {
-			return nil, fmt.Errorf("cacert: %w", err)
+			return nil, fmt.Errorf("%s: %w", file("cacert", f.CACert), pathErr(err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("cacert %s: no PEM certificate in it", f.CACert)
+			return nil, fmt.Errorf("%s: no PEM certificate in it; give the CA certificate that signed etcd's server certificate", file("cacert", f.CACert))
 		}
 		cfg.RootCAs = pool
 	}
@@ -229,20 +245,130 @@ func loadTLS(ctx context.Context, f etcdTLSFiles, read func(ctx context.Context,
 	if f.Cert != "" {
 		cb, err := read(ctx, f.Cert)
 		if err != nil {
-			return nil, fmt.Errorf("cert: %w", err)
+			return nil, fmt.Errorf("%s: %w", file("cert", f.Cert), pathErr(err))
 		}
 		kb, err := read(ctx, f.Key)
 		if err != nil {
-			return nil, fmt.Errorf("key: %w", err)
+			return nil, fmt.Errorf("%s: %w", file("key", f.Key), pathErr(err))
 		}
 		pair, err := tls.X509KeyPair(cb, kb)
 		if err != nil {
-			return nil, fmt.Errorf("cert %s, key %s: %w", f.Cert, f.Key, err)
+			return nil, fmt.Errorf("%s and %s: %w; give a client certificate and its own key, both PEM", file("cert", f.Cert), file("key", f.Key), err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
 }
+
+// pathErr drops the path from a file error whose message names it
+// already ("open /x: no such file or directory").
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// tlsError is a TLS handshake with etcd that failed over a certificate or
+// the URL's scheme: a mistake in the TLS files or client URLs, which
+// waiting does not fix and which is not the member being down.
+type tlsError struct {
+	Addr string // host:port dialled
+	Msg  string // what is wrong, naming the file to look at
+	Err  error
+}
+
+func (e *tlsError) Error() string { return "TLS with etcd at " + e.Addr + ": " + e.Msg }
+func (e *tlsError) Unwrap() error { return e.Err }
+
+// asTLSError returns the TLS problem err is, or nil.
+func asTLSError(err error) *tlsError {
+	var te *tlsError
+	if errors.As(err, &te) {
+		return te
+	}
+	return nil
+}
+
+// joinTLSErrors is one error for the TLS problems of several endpoints:
+// their addresses in one message when the problem is the same (a wrong
+// CA is wrong for every member).
+func joinTLSErrors(errs []*tlsError) error {
+	var addrs, msgs []string
+	for _, e := range errs {
+		addrs = append(addrs, e.Addr)
+		if !slices.Contains(msgs, e.Msg) {
+			msgs = append(msgs, e.Msg)
+		}
+	}
+	if len(msgs) == 1 {
+		return &tlsError{Addr: strings.Join(addrs, ", "), Msg: msgs[0], Err: errs[0].Err}
+	}
+	var rest []string
+	for _, e := range errs[1:] {
+		rest = append(rest, e.Error())
+	}
+	return fmt.Errorf("%w; %s", errs[0], strings.Join(rest, "; "))
+}
+
+// tlsRefusals are the TLS alerts a server sends when it does not accept
+// the client's certificate (or its lack of one), as Go prints them.
+var tlsRefusals = []string{"bad certificate", "unknown certificate authority", "certificate required",
+	"unknown certificate", "unsupported certificate", "expired certificate", "revoked certificate"}
+
+// tlsProblem explains a failed handshake with the etcd at addr in terms
+// of the TLS files f, or returns nil when it is not about certificates
+// (a connection that broke, a timeout).
+func tlsProblem(err error, addr string, f etcdTLSFiles) *tlsError {
+	var (
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		rec tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &ua):
+		ca := "a CA this machine trusts (no cacert= is given)"
+		if f.CACert != "" {
+			ca = "the CA in cacert " + f.describe(f.CACert)
+		}
+		return &tlsError{addr, fmt.Sprintf("its certificate is not signed by %s: %v; give the CA that signed etcd's server certificate (etcd's --cert-file)", ca, ua), err}
+	case errors.As(err, &he):
+		return &tlsError{addr, fmt.Sprintf("its certificate is not for the address dialled: %v; give a client URL with a name or address the certificate holds (%s)", he, varClientURL), err}
+	case errors.As(err, &ci):
+		return &tlsError{addr, fmt.Sprintf("its certificate is not valid: %v", ci), err}
+	case errors.As(err, &rec):
+		return &tlsError{addr, fmt.Sprintf("it does not speak TLS (%v): its client URL is http://, not https:// (set %s=http, or %s)", err, varScheme, varClientURL), err}
+	}
+	msg := err.Error()
+	i := strings.Index(msg, "remote error: tls: ")
+	if i < 0 {
+		return nil
+	}
+	alert := msg[i+len("remote error: tls: "):]
+	if f.Cert == "" && alert == "handshake failure" {
+		// What Go's TLS 1.2 server, and so etcd, answers a client
+		// without a certificate when it requires one.
+		return &tlsError{addr, fmt.Sprintf("it ended the handshake (remote error: tls: %s), as etcd does when it requires a client certificate: give cert= and key=", alert), err}
+	}
+	if !slices.Contains(tlsRefusals, alert) {
+		return nil
+	}
+	if f.Cert == "" {
+		return &tlsError{addr, fmt.Sprintf("it wants a client certificate (remote error: tls: %s): give cert= and key=", alert), err}
+	}
+	return &tlsError{addr, fmt.Sprintf("it refused the client certificate %s (remote error: tls: %s); give one signed by the CA etcd trusts (its --trusted-ca-file)", f.describe(f.Cert), alert), err}
+}
+
+// tryNext makes err one the engine answers by trying the next target,
+// with err's own words (ErrTryNext's "target did not answer" would be
+// wrong for a certificate problem).
+type tryNext struct{ err error }
+
+func (e tryNext) Error() string        { return e.err.Error() }
+func (e tryNext) Unwrap() error        { return e.err }
+func (e tryNext) Is(target error) bool { return target == engine.ErrTryNext }
 
 // dialFunc opens a TCP connection to addr (host:port) for the etcd client.
 type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
@@ -292,6 +418,8 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial dialFunc) (*clientv
 // call and closed when its context ends.
 type etcdSession struct {
 	tls *tls.Config
+	// files are the TLS files tls was loaded from, for messages.
+	files etcdTLSFiles
 	// route says how to dial a client URL: through which host's SSH
 	// connection (nil dialFunc: directly), and a word on it for messages.
 	route func(ctx context.Context, url string) (dialFunc, string, error)
@@ -302,6 +430,7 @@ type etcdSession struct {
 
 	mu      sync.Mutex
 	clients map[string]Etcd
+	warned  map[string]bool
 	// open, when set, replaces newEtcdClient (tests with fakes).
 	open func(url string) (Etcd, error)
 }
@@ -321,9 +450,22 @@ func (s *etcdSession) close() {
 	}
 }
 
+// warnf warns once per session: wait_healthy's rounds would repeat the
+// same note every second.
 func (s *etcdSession) warnf(format string, args ...any) {
-	if s.warn != nil {
-		s.warn(format, args...)
+	if s.warn == nil {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	s.mu.Lock()
+	seen := s.warned[msg]
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	s.warned[msg] = true
+	s.mu.Unlock()
+	if !seen {
+		s.warn("%s", msg)
 	}
 }
 
@@ -416,6 +558,9 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(pctx); err != nil && !strings.Contains(err.Error(), "protocol version") {
+		if te := tlsProblem(err, pu.Host, s.files); te != nil {
+			return te
+		}
 		return fmt.Errorf("TLS handshake with %s: %w", pu.Host, err)
 	}
 	return nil
@@ -445,6 +590,7 @@ type etcdCluster struct {
 func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster, error) {
 	var notes []string
 	var local *etcdCluster
+	var tlsErrs []*tlsError
 	for i, u := range urls {
 		err := s.probe(ctx, u)
 		var c Etcd
@@ -470,6 +616,14 @@ func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster,
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if te := asTLSError(err); te != nil {
+			tlsErrs = append(tlsErrs, te)
+			notes = append(notes, te.Error())
+			if i < len(urls)-1 {
+				s.warnf("%s; trying the next endpoint", te)
+			}
+			continue
+		}
 		notes = append(notes, fmt.Sprintf("%s: %s", u, shortErr(err)))
 		if i < len(urls)-1 {
 			s.warnf("etcd at %s did not answer (%s); trying the next endpoint", u, shortErr(err))
@@ -477,6 +631,10 @@ func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster,
 	}
 	if local != nil {
 		return local, nil
+	}
+	if len(tlsErrs) == len(urls) {
+		// Every endpoint answered, and none over TLS as configured.
+		return nil, joinTLSErrors(tlsErrs)
 	}
 	return nil, fmt.Errorf("no etcd endpoint answered: %s", strings.Join(notes, "; "))
 }
@@ -572,7 +730,7 @@ func quorumViewOf(sts []memberStatus) quorumView {
 		case errors.Is(s.Err, errNeverStarted):
 			m.Why = "never started"
 		case s.Err != nil:
-			m.Why = "is down (" + shortErr(s.Err) + ")"
+			m.Why = downWhy(s.Err)
 		case s.Status.Leader == 0:
 			m.Why = "has no leader"
 		case !ids[s.Status.Leader]:
@@ -585,11 +743,23 @@ func quorumViewOf(sts []memberStatus) quorumView {
 	return q
 }
 
+// downWhy says why a member's status could not be read: it is down, or
+// it could not be asked over TLS.
+func downWhy(err error) string {
+	if te := asTLSError(err); te != nil {
+		return "cannot be asked (" + te.Error() + ")"
+	}
+	return "is down (" + shortErr(err) + ")"
+}
+
 // shortErr is the part of an etcd client error an operator needs: gRPC
 // wraps dial failures in several layers.
 func shortErr(err error) string {
 	if err == nil {
 		return ""
+	}
+	if te := asTLSError(err); te != nil {
+		return te.Error()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "no answer in time"

@@ -37,7 +37,12 @@ type memberListArgs struct {
 // A member host's client URL is its variable etcd_client_url, else
 // SCHEME://ADDRESS:2379 (etcd_client_scheme and etcd_client_port change
 // the parts). Targets are tried in order; one whose etcd does not answer
-// is skipped with a note.
+// is skipped with a note. A TLS file on the control machine that is
+// missing or not what it should be (no PEM in it, a key not of the
+// certificate) is bad input, said before etcd is dialled. A certificate
+// etcd and the client do not agree on (a wrong CA, a client certificate
+// etcd does not trust) is said as such: it fails the call once no target
+// does better, and wait_healthy does not wait for it to pass.
 //
 // Check mode: reads the cluster as outside it.
 //

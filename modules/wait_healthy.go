@@ -71,10 +71,7 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		_, tlsOn, err := tlsFor(ctx, c.HostCall, &a.etcdConnArgs)
-		if err != nil {
-			return engine.Plan{}, err
-		}
+		tlsOn := s.tls != nil
 		var targets []healthTarget
 		for _, h := range c.Targets {
 			targets = append(targets, targetOf(h, tlsOn))
@@ -137,6 +134,9 @@ type healthRound struct {
 	leader    string
 	alarms    []string
 	problems  []string // "etcd-3: is down (connection refused)"
+	// fatal is a problem waiting does not solve: no target can be
+	// talked to over TLS as configured.
+	fatal error
 }
 
 func (r healthRound) ok() bool { return len(r.problems) == 0 }
@@ -160,6 +160,9 @@ func planWaitHealthy(ctx context.Context, s *etcdSession, targets []healthTarget
 		r := healthCheck(ctx, s, targets, uint64(gap))
 		if ctx.Err() != nil {
 			return engine.Plan{}, ctx.Err()
+		}
+		if r.fatal != nil {
+			return engine.Plan{}, r.fatal
 		}
 		setHealth(set, r, round)
 		if r.ok() {
@@ -224,6 +227,9 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 	// is itself a finding.
 	cl, err := s.members(ctx, urls)
 	if err != nil {
+		if asTLSError(err) != nil {
+			r.fatal = err
+		}
 		r.problems = append(r.problems, strings.TrimPrefix(err.Error(), "no etcd endpoint answered: "))
 		return r
 	}
@@ -281,7 +287,7 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 			problem(i, "not started (added, but its etcd never joined)")
 			continue
 		case st.Err != nil:
-			problem(i, "is down ("+shortErr(st.Err)+")")
+			problem(i, downWhy(st.Err))
 			continue
 		case reads[i] != nil:
 			problem(i, "no linearizable read ("+shortErr(reads[i])+")")

@@ -32,6 +32,20 @@ type TLSFiles struct {
 	serial int64
 }
 
+// NewTLSFiles writes a CA of its own, and a client certificate and key it
+// signed, in a new directory removed when tb ends: credentials a test
+// cluster does not trust, for tests of a wrong CA or client certificate.
+func NewTLSFiles(tb testing.TB) *TLSFiles {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "etcdtest-pki-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return newTLSFiles(tb, dir)
+}
+
 func newTLSFiles(tb testing.TB, dir string) *TLSFiles {
 	tb.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
