@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/inventory"
 	"github.com/etcdplay/etcdplay/modules/etcdtest"
 )
 
@@ -183,4 +184,28 @@ def main(ctx):
 			t.Errorf("want bad input (exit 4): %v\n%s", err, rec.buf)
 		}
 	})
+}
+
+// TestSystemdGateOnTLSProblem: a member that answers, but not over TLS as
+// configured, is running; the quorum gate must not take it for one that
+// is down (whose stop cannot lower the count of healthy members) and let
+// the stop through unchecked.
+func TestSystemdGateOnTLSProblem(t *testing.T) {
+	t.Parallel()
+	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
+	other := etcdtest.NewTLSFiles(t)
+	m := cl.Member("etcd-1")
+	inv, err := inventory.Parse("inventory.ini", []byte("etcd-1 ansible_host="+m.Addr+" "+varClientURL+"="+m.ClientURL+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := inv.Host("etcd-1")
+	// Direct, with absolute paths: the gate needs no connection to the
+	// host, nor the run's playbook directory.
+	a := &systemdArgs{etcdConnArgs: etcdConnArgs{Direct: optBool{Set: true, Val: true}, CACert: other.CA, Cert: cl.TLS.Cert, Key: cl.TLS.Key}}
+	err = gateStop(testCtx(t), &engine.HostCall{Host: h}, a, "etcd.service", "stop")
+	var r *engine.RefusedError
+	if !asRefused(err, &r) || !strings.Contains(err.Error(), "cannot check the cluster's quorum: TLS with etcd at "+m.Addr) || !strings.Contains(err.Error(), "not signed by the CA in cacert "+other.CA) {
+		t.Errorf("stop with a wrong CA: %v", err)
+	}
 }

@@ -419,8 +419,13 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 		}
 	}
 	// A member that does not answer is not counted healthy by anyone:
-	// stopping it cannot take quorum away.
-	if perr := s.probe(ctx, urls[0]); perr != nil {
+	// stopping it cannot take quorum away. One that answers but not over
+	// TLS as configured is running, and may well be counted.
+	perr := s.probe(ctx, urls[0])
+	if te := asTLSError(perr); te != nil {
+		return fail("%s %s: cannot check the cluster's quorum: %v. Fix the TLS files (cacert=, cert=, key=), or force=True", verb, unit, te)
+	}
+	if perr != nil {
 		msg := fmt.Sprintf("etcd on %s does not answer at %s (%s): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, urls[0], shortErr(perr))
 		c.Set("quorum", msg)
 		c.Warn("%s", msg)
