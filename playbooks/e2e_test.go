@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
 	"github.com/etcdplay/etcdplay/lab"
@@ -142,7 +145,7 @@ func setupLab(tb testing.TB) *labEnv {
 		tb.Fatal(err)
 	}
 	e.inv = filepath.Join(e.work, "inventory.ini")
-	extra := "\n[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n"
+	extra := "\n[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n\n[current]\netcd-2\netcd-4\netcd-5\n"
 	if err := os.WriteFile(e.inv, append(inv, extra...), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -561,8 +564,9 @@ func wantKeys(tb testing.TB, c *clientv3.Client, kv map[string]string) {
 // hosts, each group of steps starting where the one before left the
 // cluster: bootstrap on etcd-1..3, a check-mode replace, replaces of a
 // live and a dead member, a replace interrupted and resumed, a remove the
-// quorum gate refuses, a rolling restart under writes, and bootstraps
-// refused on hosts with another cluster's data.
+// quorum gate refuses, a rolling restart under writes, bootstraps refused
+// on hosts with another cluster's data; then status, backup, an add and a
+// remove (each first in check mode), and a move to another peer port.
 func TestPlaybooks(t *testing.T) {
 	e := setupLab(t)
 	steps := []struct {
@@ -576,6 +580,13 @@ func TestPlaybooks(t *testing.T) {
 		{"remove/refused", testRemoveRefused},
 		{"rolling_restart", testRollingRestart},
 		{"bootstrap/refused", testBootstrapRefused},
+		{"status", testStatus},
+		{"backup", testBackup},
+		{"add/check", testAddCheck},
+		{"add", testAdd},
+		{"remove/check", testRemoveCheck},
+		{"remove", testRemove},
+		{"move", testMove},
 	}
 	for _, s := range steps {
 		// Each step needs the cluster the one before left.
@@ -809,6 +820,506 @@ func clusterID(t *testing.T, e *labEnv, host string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", resp.Header.ClusterId)
+}
+
+// liveHosts are the lab's hosts that answer in the steps after the
+// replaces: etcd-3 has been down since replace/live-and-dead.
+var liveHosts = []string{"etcd-1", "etcd-2", "etcd-4", "etcd-5", "etcd-6"}
+
+// snapshots are the files runs saved in backups/ on the control machine.
+func (e *labEnv) snapshots() []string {
+	found, _ := filepath.Glob(filepath.Join(e.work, "backups", "*"))
+	return found
+}
+
+// etcdplayExec runs command on host with etcdplay exec, as an operator
+// would.
+func (e *labEnv) etcdplayExec(tb testing.TB, host, command string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, "exec", "-i", e.inv, host, "--", command)
+	cmd.Dir = e.work
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("etcdplay exec %s -- %s: %v\n%s", host, command, err, out)
+	}
+	return string(out)
+}
+
+// conf is host's etcd.conf.
+func (e *labEnv) conf(tb testing.TB, host string) string {
+	tb.Helper()
+	return e.exec(tb, host, "cat /etc/etcd/etcd.conf")
+}
+
+// wantConf fails unless the etcd.conf of every host has every line.
+func (e *labEnv) wantConf(tb testing.TB, hosts []string, lines ...string) {
+	tb.Helper()
+	for _, h := range hosts {
+		conf := e.conf(tb, h)
+		for _, l := range lines {
+			if !slices.Contains(strings.Split(conf, "\n"), l) {
+				tb.Errorf("%s: etcd.conf lacks %s:\n%s", h, l, conf)
+			}
+		}
+	}
+}
+
+var cellSep = regexp.MustCompile(`\s{2,}`)
+
+// printedTable finds the table a print of the run holds whose header
+// starts with the column first, and returns its header and rows, each a
+// map by column title. Cells are two or more spaces apart; the last
+// column takes what is left of a line.
+func printedTable(tb testing.TB, r run, first string) ([]string, []map[string]string) {
+	tb.Helper()
+	for _, ev := range r.events {
+		if ev.Type != "print" {
+			continue
+		}
+		lines := strings.Split(ev.Msg, "\n")
+		for i, l := range lines {
+			header := cellSep.Split(strings.TrimSpace(l), -1)
+			if header[0] != first {
+				continue
+			}
+			var rows []map[string]string
+			for _, l := range lines[i+1:] {
+				cells := cellSep.Split(strings.TrimSpace(l), len(header))
+				row := map[string]string{}
+				for j, c := range cells {
+					row[header[j]] = c
+				}
+				rows = append(rows, row)
+			}
+			return header, rows
+		}
+	}
+	tb.Fatalf("no printed table with column %s:\n%s", first, r.prints())
+	return nil, nil
+}
+
+// testStatus: the member table says what etcd itself says (who leads,
+// raft term and index, db size, version, no alarm); a node whose
+// etcd.conf still says "new" is flagged, and the fix status gives puts
+// it back without restarting anything.
+func testStatus(t *testing.T, e *labEnv) {
+	hosts := []string{"etcd-2", "etcd-4", "etcd-5"}
+	e.waitHealthy(t, hosts...)
+	before := e.hostStates(t, hosts...)
+	r := e.mustPlay(t, "status")
+	t.Logf("status:\n%s", r.prints())
+	if n := r.changed(); n != 0 {
+		t.Errorf("status changed %d things", n)
+	}
+	header, rows := printedTable(t, r, "ID")
+	if want := []string{"ID", "NAME", "STATUS", "PEER URLS", "CLIENT URLS", "TERM", "INDEX", "DB", "VERSION", "ALARMS"}; !slices.Equal(header, want) {
+		t.Errorf("member table columns %q, want %q", header, want)
+	}
+	if len(rows) != len(hosts) {
+		t.Fatalf("member table rows %v, want one per member of %v", rows, hosts)
+	}
+	leaders := 0
+	for _, row := range rows {
+		h := row["NAME"]
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := e.client(t, h).Status(ctx, e.endpoints(h)[0])
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: status: %v", h, err)
+		}
+		role := "follower"
+		if st.Leader == st.Header.MemberId {
+			role = "leader"
+			leaders++
+		}
+		index, _ := strconv.ParseUint(row["INDEX"], 10, 64)
+		for col, ok := range map[string]bool{
+			"ID":          row["ID"] == fmt.Sprintf("%x", st.Header.MemberId),
+			"STATUS":      row["STATUS"] == role,
+			"PEER URLS":   row["PEER URLS"] == e.peer(h),
+			"CLIENT URLS": row["CLIENT URLS"] == e.endpoints(h)[0],
+			"TERM":        row["TERM"] == strconv.FormatUint(st.RaftTerm, 10),
+			"INDEX":       index > 0 && index <= st.RaftIndex,
+			"DB":          strings.HasSuffix(row["DB"], "B"),
+			"VERSION":     row["VERSION"] == st.Version,
+			"ALARMS":      row["ALARMS"] == "none",
+		} {
+			if !ok {
+				t.Errorf("%s: %s %q; etcd says: %s, term %d, index %d, db %d bytes, version %s, no alarm",
+					h, col, row[col], role, st.RaftTerm, st.RaftIndex, st.DbSize, st.Version)
+			}
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d members say they lead", leaders)
+	}
+	_, states := printedTable(t, r, "HOST")
+	for _, row := range states {
+		if row["ETCD"] != "active" || row["ETCD_INITIAL_CLUSTER_STATE"] != "existing" {
+			t.Errorf("member hosts: %v, want etcd active and state existing", row)
+		}
+	}
+
+	// etcd-4's etcd.conf says new, as if bootstrap had stopped before it
+	// flipped the state.
+	e.etcdplayExec(t, "etcd-4", `sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=.*/ETCD_INITIAL_CLUSTER_STATE="new"/' /etc/etcd/etcd.conf`)
+	r = e.mustPlay(t, "status")
+	t.Logf("status with etcd-4 saying new:\n%s", r.prints())
+	_, states = printedTable(t, r, "HOST")
+	for _, row := range states {
+		flagged := strings.HasPrefix(row["ETCD_INITIAL_CLUSTER_STATE"], "new") && strings.Contains(row["ETCD_INITIAL_CLUSTER_STATE"], "should say existing")
+		if flagged != (row["HOST"] == "etcd-4") {
+			t.Errorf("member hosts: %v: flagged %v, want only etcd-4 flagged", row, flagged)
+		}
+	}
+	// The inventory's group etcd is not the members any more: the fix
+	// asks for a group that is.
+	fix := "etcdplay run bootstrap -e group=GROUP, GROUP an inventory group of exactly the members (etcd-2, etcd-4, etcd-5"
+	if !strings.Contains(r.out, `etcd-4: etcd.conf says "new"`) || !strings.Contains(r.out, fix) {
+		t.Errorf("status does not explain the flag and offer %q:\n%s", fix, r.out)
+	}
+	// Through a group that is the members, the fix is a command to run;
+	// run as given, it puts etcd.conf back.
+	r = e.mustPlay(t, "status", "-e", "group=current")
+	_, cmd, ok := strings.Cut(r.out, "To fix it (no restart): etcdplay run ")
+	cmd, _, _ = strings.Cut(cmd, "\n")
+	args := strings.Fields(cmd)
+	if !ok || !slices.Equal(args, []string{"bootstrap", "-e", "group=current"}) {
+		t.Fatalf("status -e group=current: fix %q, want etcdplay run bootstrap -e group=current\n%s", cmd, r.out)
+	}
+	r = e.mustPlay(t, args[0], args[1:]...)
+	if n := r.changed(); n != 1 {
+		t.Errorf("etcdplay run %s to fix etcd-4's etcd.conf: %d changed, want 1\n%s", strings.Join(args, " "), n, r.out)
+	}
+	e.wantUnchanged(t, before) // etcd.conf as it was, the same etcd processes
+}
+
+// testBackup: a snapshot on the control machine named by cluster ID and
+// the revision it holds, which etcdutl reads at that revision with every
+// key.
+func testBackup(t *testing.T, e *labEnv) {
+	c := e.client(t, "etcd-2", "etcd-4", "etcd-5")
+	putKeys(t, c, "backup", 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	resp, err := c.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, keys := resp.Header.Revision, resp.Count
+	old := e.snapshots()
+	r := e.mustPlay(t, "backup")
+	t.Logf("backup:\n%s", r.prints())
+	made := slices.DeleteFunc(e.snapshots(), func(p string) bool { return slices.Contains(old, p) })
+	if len(made) != 1 {
+		t.Fatalf("backup saved %v, want one snapshot", made)
+	}
+	path := made[0]
+	want := fmt.Sprintf("etcd-%s-r%d-", clusterID(t, e, "etcd-2"), rev)
+	if name := filepath.Base(path); !strings.HasPrefix(name, want) || !strings.HasSuffix(name, ".db") {
+		t.Errorf("snapshot %s, want etcd-CLUSTERID-rREVISION-TIME.db starting %s", name, want)
+	}
+	if !strings.Contains(r.out, fmt.Sprintf("at revision %d: ", rev)) || !strings.Contains(r.out, "etcdutl snapshot restore "+filepath.Base(path)) {
+		t.Errorf("backup does not say the revision %d and how to restore %s:\n%s", rev, filepath.Base(path), r.out)
+	}
+	st, err := snapshot.NewV3(zap.NewNop()).Status(path)
+	if err != nil {
+		t.Fatalf("etcdutl snapshot status %s: %v", path, err)
+	}
+	if st.Revision != rev || int64(st.TotalKey) != keys {
+		t.Errorf("etcdutl snapshot status: revision %d, %d keys; the cluster had revision %d, %d keys", st.Revision, st.TotalKey, rev, keys)
+	}
+}
+
+// testAddCheck: add --check shows the plan (learner first, the configs
+// as they will be) and changes nothing on any host.
+func testAddCheck(t *testing.T, e *labEnv) {
+	before := e.hostStates(t, liveHosts...)
+	snaps := e.snapshots()
+	r := e.play(t, "add", "-e", "new=etcd-6", "--check", "--diff", "--text")
+	if r.code != 0 {
+		t.Fatalf("add --check: exit %d\n%s", r.code, r.out)
+	}
+	for _, want := range []string{
+		"would save a snapshot",
+		"would install /usr/local/bin/etcd",
+		"would add etcd-6 (" + e.peer("etcd-6") + ") as a learner",
+		"+++ etcd-6:/etc/etcd/etcd.conf",
+		`+ETCD_INITIAL_CLUSTER_STATE="existing"`,
+		`+ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-2", "etcd-4", "etcd-5", "etcd-6") + `"`,
+		`-ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-2", "etcd-4", "etcd-5") + `"`,
+		"would promote etcd-6",
+		"check mode: nothing was changed",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("add --check output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", r.out)
+	}
+	e.wantUnchanged(t, before)
+	e.wantMembers(t, []string{"etcd-2"}, "etcd-2", "etcd-4", "etcd-5")
+	if now := e.snapshots(); !slices.Equal(now, snaps) {
+		t.Errorf("check mode saved snapshots: %v", now)
+	}
+}
+
+// memberWatch records how one host's member shows in the member list,
+// polled every 20ms: each state ("absent", "learner, unstarted", "voter,
+// started", ...) once for as long as it lasts.
+type memberWatch struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	seen []string
+}
+
+func watchMember(c *clientv3.Client, peer string) *memberWatch {
+	w := &memberWatch{done: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			resp, err := c.MemberList(ctx)
+			cancel()
+			if err == nil {
+				state := "absent"
+				for _, m := range resp.Members {
+					if !slices.Contains(m.PeerURLs, peer) {
+						continue
+					}
+					role, started := "voter", "started"
+					if m.IsLearner {
+						role = "learner"
+					}
+					if m.Name == "" || len(m.ClientURLs) == 0 {
+						started = "unstarted"
+					}
+					state = role + ", " + started
+				}
+				if len(w.seen) == 0 || w.seen[len(w.seen)-1] != state {
+					w.seen = append(w.seen, state)
+				}
+			}
+			select {
+			case <-w.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *memberWatch) stop() []string {
+	close(w.done)
+	w.wg.Wait()
+	return w.seen
+}
+
+// testAdd: etcd-6 joins as a learner, never a voter before it started,
+// and ends a started voter; keys written before read back through it
+// alone; every member's etcd.conf lists it; a re-run changes nothing.
+func testAdd(t *testing.T, e *labEnv) {
+	c := e.client(t, "etcd-2", "etcd-4", "etcd-5")
+	kv := putKeys(t, c, "add", 100)
+	w := watchMember(c, e.peer("etcd-6"))
+	r := e.play(t, "add", "-e", "new=etcd-6")
+	seen := w.stop()
+	if r.code != 0 {
+		t.Fatalf("add: exit %d\n%s", r.code, r.out)
+	}
+	t.Logf("add etcd-6:\n%s", r.prints())
+	t.Logf("etcd-6 in the member list: %s", strings.Join(seen, " -> "))
+	if len(seen) < 3 || seen[0] != "absent" || seen[1] != "learner, unstarted" || seen[len(seen)-1] != "voter, started" ||
+		slices.Contains(seen, "voter, unstarted") {
+		t.Errorf("etcd-6 in the member list: %s; want absent, then a learner until it started, then a started voter", strings.Join(seen, " -> "))
+	}
+	all := []string{"etcd-2", "etcd-4", "etcd-5", "etcd-6"}
+	e.wantMembers(t, []string{"etcd-6"}, all...)
+	if !strings.Contains(r.out, "note: 4 voting members") {
+		t.Errorf("add does not note the even member count:\n%s", r.out)
+	}
+	wantKeys(t, e.client(t, "etcd-6"), kv)
+	e.wantConf(t, all, `ETCD_INITIAL_CLUSTER="`+e.cluster(all...)+`"`, `ETCD_INITIAL_CLUSTER_STATE="existing"`)
+
+	before := e.hostStates(t, liveHosts...)
+	snaps := e.snapshots()
+	again := e.mustPlay(t, "add", "-e", "new=etcd-6")
+	if n := again.changed(); n != 0 || !strings.Contains(again.out, "etcd-6 is a voting member already") {
+		t.Errorf("add re-run: %d changed, want 0 and that etcd-6 is a member already\n%s", n, again.out)
+	}
+	e.wantUnchanged(t, before)
+	if now := e.snapshots(); !slices.Equal(now, snaps) {
+		t.Errorf("add re-run saved a snapshot: %v", now)
+	}
+}
+
+// testRemoveCheck: remove --check shows the plan (the member removed,
+// its etcd stopped, the configs without it) and changes nothing.
+func testRemoveCheck(t *testing.T, e *labEnv) {
+	before := e.hostStates(t, liveHosts...)
+	snaps := e.snapshots()
+	r := e.play(t, "remove", "-e", "member=etcd-2", "--check", "--diff", "--text")
+	if r.code != 0 {
+		t.Fatalf("remove --check: exit %d\n%s", r.code, r.out)
+	}
+	for _, want := range []string{
+		"would save a snapshot",
+		"would remove etcd-2",
+		"would stop etcd.service",
+		`-ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-2", "etcd-4", "etcd-5", "etcd-6") + `"`,
+		`+ETCD_INITIAL_CLUSTER="` + e.cluster("etcd-4", "etcd-5", "etcd-6") + `"`,
+		"check mode: nothing was changed",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("remove --check output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", r.out)
+	}
+	e.wantUnchanged(t, before)
+	e.wantMembers(t, []string{"etcd-4"}, "etcd-2", "etcd-4", "etcd-5", "etcd-6")
+	if now := e.snapshots(); !slices.Equal(now, snaps) {
+		t.Errorf("check mode saved snapshots: %v", now)
+	}
+}
+
+// makeLeader moves leadership to the member on host, asking the leader
+// with the control machine's etcdctl, and waits until host leads.
+func (e *labEnv) makeLeader(tb testing.TB, host string, members ...string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leader, ids := "", map[string]uint64{}
+		for _, h := range members {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := e.client(tb, h).Status(ctx, e.endpoints(h)[0])
+			cancel()
+			if err != nil {
+				tb.Fatalf("%s: status: %v", h, err)
+			}
+			ids[h] = st.Header.MemberId
+			if st.Leader == st.Header.MemberId {
+				leader = h
+			}
+		}
+		switch {
+		case leader == host:
+			return
+		case time.Now().After(deadline):
+			tb.Fatalf("%s does not lead after 10s (leader %q)", host, leader)
+		case leader != "":
+			e.etcdctl(tb, []string{leader}, "move-leader", fmt.Sprintf("%x", ids[host]))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testRemove: etcd-2, the leader, leaves a cluster of four that keeps
+// quorum while a writer writes: gone from the member list, its etcd
+// stopped and disabled, leadership handed over first so that no write
+// fails, the rest healthy with every key, their etcd.conf without it; a
+// re-run says there is nothing to remove and changes nothing.
+func testRemove(t *testing.T, e *labEnv) {
+	rest := []string{"etcd-4", "etcd-5", "etcd-6"}
+	c := e.client(t, rest...)
+	kv := putKeys(t, c, "remove", 50)
+	// The member that leads is the one whose removal needs care: etcd
+	// does not hand leadership over when it removes its leader.
+	e.makeLeader(t, "etcd-2", "etcd-2", "etcd-4", "etcd-5", "etcd-6")
+	w := startWriter(c, "remove-writes")
+	r := e.play(t, "remove", "-e", "member=etcd-2")
+	st := w.stop()
+	if r.code != 0 {
+		t.Fatalf("remove: exit %d\n%s", r.code, r.out)
+	}
+	t.Logf("remove etcd-2:\n%s", r.prints())
+	t.Logf("writer: %d writes, %d retried (%s), %d failed", len(st.kv), st.retried, st.retryKinds(), len(st.failed))
+	if !strings.Contains(r.out, "etcd-2 leads: moving leadership to") {
+		t.Errorf("remove of the leader does not hand leadership over first:\n%s", r.out)
+	}
+	if len(st.failed) > 0 || st.kinds["context deadline exceeded"] > 0 {
+		t.Errorf("writes stalled (%s) or failed beyond retries: %v", st.retryKinds(), st.failed)
+	}
+	e.wantMembers(t, []string{"etcd-4"}, rest...)
+	if st := e.exec(t, "etcd-2", "systemctl is-active etcd; systemctl is-enabled etcd; true"); !strings.Contains(st, "inactive") || !strings.Contains(st, "disabled") {
+		t.Errorf("etcd-2 after it was removed: etcd %q, want inactive and disabled", st)
+	}
+	e.waitHealthy(t, rest...)
+	wantKeys(t, c, kv)
+	wantKeys(t, c, st.kv)
+	e.wantConf(t, rest, `ETCD_INITIAL_CLUSTER="`+e.cluster(rest...)+`"`)
+
+	before := e.hostStates(t, liveHosts...)
+	again := e.mustPlay(t, "remove", "-e", "member=etcd-2")
+	if n := again.changed(); n != 0 || !strings.Contains(again.out, "etcd-2 is not a member of cluster") {
+		t.Errorf("remove re-run: %d changed, want 0 and that etcd-2 is no member\n%s", n, again.out)
+	}
+	e.wantUnchanged(t, before)
+}
+
+// listening are the TCP ports host listens on.
+func (e *labEnv) listening(tb testing.TB, host string) []uint64 {
+	tb.Helper()
+	var ports []uint64
+	for _, l := range strings.Split(e.exec(tb, host, "cat /proc/net/tcp /proc/net/tcp6"), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || f[3] != "0A" { // TCP_LISTEN
+			continue
+		}
+		_, hex, _ := strings.Cut(f[1], ":")
+		if p, err := strconv.ParseUint(hex, 16, 16); err == nil {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+// testMove: etcd-4 moves to peer port 2390: the member list from the
+// control machine, its etcd.conf and every member's initial cluster say
+// the new URL, etcd listens there and not on 2380, and the cluster is
+// healthy; a re-run changes nothing.
+func testMove(t *testing.T, e *labEnv) {
+	members := []string{"etcd-4", "etcd-5", "etcd-6"}
+	url := fmt.Sprintf("http://%s:2390", e.addrs["etcd-4"])
+	r := e.mustPlay(t, "move", "-e", "member=etcd-4", "-e", "peer_url="+url)
+	t.Logf("move etcd-4 to %s:\n%s", url, r.prints())
+	ms := e.members(t, "etcd-5", "etcd-6")
+	var got []string
+	for _, m := range ms {
+		got = append(got, fmt.Sprintf("%s %v learner=%v started=%v", m.Name, m.PeerURLs, m.IsLearner, len(m.ClientURLs) > 0))
+	}
+	want := []string{
+		fmt.Sprintf("etcd-4 [%s] learner=false started=true", url),
+		fmt.Sprintf("etcd-5 [%s] learner=false started=true", e.peer("etcd-5")),
+		fmt.Sprintf("etcd-6 [%s] learner=false started=true", e.peer("etcd-6")),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("members after the move:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	e.wantConf(t, []string{"etcd-4"}, `ETCD_INITIAL_ADVERTISE_PEER_URLS="`+url+`"`, `ETCD_LISTEN_PEER_URLS="`+url+`"`)
+	cluster := strings.Join([]string{"etcd-4=" + url, "etcd-5=" + e.peer("etcd-5"), "etcd-6=" + e.peer("etcd-6")}, ",")
+	e.wantConf(t, members, `ETCD_INITIAL_CLUSTER="`+cluster+`"`)
+	if ports := e.listening(t, "etcd-4"); !slices.Contains(ports, 2390) || slices.Contains(ports, 2380) {
+		t.Errorf("etcd-4 listens on ports %v, want 2390 and not 2380", ports)
+	}
+	e.waitHealthy(t, members...)
+	if !strings.Contains(r.out, "now set etcd_peer_url="+url+" for etcd-4") {
+		t.Errorf("move does not say to set etcd_peer_url in the inventory:\n%s", r.out)
+	}
+
+	before := e.hostStates(t, members...)
+	again := e.mustPlay(t, "move", "-e", "member=etcd-4", "-e", "peer_url="+url)
+	if n := again.changed(); n != 0 {
+		t.Errorf("move re-run: %d changed, want 0\n%s", n, again.out)
+	}
+	e.wantUnchanged(t, before)
 }
 
 // writer puts a key every 20ms until stopped, retrying a failed put up to
