@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcdplay/etcdplay/engine"
 )
 
 // etcdBinDir is where make etcd puts the pinned etcd and etcdctl.
@@ -112,6 +115,31 @@ def main(ctx):
 	}
 }
 
+// TestInstallEtcdPackageCheckOverSSH plans package=True, in check mode, on
+// this machine over the loopback sshd: one without the package, so its
+// installation is planned (and, in check mode, not run).
+func TestInstallEtcdPackageCheckOverSSH(t *testing.T) {
+	skipRealHosts(t)
+	t.Parallel()
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("needs a Debian machine (apt-get)")
+	}
+	if err := exec.Command("dpkg-query", "-W", "etcd-server").Run(); err == nil {
+		t.Skip("needs a machine without Debian's etcd-server")
+	}
+	p := newEtcdPlay(t, nil, 1)
+	rec, err := p.run(`
+def main(ctx):
+    r = install_etcd("h1", package = True, become = True)
+    print("RESULT", r.changed, r.bin_dir, r.binaries)
+`, true, nil)
+	out := rec.buf.String()
+	if err != nil || !strings.Contains(out, "would install the Debian packages etcd-server and etcd-client (not started); would disable the package's etcd.service") ||
+		!strings.Contains(out, "ExecStart=/usr/bin/etcd") || !strings.Contains(out, "RESULT True /usr/bin {}") {
+		t.Errorf("%v\n%s", err, out)
+	}
+}
+
 func writeTarball(t *testing.T, file, dir string) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -173,5 +201,99 @@ func TestParseUnitFacts(t *testing.T) {
 		if etcdUnitRE.MatchString(u) != want {
 			t.Errorf("etcd unit %s: %v", u, !want)
 		}
+	}
+}
+
+// TestPlanPackage plans package=True against facts recorded on Debian 12
+// hosts (installScript's output, the part about the package).
+func TestPlanPackage(t *testing.T) {
+	const installed = "pkg=apt-get\npkgok=yes\npkgunit=/usr/lib/systemd/system/etcd.service\n"
+	const defaultRunning = installed +
+		"pkglink=/etc/systemd/system/multi-user.target.wants/etcd.service\npkglink=/etc/systemd/system/etcd2.service\n" +
+		"pkgsvc.ActiveState=active\npkgsvc.FragmentPath=/lib/systemd/system/etcd.service\npkgdata=/var/lib/etcd/default\n"
+	for _, tc := range []struct {
+		name, facts, dataDir string
+		steps                []string // descriptions, each a prefix
+		warn, refused, err   string   // substrings; "" for none
+	}{
+		{
+			name:  "fresh host",
+			facts: "pkg=apt-get\n",
+			steps: []string{"install the Debian packages etcd-server and etcd-client (not started)", "disable the package's etcd.service, which installing it enables"},
+		},
+		{
+			name:  "no package manager",
+			facts: "",
+			err:   "has neither apt-get, dnf nor yum",
+		},
+		{
+			name:  "installed, default instance running and enabled",
+			facts: defaultRunning,
+			steps: []string{"stop etcd.service, the package's default instance",
+				"disable the package's etcd.service (remove /etc/systemd/system/etcd2.service, /etc/systemd/system/multi-user.target.wants/etcd.service)"},
+			warn: "single-member cluster in /var/lib/etcd/default, inside data_dir /var/lib/etcd",
+		},
+		{
+			name:    "the playbooks' data dir beside the package's",
+			facts:   defaultRunning,
+			dataDir: "/var/lib/etcd/etcd-1.etcd",
+			steps:   []string{"stop etcd.service", "disable the package's etcd.service"},
+		},
+		{
+			name:    "installed, configured and running: a member, perhaps",
+			facts:   defaultRunning + "pkgconf=/etc/default/etcd\n",
+			refused: `etcd.service on etcd-1 is the package's own unit, running and configured in /etc/default/etcd`,
+		},
+		{
+			name:    "installed, configured and enabled",
+			facts:   installed + "pkglink=/etc/systemd/system/multi-user.target.wants/etcd.service\npkgsvc.ActiveState=inactive\npkgconf=/etc/default/etcd\n",
+			refused: `enabled and configured in /etc/default/etcd`,
+		},
+		{
+			// The second run: etcd.service is install_etcd's unit now,
+			// running the member; the package's data is elsewhere.
+			name:  "installed, install_etcd's unit running",
+			facts: installed + "pkgsvc.ActiveState=active\npkgsvc.FragmentPath=/etc/systemd/system/etcd.service\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := parseInstallFacts(tc.facts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &installEtcdArgs{Package: true, DataDir: tc.dataDir}
+			a.defaults()
+			steps, warns, err := planPackage("etcd-1", a, f)
+			var r *engine.RefusedError
+			switch {
+			case tc.refused != "":
+				if !asRefused(err, &r) || !strings.Contains(err.Error(), tc.refused) {
+					t.Errorf("got %v, want a refusal with %q", err, tc.refused)
+				}
+				return
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("got %v, want %q", err, tc.err)
+				}
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range steps {
+				got = append(got, s.Desc)
+			}
+			if len(got) != len(tc.steps) {
+				t.Fatalf("steps %q, want %q", got, tc.steps)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.steps[i]) {
+					t.Errorf("step %d: %q, want %q...", i, got[i], tc.steps[i])
+				}
+			}
+			if w := strings.Join(warns, "\n"); (tc.warn == "") != (w == "") || !strings.Contains(w, tc.warn) {
+				t.Errorf("warnings %q, want %q", w, tc.warn)
+			}
+		})
 	}
 }

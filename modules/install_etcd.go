@@ -12,6 +12,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +53,8 @@ type installEtcdArgs struct {
 //     beside it (the release's own), before anything is unpacked;
 //   - package=True: the distribution's package (Debian etcd-server and
 //     etcd-client, or etcd with dnf/yum), installed without letting it
-//     start its own default instance.
+//     start its own default instance. When it is installed already
+//     nothing is downloaded: the host needs no network.
 //
 // Uploaded binaries must match the host's architecture (uname -m). Each
 // is written atomically, only when its SHA-256 differs, mode 0755.
@@ -65,6 +68,22 @@ type installEtcdArgs struct {
 // and restarts on failure. It is not enabled or started: that is the
 // systemd module's job.
 //
+// With package=True the unit is written too, running the package's
+// binary (bin_dir defaults to /usr/bin): the package's own etcd.service
+// reads its own environment file (Debian: /etc/default/etcd) and, left
+// to itself, runs a single-member cluster of its defaults. Debian's
+// package enables that default instance and, unless told not to (as
+// install_etcd does), starts it; install_etcd stops it if it runs and
+// removes its enablement (the symlinks to the package's unit), so it
+// never starts at boot. A unit of the default name (etcd) takes its
+// place; enabling that unit later is the systemd module's job and a later
+// install_etcd leaves it be. When the package's instance is configured
+// (its environment file sets anything), it may be a member of a cluster:
+// install_etcd refuses to stop or disable it, and says how to do it with
+// the quorum gate. The data of a default instance that ran is left where
+// it is, with a warning when it lies inside data_dir. The package creates
+// the etcd user itself.
+//
 // Arguments:
 //
 //	src       directory of binaries on the control machine; or
@@ -72,7 +91,8 @@ type installEtcdArgs struct {
 //	sha256    its SHA-256 (or a SHA256SUMS file beside it); or
 //	package   install the distribution's package
 //	checksums dict of binary name to SHA-256, checked for src=
-//	bin_dir   where binaries go (default /usr/local/bin)
+//	bin_dir   where binaries go (default /usr/local/bin; /usr/bin, where
+//	          the package puts them, with package=True)
 //	user      the service user (default etcd)
 //	group     its group (default the user's name)
 //	data_dir  default /var/lib/etcd
@@ -86,7 +106,7 @@ type installEtcdArgs struct {
 // and unit_file.
 //
 // Check mode: reads the host, verifies the local files and reports what it
-// would install.
+// would install, stop and disable.
 //
 // Example:
 //
@@ -128,6 +148,9 @@ func (a *installEtcdArgs) defaults() {
 		if *p == "" {
 			*p = v
 		}
+	}
+	if a.Package {
+		def(&a.BinDir, "/usr/bin")
 	}
 	def(&a.BinDir, "/usr/local/bin")
 	def(&a.User, "etcd")
@@ -368,7 +391,24 @@ type hostInstallFacts struct {
 	ConfDir    fileFacts
 	PkgManager string // apt-get, dnf, yum, ""
 	PkgOK      bool
+
+	// The package's own etcd.service, "" when there is none, and what
+	// would run it: symlinks to it in /etc/systemd/system (its
+	// enablement), whether it runs now, and its environment files that
+	// set anything (an instance someone configured).
+	PkgUnit   string
+	PkgLinks  []string
+	PkgActive bool
+	PkgConf   []string
+	// PkgData is the data dir the package's unit gives its default
+	// instance, when it exists (the instance ran).
+	PkgData string
+	pkgSvc  struct{ active, fragment string }
 }
+
+// pkgUnitPaths are where a package puts etcd.service (/lib is /usr/lib
+// on a merged-/usr system; systemd may name either).
+var pkgUnitPaths = []string{"/usr/lib/systemd/system/etcd.service", "/lib/systemd/system/etcd.service"}
 
 func installScript(a *installEtcdArgs) string {
 	q := transport.QuoteWord
@@ -387,11 +427,30 @@ func installScript(a *installEtcdArgs) string {
 	}
 	if a.Package {
 		b.WriteString("for m in apt-get dnf yum; do if command -v $m >/dev/null; then echo pkg=$m; break; fi; done\n")
-		b.WriteString("if command -v dpkg-query >/dev/null; then dpkg-query -W -f='${Status}\\n' etcd-server 2>/dev/null | grep -q 'install ok installed' && echo pkgok=yes; ")
-		b.WriteString("elif command -v rpm >/dev/null; then rpm -q etcd >/dev/null 2>&1 && echo pkgok=yes; fi\n")
+		// Each test in an if: a false one must not become the script's
+		// exit status.
+		b.WriteString(`if command -v dpkg-query >/dev/null; then if [ "$(dpkg-query -W -f='${Status}\n' etcd-server etcd-client 2>/dev/null | grep -c 'install ok installed')" = 2 ]; then echo pkgok=yes; fi; `)
+		b.WriteString("elif command -v rpm >/dev/null; then if rpm -q etcd >/dev/null 2>&1; then echo pkgok=yes; fi; fi\n")
+		b.WriteString(pkgUnitScript)
 	}
 	return b.String()
 }
+
+// pkgUnitScript reads the package's etcd.service and what would run it.
+const pkgUnitScript = `pu=; for p in /usr/lib/systemd/system/etcd.service /lib/systemd/system/etcd.service; do if [ -f "$p" ]; then pu=$p; break; fi; done
+if [ -n "$pu" ]; then
+  echo "pkgunit=$pu"
+  find /etc/systemd/system -maxdepth 2 -type l 2>/dev/null | while IFS= read -r l; do
+    case "$(readlink "$l")" in /lib/systemd/system/etcd.service|/usr/lib/systemd/system/etcd.service) echo "pkglink=$l";; esac
+  done
+  if [ -d /run/systemd/system ]; then systemctl show -p ActiveState -p FragmentPath etcd.service 2>/dev/null | sed 's/^/pkgsvc./'; fi
+  sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$pu" | sed 's/%p/etcd/g; s/%N/etcd/g' | while IFS= read -r e; do
+    if [ -f "$e" ] && grep -Eq '^[[:space:]]*[^#[:space:]]' "$e"; then echo "pkgconf=$e"; fi
+  done
+  d=$(sed -n 's/^Environment="\{0,1\}ETCD_DATA_DIR=\([^"]*\)"\{0,1\}$/\1/p' "$pu" | tail -n 1)
+  if [ -n "$d" ] && [ -d "$d" ]; then echo "pkgdata=$d"; fi
+fi
+`
 
 func parseInstallFacts(out string) (hostInstallFacts, error) {
 	f := hostInstallFacts{Sums: map[string]string{}}
@@ -424,9 +483,86 @@ func parseInstallFacts(out string) (hostInstallFacts, error) {
 			f.PkgManager = v
 		case k == "pkgok":
 			f.PkgOK = true
+		case k == "pkgunit":
+			f.PkgUnit = v
+		case k == "pkglink":
+			f.PkgLinks = append(f.PkgLinks, v)
+		case k == "pkgconf":
+			f.PkgConf = append(f.PkgConf, v)
+		case k == "pkgdata":
+			f.PkgData = v
+		case k == "pkgsvc.ActiveState":
+			f.pkgSvc.active = v
+		case k == "pkgsvc.FragmentPath":
+			f.pkgSvc.fragment = v
 		}
 	}
+	sort.Strings(f.PkgLinks)
+	// The package's instance runs when etcd.service is active from the
+	// package's unit file; once a unit of the same name in
+	// /etc/systemd/system takes its place, what runs is that one.
+	f.PkgActive = f.PkgUnit != "" && slices.Contains(pkgUnitPaths, f.pkgSvc.fragment) &&
+		(unitFacts{Active: f.pkgSvc.active}).running()
 	return f, nil
+}
+
+// shellStep is a command of a plan, with what it does in words.
+type shellStep struct{ Desc, Line string }
+
+// planPackage is what package=True does besides the files every install
+// has: install the package if it is not, and keep the package's default
+// instance from running. It also returns warnings for the operator.
+func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellStep, []string, error) {
+	q := transport.QuoteWord
+	var steps []shellStep
+	var warns []string
+	if !f.PkgOK {
+		switch f.PkgManager {
+		case "apt-get":
+			// policy-rc.d stops Debian from starting the package's own
+			// default single-member instance, whose data dir would
+			// otherwise hold another cluster; the package still enables
+			// it, which the next step undoes.
+			steps = append(steps, shellStep{"install the Debian packages etcd-server and etcd-client (not started)",
+				`created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && created=1; fi; ` +
+					`DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client; rc=$?; if [ -n "$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $rc`},
+				shellStep{"disable the package's etcd.service, which installing it enables (its default single-member instance would start at boot)",
+					// Only the links to the package's unit: a unit of the
+					// same name in /etc/systemd/system may be enabled on
+					// purpose, and systemctl disable would take that too.
+					`find /etc/systemd/system -maxdepth 2 -type l | while IFS= read -r l; do case "$(readlink "$l")" in /lib/systemd/system/etcd.service|/usr/lib/systemd/system/etcd.service) rm -f -- "$l";; esac; done`})
+		case "dnf", "yum":
+			steps = append(steps, shellStep{"install the package etcd with " + f.PkgManager, f.PkgManager + " install -y etcd"})
+		default:
+			return nil, nil, fmt.Errorf("install_etcd: %s has neither apt-get, dnf nor yum for package=True: use src= or tarball=", host)
+		}
+		return steps, nil, nil
+	}
+	if (f.PkgActive || len(f.PkgLinks) > 0) && len(f.PkgConf) > 0 {
+		state, how := "enabled", `systemd(host, unit = "etcd", enabled = False)`
+		if f.PkgActive {
+			state, how = "running", `systemd(host, unit = "etcd", state = "stopped", enabled = False) (the quorum gate checks the stop)`
+		}
+		return nil, nil, engine.Refuse("install_etcd: etcd.service on %s is the package's own unit, %s and configured in %s: it may be a member of a cluster, and install_etcd does not stop or disable it. "+
+			"Do it with %s, or empty %s if that instance is not needed; then run install_etcd again",
+			host, state, strings.Join(f.PkgConf, ", "), how, strings.Join(f.PkgConf, ", "))
+	}
+	if f.PkgActive {
+		steps = append(steps, shellStep{"stop etcd.service, the package's default instance (a single-member cluster of its own)", "systemctl stop etcd.service"})
+	}
+	if len(f.PkgLinks) > 0 {
+		var qs []string
+		for _, l := range f.PkgLinks {
+			qs = append(qs, q(l))
+		}
+		steps = append(steps, shellStep{fmt.Sprintf("disable the package's etcd.service (remove %s), so that its default instance does not start at boot", strings.Join(f.PkgLinks, ", ")),
+			"rm -f -- " + strings.Join(qs, " ")})
+	}
+	if f.PkgData != "" && len(f.PkgConf) == 0 && strings.HasPrefix(f.PkgData, strings.TrimSuffix(a.DataDir, "/")+"/") {
+		warns = append(warns, fmt.Sprintf("the package's default instance left the data of its single-member cluster in %s, inside data_dir %s: etcd ignores it there, but wipe_datadir refuses %s while it holds it. "+
+			"Remove %s once you do not need it", f.PkgData, a.DataDir, a.DataDir, f.PkgData))
+	}
+	return steps, warns, nil
 }
 
 func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs) (engine.Plan, error) {
@@ -473,22 +609,33 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	}
 	q := transport.QuoteWord
 	sums := map[string]any{}
+	// The package creates its etcd user; any other is created here.
+	needUser := true
+	reload := false
 
 	if a.Package {
-		if !f.PkgOK {
-			switch f.PkgManager {
-			case "apt-get":
-				// policy-rc.d stops Debian from starting the package's own
-				// default single-member instance, whose data dir would
-				// otherwise hold another cluster.
-				actions = append(actions, shell("install the Debian packages etcd-server and etcd-client (not started)",
-					`created=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && created=1; fi; `+
-						`DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client; rc=$?; if [ -n "$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $rc`))
-			case "dnf", "yum":
-				actions = append(actions, shell("install the package etcd with "+f.PkgManager, f.PkgManager+" install -y etcd"))
-			default:
-				return engine.Plan{}, fmt.Errorf("install_etcd: %s has neither apt-get, dnf nor yum for package=True: use src= or tarball=", c.Host.Name)
+		steps, warns, err := planPackage(c.Host.Name, a, f)
+		if err != nil {
+			return engine.Plan{}, err
+		}
+		for _, w := range warns {
+			c.Warn("%s", w)
+		}
+		for _, st := range steps {
+			actions = append(actions, shell(st.Desc, st.Line))
+		}
+		reload = len(steps) > 0
+		if f.PkgOK {
+			for _, n := range etcdBinaryNames {
+				if s, ok := f.Sums[n]; ok {
+					sums[n] = s
+				}
 			}
+			if sums["etcd"] == nil {
+				return engine.Plan{}, fmt.Errorf("install_etcd: the etcd package is installed on %s, but %s is not there: give bin_dir= where the package puts etcd", c.Host.Name, path.Join(a.BinDir, "etcd"))
+			}
+		} else {
+			needUser = a.User != "etcd"
 		}
 	} else {
 		for _, b := range bins {
@@ -497,13 +644,19 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 			}
 			sums[b.Name] = b.SHA256
 		}
+	}
+	if needUser {
+		// Guarded: a package installed by an earlier action of this plan
+		// may have created them.
 		if !f.GroupOK {
-			actions = append(actions, shell("create system group "+a.Group, "groupadd --system -- "+q(a.Group)))
+			actions = append(actions, shell("create system group "+a.Group, "getent group "+q(a.Group)+" >/dev/null || groupadd --system -- "+q(a.Group)))
 		}
 		if !f.UserOK {
 			actions = append(actions, shell(fmt.Sprintf("create system user %s (home %s, no login)", a.User, a.DataDir),
-				fmt.Sprintf("useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
+				fmt.Sprintf("getent passwd %s >/dev/null || useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.User), q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
 		}
+	}
+	if !a.Package {
 		for _, b := range bins {
 			dst := path.Join(a.BinDir, b.Name)
 			if f.Sums[b.Name] == b.SHA256 {
@@ -551,31 +704,35 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	c.Set("data_dir", a.DataDir)
 	c.Set("conf_file", a.ConfFile)
 
-	// The unit, for the binary install (a package brings its own).
-	if !a.Package || a.UnitContent != "" {
-		unit := unitName(a.Unit)
-		unitFile := path.Join(a.UnitDir, unit)
-		c.Set("unit_file", unitFile)
-		content := a.UnitContent
-		if content == "" {
-			content = defaultUnit(a.BinDir, a.User, a.Group, a.ConfFile)
-		}
-		p, err := planWrite(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}})
-		if err != nil {
-			return engine.Plan{}, fmt.Errorf("install_etcd: unit file: %w", err)
-		}
-		if len(p.Actions) > 0 {
-			// The unit dir exists on a systemd host; a host being prepared
-			// (or a container) may lack it.
-			actions = append(actions, shell("create "+a.UnitDir+" if missing", "mkdir -p -- "+q(a.UnitDir)))
-			actions = append(actions, p.Actions...)
-			if f.Systemd {
-				actions = append(actions, shell("daemon-reload", "systemctl daemon-reload"))
-			}
-		}
+	// The unit, for a package too: the package's own reads another
+	// environment file.
+	unit := unitName(a.Unit)
+	unitFile := path.Join(a.UnitDir, unit)
+	c.Set("unit_file", unitFile)
+	content := a.UnitContent
+	if content == "" {
+		content = defaultUnit(a.BinDir, a.User, a.Group, a.ConfFile)
+	}
+	p, err := planWrite(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}})
+	if err != nil {
+		return engine.Plan{}, fmt.Errorf("install_etcd: unit file: %w", err)
+	}
+	if len(p.Actions) > 0 {
+		// The unit dir exists on a systemd host; a host being prepared
+		// (or a container) may lack it.
+		actions = append(actions, shell("create "+a.UnitDir+" if missing", "mkdir -p -- "+q(a.UnitDir)))
+		actions = append(actions, p.Actions...)
+		reload = true
+	}
+	if reload && f.Systemd {
+		actions = append(actions, shell("daemon-reload", "systemctl daemon-reload"))
 	}
 	if len(actions) == 0 {
-		return engine.NothingToDo("etcd installed: binaries in %s up to date, user %s, %s and %s in place", a.BinDir, a.User, a.DataDir, a.ConfDir), nil
+		from := "binaries in " + a.BinDir + " up to date"
+		if a.Package {
+			from = "the package's binaries in " + a.BinDir + ", its default instance not running or enabled"
+		}
+		return engine.NothingToDo("etcd installed: %s, user %s, %s and %s in place", from, a.User, a.DataDir, a.ConfDir), nil
 	}
 	return engine.Do(actions...), nil
 }
