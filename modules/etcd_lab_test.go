@@ -31,10 +31,27 @@ type labPlay struct {
 	dir  string
 }
 
+// labSpec is a lab a test boots: a name and subnet of its own (each
+// from its environment variable, else the default), its hosts, and
+// packages added to the base image.
+type labSpec struct {
+	name, nameEnv     string
+	subnet, subnetEnv string
+	hosts             int
+	packages          []string
+}
+
 // startLab boots a three-host lab for the test and destroys it after.
 func startLab(t *testing.T) *labPlay {
+	return startLabWith(t, labSpec{name: "etcdplay-m", nameEnv: envModulesLabName, subnet: "10.77.7.0/24", subnetEnv: envModulesLabSubnet, hosts: 3})
+}
+
+// startLabWith boots the lab of spec for the test (destroying what a
+// crashed run left of it first) and destroys it when the test ends,
+// passed or not.
+func startLabWith(t *testing.T, spec labSpec) *labPlay {
 	if testing.Short() {
-		t.Skip("boots a lab of three hosts; skipped with -short")
+		t.Skipf("boots a lab of %d hosts; skipped with -short", spec.hosts)
 	}
 	imageDir := os.Getenv(lab.EnvImageDir)
 	if imageDir == "" {
@@ -43,11 +60,11 @@ func startLab(t *testing.T) *labPlay {
 	if err := lab.CheckMachine(false); err != nil {
 		t.Skipf("the lab cannot run here: %v", err)
 	}
-	subnet, err := lab.ParseSubnet(envOrDefault(envModulesLabSubnet, "10.77.7.0/24"))
+	subnet, err := lab.ParseSubnet(envOrDefault(spec.subnetEnv, spec.subnet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := envOrDefault(envModulesLabName, "etcdplay-m")
+	name := envOrDefault(spec.nameEnv, spec.name)
 	dir := filepath.Join(os.TempDir(), "etcdplay-lab-"+name)
 	// Two runs on one machine take turns on the one lab.
 	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
@@ -60,7 +77,7 @@ func startLab(t *testing.T) *labPlay {
 	t.Cleanup(func() { lock.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: name, Subnet: subnet, Log: labLog{t}})
+	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: name, Subnet: subnet, Packages: spec.packages, Log: labLog{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +94,13 @@ func startLab(t *testing.T) *labPlay {
 		}
 	})
 	if _, err := l.BuildImage(ctx, false); err != nil {
-		t.Skipf("no lab image (and it cannot be built here): %v", err)
+		t.Skipf("no lab image with %s (and it cannot be built here): %v", orWord(strings.Join(spec.packages, ","), "no extra packages"), err)
 	}
 	start := time.Now()
-	if err := l.Up(ctx, 3); err != nil {
+	if err := l.Up(ctx, spec.hosts); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("lab of 3 hosts up in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("lab of %d hosts up in %s", spec.hosts, time.Since(start).Round(time.Millisecond))
 	inv, err := inventory.Load(l.InventoryPath())
 	if err != nil {
 		t.Fatal(err)
