@@ -394,6 +394,22 @@ var stops = struct {
 	m map[uint64]map[uint64]string // cluster ID -> member ID -> host
 }{m: map[uint64]map[uint64]string{}}
 
+// localMemberID is the member ID of the etcd answering at url, from its
+// own status.
+func localMemberID(ctx context.Context, s *etcdSession, url string) (uint64, error) {
+	cli, err := s.client(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	defer cancel()
+	st, err := cli.Status(rctx, url)
+	if err != nil {
+		return 0, err
+	}
+	return st.Header.MemberId, nil
+}
+
 // gateStop applies the quorum gate to stopping this host's etcd member.
 func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, verb string) error {
 	fail := func(format string, args ...any) error {
@@ -437,6 +453,26 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 	}
 	target := healthTarget{Host: c.Host.Name, Name: memberName(c.Host), ClientURL: urls[0], PeerURL: peerURL(c.Host)}
 	m := target.match(cl.Members)
+	if m == nil {
+		// The etcd here answers but no member has this host's name or
+		// URLs. Ask it who it is: a member of the cluster under another
+		// name is gated as itself; one the cluster no longer has (just
+		// removed, it is about to exit) counts for nobody's quorum.
+		id, err := localMemberID(ctx, s, urls[0])
+		if err == nil {
+			for _, cm := range cl.Members {
+				if cm.ID == id {
+					m = cm
+				}
+			}
+			if m == nil {
+				msg := fmt.Sprintf("etcd on %s is member %x, which cluster %x does not have (removed?): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, id, cl.ID)
+				c.Set("quorum", msg)
+				c.Warn("%s", msg)
+				return nil
+			}
+		}
+	}
 	if m == nil {
 		return fail("%s %s: no member of cluster %x is this host's (name %s, client URL %s, peer URL %s; members: %s). Set etcd_name or etcd_client_url for %s, or force=True",
 			verb, unit, cl.ID, target.Name, target.ClientURL, target.PeerURL, memberLabels(cl), c.Host.Name)
