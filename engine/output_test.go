@@ -127,6 +127,21 @@ func TestTextProgress(t *testing.T) {
 	}
 }
 
+// TestTextProgressWithoutTerminal: without a status line, each new
+// progress message is a line, and a retry that says the same again is not.
+func TestTextProgressWithoutTerminal(t *testing.T) {
+	var out syncBuf
+	p := NewText(&out, &out, TextOptions{})
+	defer p.Close()
+	p.Emit(Event{Type: EventTaskStart, Task: 1, Module: "member_add", Hosts: []string{"h1"}})
+	for _, m := range []string{"not yet", "not yet", "not yet", "nearly", "not yet"} {
+		p.Emit(Event{Type: EventProgress, Task: 1, Host: "h1", Msg: m})
+	}
+	if got := out.String(); strings.Count(got, "h1: not yet") != 2 || strings.Count(got, "h1: nearly") != 1 {
+		t.Fatalf("progress lines:\n%s", got)
+	}
+}
+
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -144,6 +144,12 @@ func (p *Text) Emit(e Event) {
 			p.showStatus()
 			return
 		}
+		// Without a status line, a wait that says the same thing at every
+		// retry is shown once, not once per second.
+		if msg == p.lastProg {
+			return
+		}
+		p.lastProg = msg
 		fmt.Fprintf(p.out, "%s %s\n", p.c(cDim, "...        "), msg)
 	case EventWarning:
 		where := ""
