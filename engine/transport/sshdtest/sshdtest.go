@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,6 +218,9 @@ Subsystem sftp internal-sftp
 	}
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary that dies (a panic, a timeout) runs no Cleanup: the
+	// kernel ends sshd with it instead.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start sshd: %w", err)
