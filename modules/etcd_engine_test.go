@@ -142,20 +142,29 @@ func (p *etcdPlay) inventory() *inventory.Inventory {
 
 func (p *etcdPlay) run(src string, check bool, vars map[string]any) (*recorder, error) {
 	p.t.Helper()
-	file := filepath.Join(p.dir, "play.star")
-	os.WriteFile(file, []byte(src), 0o644)
+	return runStar(p.t, p.dir, src, engine.Config{Inventory: p.inventory(), Connector: p.conn, Check: check, Vars: vars}, 2*time.Minute)
+}
+
+// runStar writes src as play.star in dir and runs it through the engine
+// with every module, cfg giving the inventory, connector and modes; the
+// text output and events are in the recorder. It is the one way the etcd
+// module tests run a playbook.
+func runStar(t testing.TB, dir, src string, cfg engine.Config, timeout time.Duration) (*recorder, error) {
+	t.Helper()
+	file := filepath.Join(dir, "play.star")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pb, err := engine.OpenPlaybook(file, nil)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	buf := &etcdBuffer{}
 	rec := &recorder{buf: buf, text: engine.NewText(buf, buf, engine.TextOptions{})}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_, err = engine.Run(ctx, engine.Config{
-		Inventory: p.inventory(), Connector: p.conn, Modules: All(), Output: rec,
-		Check: check, Diff: true, BaseDir: p.dir, Forks: 10, Vars: vars,
-	}, pb)
+	cfg.Modules, cfg.Output, cfg.Diff, cfg.BaseDir, cfg.Forks = All(), rec, true, dir, 10
+	_, err = engine.Run(ctx, cfg, pb)
 	rec.text.Close()
 	return rec, err
 }

@@ -129,25 +129,11 @@ func envOrDefault(k, def string) string {
 
 func (p *labPlay) run(src string, check bool, vars map[string]any) (*recorder, error) {
 	p.t.Helper()
-	file := filepath.Join(p.dir, "play.star")
-	os.WriteFile(file, []byte(src), 0o644)
-	pb, err := engine.OpenPlaybook(file, nil)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	buf := &etcdBuffer{}
-	rec := &recorder{buf: buf, text: engine.NewText(buf, buf, engine.TextOptions{})}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	start := time.Now()
-	_, err = engine.Run(ctx, engine.Config{
-		Inventory: p.inv, Connector: p.conn, Modules: All(), Output: rec,
-		Check: check, Diff: true, BaseDir: p.dir, Forks: 10, Vars: vars,
-	}, pb)
-	rec.text.Close()
+	rec, err := runStar(p.t, p.dir, src, engine.Config{Inventory: p.inv, Connector: p.conn, Check: check, Vars: vars}, 5*time.Minute)
 	p.t.Logf("playbook took %s", time.Since(start).Round(time.Millisecond))
 	if os.Getenv("ETCDPLAY_TEST_SHOW") != "" {
-		p.t.Logf("output:\n%s", buf)
+		p.t.Logf("output:\n%s", rec.buf)
 	}
 	return rec, err
 }

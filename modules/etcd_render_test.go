@@ -1,7 +1,6 @@
 package modules
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,22 +41,7 @@ func (p *localPlay) hostDir(h string) string { return filepath.Join(p.dir, "host
 
 func (p *localPlay) run(src string, check bool) (*recorder, error) {
 	p.t.Helper()
-	file := filepath.Join(p.dir, "play.star")
-	os.WriteFile(file, []byte(src), 0o644)
-	pb, err := engine.OpenPlaybook(file, nil)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	buf := &etcdBuffer{}
-	rec := &recorder{buf: buf, text: engine.NewText(buf, buf, engine.TextOptions{})}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err = engine.Run(ctx, engine.Config{
-		Inventory: p.inv, Connector: p.conn, Modules: All(), Output: rec,
-		Check: check, Diff: true, BaseDir: p.dir, Forks: 10,
-	}, pb)
-	rec.text.Close()
-	return rec, err
+	return runStar(p.t, p.dir, src, engine.Config{Inventory: p.inv, Connector: p.conn, Check: check}, time.Minute)
 }
 
 const renderInventory = `[etcd]
