@@ -200,9 +200,11 @@ def main(ctx):
 `, false, nil)
 	// Which host is refused first, and whether it sees the one let through
 	// as being stopped by this run or already down, depends on timing;
-	// what must hold: a refusal, exactly one member restarted, and for a
-	// host that saw the other being stopped, the advice to go one at a time.
-	if out := rec.buf.String(); err == nil || !strings.Contains(err.Error(), "refused: stopping") || strings.Count(out, "restart etcd.service") != 1 ||
+	// what must hold: a refusal, not every member restarted (a second one
+	// may pass once the first is back and healthy), and for a host that
+	// saw another being stopped, the advice to go one at a time.
+	if out := rec.buf.String(); err == nil || !strings.Contains(err.Error(), "refused: stopping") ||
+		strings.Count(out, "restart etcd.service") < 1 || strings.Count(out, "restart etcd.service") > 2 ||
 		(strings.Contains(out, "by this run") && !strings.Contains(out, "one at a time (serial=1)")) {
 		t.Errorf("parallel restart of all members: %v\n%s", err, out)
 	}

@@ -74,13 +74,20 @@ func nextAddr() string {
 	return fmt.Sprintf("127.0.%d.%d", third, k%250+1)
 }
 
-func freePort(addr string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		return 0, err
+// freePorts returns two distinct free ports on addr, for a member's peer
+// and client URLs: both listeners are held until both are picked, so the
+// kernel cannot hand out the same port twice.
+func freePorts(addr string) (int, int, error) {
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		if err != nil {
+			return 0, 0, err
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], ports[1], nil
 }
 
 // Start starts an n-member cluster and waits until it has a leader. It is
@@ -130,11 +137,7 @@ func Start(tb testing.TB, n int, o Options) *Cluster {
 func (c *Cluster) NewMember(name string) *Member {
 	c.tb.Helper()
 	addr := nextAddr()
-	pp, err := freePort(addr)
-	if err != nil {
-		c.tb.Fatalf("etcdtest: %v", err)
-	}
-	cp, err := freePort(addr)
+	pp, cp, err := freePorts(addr)
 	if err != nil {
 		c.tb.Fatalf("etcdtest: %v", err)
 	}
