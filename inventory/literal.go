@@ -224,20 +224,10 @@ func (p *litParser) brace(depth int) (any, bool) {
 			if !dup {
 				set = append(set, v)
 			}
-			p.space()
-			switch p.peek() {
-			case ',':
-				p.i++
-				p.space()
-				if p.peek() == '}' {
-					p.i++
-					return set, true
-				}
-			case '}':
-				p.i++
-				return set, true
-			default:
+			if done, ok := p.next('}'); !ok {
 				return nil, false
+			} else if done {
+				return set, true
 			}
 			if v, ok = p.expr(depth + 1); !ok {
 				return nil, false
@@ -261,25 +251,36 @@ func (p *litParser) brace(depth int) (any, bool) {
 			return nil, false
 		}
 		m[key] = v
-		p.space()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.space()
-			if p.peek() == '}' {
-				p.i++
-				return m, true
-			}
-		case '}':
-			p.i++
-			return m, true
-		default:
+		if done, ok := p.next('}'); !ok {
 			return nil, false
+		} else if done {
+			return m, true
 		}
 		if k, ok = p.expr(depth + 1); !ok {
 			return nil, false
 		}
 	}
+}
+
+// next reads what follows an element of a {...} literal: a comma, with an
+// optional trailing one before end, or end itself. done says the literal
+// ended; ok is false for anything else.
+func (p *litParser) next(end byte) (done, ok bool) {
+	p.space()
+	switch p.peek() {
+	case ',':
+		p.i++
+		p.space()
+		if p.peek() == end {
+			p.i++
+			return true, true
+		}
+		return false, true
+	case end:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 func hashable(v any) bool {

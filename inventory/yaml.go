@@ -475,22 +475,10 @@ func (y *yamlReader) hostVars(h *hostDef, n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return y.at(n).errorf("host %q: expected a mapping of variables (or nothing), found %s", h.name, kindOf(n))
 	}
-	pairs, err := y.pairs(n)
-	if err != nil {
-		return err
-	}
-	for _, p := range pairs {
-		key, err := y.varName(p.key)
-		if err != nil {
-			return err
-		}
-		v, err := y.value(p.val, 0)
-		if err != nil {
-			return err
-		}
-		y.b.setHostVar(h, key, v, y.at(p.key))
-	}
-	return nil
+	return y.eachVar(n, func(key string, v any, at pos) error {
+		y.b.setHostVar(h, key, v, at)
+		return nil
+	})
 }
 
 func (y *yamlReader) groupVars(g *groupDef, n *yaml.Node) error {
@@ -500,6 +488,14 @@ func (y *yamlReader) groupVars(g *groupDef, n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return y.at(n).errorf("vars of group %q: expected a mapping of variable names to values, found %s", g.name, kindOf(n))
 	}
+	return y.eachVar(n, func(key string, v any, at pos) error {
+		return y.b.setGroupVar(g, key, v, at)
+	})
+}
+
+// eachVar calls set for every variable of the mapping n, in file order,
+// with its name checked and its value converted.
+func (y *yamlReader) eachVar(n *yaml.Node, set func(key string, v any, at pos) error) error {
 	pairs, err := y.pairs(n)
 	if err != nil {
 		return err
@@ -513,7 +509,7 @@ func (y *yamlReader) groupVars(g *groupDef, n *yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		if err := y.b.setGroupVar(g, key, v, y.at(p.key)); err != nil {
+		if err := set(key, v, y.at(p.key)); err != nil {
 			return err
 		}
 	}
