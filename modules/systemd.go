@@ -456,26 +456,25 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 	if m == nil {
 		// The etcd here answers but no member has this host's name or
 		// URLs. Ask it who it is: a member of the cluster under another
-		// name is gated as itself; one the cluster no longer has (just
-		// removed, it is about to exit) counts for nobody's quorum.
+		// name is gated as itself. One that the cluster does not have (just
+		// removed, about to exit), or that cannot say (shutting down), is
+		// not counted healthy by anyone: stopping it cannot cost quorum.
 		id, err := localMemberID(ctx, s, urls[0])
-		if err == nil {
-			for _, cm := range cl.Members {
-				if cm.ID == id {
-					m = cm
-				}
-			}
-			if m == nil {
-				msg := fmt.Sprintf("etcd on %s is member %x, which cluster %x does not have (removed?): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, id, cl.ID)
-				c.Set("quorum", msg)
-				c.Warn("%s", msg)
-				return nil
+		for _, cm := range cl.Members {
+			if err == nil && cm.ID == id {
+				m = cm
 			}
 		}
-	}
-	if m == nil {
-		return fail("%s %s: no member of cluster %x is this host's (name %s, client URL %s, peer URL %s; members: %s). Set etcd_name or etcd_client_url for %s, or force=True",
-			verb, unit, cl.ID, target.Name, target.ClientURL, target.PeerURL, memberLabels(cl), c.Host.Name)
+		if m == nil {
+			who := fmt.Sprintf("member %x, which cluster %x does not have (removed?)", id, cl.ID)
+			if err != nil {
+				who = fmt.Sprintf("no member of cluster %x (its status: %s)", cl.ID, shortErr(err))
+			}
+			msg := fmt.Sprintf("etcd on %s is %s: stopping it cannot lower the cluster's count of healthy members", c.Host.Name, who)
+			c.Set("quorum", msg)
+			c.Warn("%s", msg)
+			return nil
+		}
 	}
 	q := quorumViewOf(s.statuses(ctx, cl.Members))
 	stops.Lock()
