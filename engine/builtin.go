@@ -49,7 +49,7 @@ func CommonArgs() []string {
 }
 
 // helperNames are the builtins a playbook has besides modules.
-var helperNames = []string{"fail", "json", "refuse", "serial", "struct"}
+var helperNames = []string{"fail", "json", "on_failure", "refuse", "serial", "struct"}
 
 // callOptions are a call's common arguments.
 type callOptions struct {
@@ -485,6 +485,15 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		// playbook does not go on as if it had.
 		return nil, fail("", fmt.Errorf("serial: %s; not started: %s", strings.TrimPrefix(stopped, "not started: "), strings.Join(notStarted, ", ")))
 	}
+	if !r.adhoc && len(hosts) > 0 {
+		if err := noHostLeft(o, run, results, index, r); err != nil {
+			host := ""
+			if len(hosts) == 1 {
+				host = hosts[0].Name()
+			}
+			return nil, fail(host, err)
+		}
+	}
 	var done []*HostResult
 	for _, hr := range results {
 		if hr != nil {
@@ -492,6 +501,45 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		}
 	}
 	return newResults(info.Name, pos, done), nil
+}
+
+// noHostLeft is the error that stops a playbook when no target of a call
+// came through it (see NoHostsLeftError), or nil. Targets outside --limit
+// do not count: the limit is the operator's choice.
+func noHostLeft(o *callOptions, run []*Host, results []*HostResult, index map[string]int, r *runner) error {
+	var parts []string
+	unreachable := true
+	if len(run) == 0 {
+		for _, hr := range results {
+			if hr == nil || hr.Status != StatusSkipped || !strings.HasPrefix(hr.Msg, "left the run: ") {
+				return nil
+			}
+			parts = append(parts, hr.Host.Name()+" "+hr.Msg)
+			unreachable = unreachable && r.droppedUnreachable(hr.Host.Name())
+		}
+		if len(parts) == 0 {
+			return nil
+		}
+		return &NoHostsLeftError{Unreachable: unreachable, Detail: strings.Join(parts, "; ")}
+	}
+	for _, h := range run {
+		hr := results[index[h.Name()]]
+		if hr == nil || hr.ok() || r.ignored(o, hr) {
+			return nil
+		}
+		if hr.Status != StatusUnreachable {
+			unreachable = false
+		}
+		what := firstLine(hr.Msg)
+		if hr.Status == StatusUnreachable {
+			what = "unreachable: " + what
+		}
+		if len(run) > 1 {
+			what = h.Name() + ": " + what
+		}
+		parts = append(parts, what)
+	}
+	return &NoHostsLeftError{Unreachable: unreachable, Detail: strings.Join(parts, "; ")}
 }
 
 func (r *runner) ignored(o *callOptions, hr *HostResult) bool {
@@ -888,11 +936,12 @@ func firstLine(s string) string {
 }
 
 // predeclared are the names every playbook file sees besides Starlark's
-// own: the modules, fail, refuse, serial, struct and json.
+// own: the modules, fail, refuse, on_failure, serial, struct and json.
 func (r *runner) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
-		"fail":   starlark.NewBuiltin("fail", r.fail),
-		"refuse": starlark.NewBuiltin("refuse", r.fail),
+		"fail":       starlark.NewBuiltin("fail", r.fail),
+		"refuse":     starlark.NewBuiltin("refuse", r.fail),
+		"on_failure": starlark.NewBuiltin("on_failure", r.onFailure),
 		"serial": starlark.NewBuiltin("serial", r.serial),
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":   json.Module,

@@ -9,9 +9,11 @@ import (
 
 // Exit codes an Error picks for itself; cmd/etcdplay documents them.
 const (
-	exitError    = 1
-	exitBadInput = 4
-	exitRefused  = 5
+	exitError       = 1
+	exitFailed      = 2
+	exitUnreachable = 3
+	exitBadInput    = 4
+	exitRefused     = 5
 )
 
 // Error is a run stopped by the playbook or a module, placed at the call in
@@ -64,7 +66,36 @@ func (e *Error) ExitCode() int {
 	case errors.As(e.Err, &i):
 		return exitBadInput
 	}
+	var n *NoHostsLeftError
+	if errors.As(e.Err, &n) {
+		return n.ExitCode()
+	}
 	return exitError
+}
+
+// NoHostsLeftError stops a playbook at a call that no target host came
+// through: each one failed or was unreachable (and the call did not
+// ignore it), or had left the run already. A playbook's later steps
+// depend on the hosts it names, so it does not go on without them; this
+// is Ansible's "no hosts left". Ad-hoc runs report such hosts in the
+// recap instead.
+type NoHostsLeftError struct {
+	// Unreachable is set when no host failed: each was unreachable.
+	Unreachable bool
+	// Detail names the hosts and what happened to them.
+	Detail string
+}
+
+func (e *NoHostsLeftError) Error() string {
+	return e.Detail + "; no target host is left, so the run stops here"
+}
+
+// ExitCode is 3 when the hosts were unreachable, else 2.
+func (e *NoHostsLeftError) ExitCode() int {
+	if e.Unreachable {
+		return exitUnreachable
+	}
+	return exitFailed
 }
 
 // RefusedError is a safety check refusing a step. A module returns it (see

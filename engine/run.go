@@ -48,6 +48,13 @@ type Config struct {
 	// BaseDir is where relative local paths of modules (copy src=, fetch
 	// dest=) resolve; "" is the working directory.
 	BaseDir string
+	// Command is the command line that started the run, as a shell would
+	// take it again: ctx.command in playbooks, which print it as the
+	// command that continues a run that stopped.
+	Command string
+	// BreakLock asks the modules that take a cluster lock to break one
+	// held by another run (etcdplay run --break-lock).
+	BreakLock bool
 }
 
 // Run runs a playbook's main(ctx) and returns its recap. The error, if any,
@@ -65,6 +72,7 @@ func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 // ParseModuleArgs).
 func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []string) (*Recap, error) {
 	r := newRunner(ctx, cfg)
+	r.adhoc = true
 	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	b, ok := r.builtins[module]
 	if !ok {
@@ -116,6 +124,19 @@ type runner struct {
 	droppedList []string
 	abort       *Error // set to stop the run from outside a builtin's return
 	interrupted *Interruption
+
+	// onFail is the playbook's on_failure function; quiet (guarded by
+	// emitMu) is set while it runs: its print() lines are recovery notes
+	// and its other events are not shown.
+	onFail starlark.Callable
+	quiet  bool
+
+	// stateMu guards the modules' run state (RunKey), endMu AtRunEnd's
+	// functions.
+	stateMu sync.Mutex
+	state   map[any]*runEntry
+	endMu   sync.Mutex
+	atEnd   []func()
 }
 
 func newRunner(ctx context.Context, cfg Config) *runner {
@@ -223,14 +244,23 @@ func (r *runner) runMain(pb *Playbook) error {
 // the recap.
 func (r *runner) finish(err error) (*Recap, error) {
 	e := r.explain(err)
+	if e != nil {
+		r.emit(Event{Type: EventError, Pos: e.Pos, Module: e.Module, Host: e.Host, Msg: e.Error(), Backtrace: e.Backtrace})
+		err = e
+	}
 	rec := r.buildRecap()
-	if e != nil || rec.Failed > 0 || rec.Unreachable > 0 {
+	failed := e != nil || rec.Failed > 0 || rec.Unreachable > 0
+	if failed && rec.Changed && !r.cfg.Check {
+		// Something was changed and the run did not end well: the
+		// playbook's on_failure says where that leaves things.
+		r.runOnFailure(e)
+	}
+	r.runEnd()
+	if failed {
 		rec.Recovery = r.recovery
 	}
 	if e != nil {
 		rec.Error = e.Error()
-		r.emit(Event{Type: EventError, Pos: e.Pos, Module: e.Module, Host: e.Host, Msg: e.Error(), Backtrace: e.Backtrace})
-		err = e
 	}
 	r.emit(Event{Type: EventRecap, Recap: rec})
 	return rec, err
@@ -287,6 +317,12 @@ func (r *runner) emit(e Event) {
 	defer r.emitMu.Unlock()
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	if r.quiet {
+		if e.Type == EventPrint && !slices.Contains(r.recovery, e.Msg) {
+			r.recovery = append(r.recovery, e.Msg)
+		}
+		return
 	}
 	if e.Type == EventHostResult {
 		hr := r.recap[e.Host]
@@ -484,6 +520,12 @@ func (r *runner) droppedWhy(host string) (string, bool) {
 	defer r.emitMu.Unlock()
 	d, ok := r.dropped[host]
 	return d.why, ok
+}
+
+func (r *runner) droppedUnreachable(host string) bool {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	return r.dropped[host].unreachable
 }
 
 func (r *runner) droppedHosts() *starlark.List {

@@ -28,6 +28,8 @@ CONTEXT
                               calls then skip it)
     ctx.vars                  the extra vars (-e key=value, -e @vars.yaml)
     ctx.check, ctx.diff       true with --check, --diff
+    ctx.command               the command line that started the run, to
+                              print as the one that continues it
     ctx.dropped_hosts         hosts that have left the run (failed, unreachable)
 
 HOSTS
@@ -77,12 +79,24 @@ RESULTS
 
 FAILURES
     A host that fails or is unreachable leaves the run: later calls skip
-    it, and the recap shows where it left. Check r.ok to decide; fail(msg)
+    it, and the recap shows where it left. A call that no target host
+    came through (each failed, was unreachable or had left the run) stops
+    the run there, as Ansible's "no hosts left" does: the steps after it
+    were written for those hosts. Give ignore_errors=True (or
+    ignore_unreachable=True) to go on and decide from r.ok. fail(msg)
     stops the run with msg (exit status 1); refuse(msg) stops it as a
     safety check does, before the step it refuses (exit status 5). A
     refusal by a module's safety check, a bad argument,
     or an error in the playbook stops the run, with the file:line:col of
     the call (-v adds the Starlark backtrace).
+
+    on_failure(fn) registers fn(failure), called when the run ends badly
+    after it changed something: failure.pos, .module, .host, .msg,
+    .refused and .interrupted say where and why it stopped. fn runs in
+    check mode (its module calls only read) within 15s; what it prints is
+    the recap's TO RECOVER section, which should say where the change
+    stands and the one command that continues or undoes it. A run that
+    changed nothing prints no recovery advice.
 
 ROLLING CHANGES
     for batch in serial(ctx.hosts("etcd"), 1):    # or serial(hosts, "30%")
@@ -107,6 +121,6 @@ LANGUAGE
     Starlark (https://github.com/google/starlark-go/blob/master/doc/spec.md)
     with sets, while loops, top-level if/for and global reassignment; no
     recursion. There is no file or network access except through modules.
-    Besides Starlark's builtins: fail, refuse, serial, struct, json (encode, decode,
-    indent), and the modules. print() writes to the run's output.
+    Besides Starlark's builtins: fail, refuse, on_failure, serial, struct,
+    json (encode, decode, indent), and the modules. print() writes to the run's output.
 `

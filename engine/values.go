@@ -104,7 +104,7 @@ func (c *playCtx) Truth() starlark.Bool  { return starlark.True }
 func (c *playCtx) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ctx") }
 
 func (c *playCtx) AttrNames() []string {
-	return []string{"check", "diff", "dropped_hosts", "host", "hosts", "vars"}
+	return []string{"check", "command", "diff", "dropped_hosts", "host", "hosts", "vars"}
 }
 
 func (c *playCtx) Attr(name string) (starlark.Value, error) {
@@ -113,6 +113,8 @@ func (c *playCtx) Attr(name string) (starlark.Value, error) {
 		return starlark.Bool(c.r.cfg.Check), nil
 	case "diff":
 		return starlark.Bool(c.r.cfg.Diff), nil
+	case "command":
+		return starlark.String(c.r.cfg.Command), nil
 	case "vars":
 		return varsDict{c.vars}, nil
 	case "hosts":
