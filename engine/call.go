@@ -91,6 +91,24 @@ func (c *HostCall) Get(ctx context.Context, path string, w io.Writer) error {
 	return c.Conn.Get(ctx, path, w)
 }
 
+// ReadFile returns the content of the remote file at path: over SFTP as
+// the connecting user, or with cat through sudo when the call becomes
+// another user (SFTP cannot).
+func (c *HostCall) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	if c.Become {
+		out, err := c.Output(ctx, "cat", "--", path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		return out, nil
+	}
+	var b bytes.Buffer
+	if err := c.Get(ctx, path, &b); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b.Bytes(), nil
+}
+
 // Set records module data in the result, available to the playbook as an
 // attribute (r.member_id) and in JSON output under "data". v must be a
 // string, bool, number, nil, []string, []any or map[string]any of those.

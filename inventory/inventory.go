@@ -614,7 +614,7 @@ func (h *Host) KeyFile() string {
 // in any case); set is false when neither is set.
 func (h *Host) Become() (become bool, set bool) {
 	if _, v, ok := h.first(becomeVars); ok {
-		b, _ := boolean(v)
+		b, _ := Bool(v)
 		return b, true
 	}
 	return false, false
@@ -677,7 +677,7 @@ func (h *Host) check() error {
 		return err
 	}
 	if name, v, ok := h.first(becomeVars); ok {
-		if _, ok := boolean(v); !ok {
+		if _, ok := Bool(v); !ok {
 			return bad(name, "expected a boolean (true/false, yes/no, on/off, 1/0), found %s", describe(v))
 		}
 	}
@@ -692,8 +692,8 @@ func portNumber(v any) (int, bool) {
 	return n, true
 }
 
-// boolean reads a boolean the way Ansible's boolean() does.
-func boolean(v any) (b bool, ok bool) {
+// Bool reads a boolean the way Ansible's boolean() does.
+func Bool(v any) (b bool, ok bool) {
 	switch v := v.(type) {
 	case bool:
 		return v, true

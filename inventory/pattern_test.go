@@ -346,18 +346,18 @@ portonly:2022
 
 func TestBoolean(t *testing.T) {
 	for _, v := range []any{true, 1, 1.0, "yes", "Yes", "on", "1", "true", "True", "t", "y", " YES "} {
-		if b, ok := boolean(v); !b || !ok {
-			t.Errorf("boolean(%#v) = %v, %v; want true", v, b, ok)
+		if b, ok := Bool(v); !b || !ok {
+			t.Errorf("Bool(%#v) = %v, %v; want true", v, b, ok)
 		}
 	}
 	for _, v := range []any{false, 0, 0.0, "no", "off", "0", "false", "FALSE", "f", "n"} {
-		if b, ok := boolean(v); b || !ok {
-			t.Errorf("boolean(%#v) = %v, %v; want false", v, b, ok)
+		if b, ok := Bool(v); b || !ok {
+			t.Errorf("Bool(%#v) = %v, %v; want false", v, b, ok)
 		}
 	}
 	for _, v := range []any{2, "maybe", "", nil, []any{}} {
-		if _, ok := boolean(v); ok {
-			t.Errorf("boolean(%#v) accepted", v)
+		if _, ok := Bool(v); ok {
+			t.Errorf("Bool(%#v) accepted", v)
 		}
 	}
 }

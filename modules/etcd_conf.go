@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // settingKind is the type of value an etcd setting takes.
@@ -342,7 +343,7 @@ func (c etcdConf) checkInitialCluster(ic string) confErrors {
 			add("%q is not NAME=PEER_URL (expected e.g. etcd-1=http://10.0.0.1:2380,etcd-2=http://10.0.0.2:2380)", pair)
 			continue
 		}
-		if msg := checkURL(u); msg != "" {
+		if msg := etcd.CheckURL(u); msg != "" {
 			add("member %s: %s", name, msg)
 			continue
 		}
@@ -413,34 +414,10 @@ func checkValue(kind settingKind, v string) string {
 			return "is empty: expected one or more URLs, comma-separated"
 		}
 		for _, u := range splitList(v) {
-			if msg := checkURL(u); msg != "" {
+			if msg := etcd.CheckURL(u); msg != "" {
 				return msg
 			}
 		}
-	}
-	return ""
-}
-
-// checkURL checks one URL as etcd's types.NewURLs does.
-func checkURL(s string) string {
-	if !strings.Contains(s, "://") {
-		return fmt.Sprintf("%q has no scheme: expected http://, https://, unix:// or unixs://, e.g. http://10.0.0.1:2380", s)
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Sprintf("%q is not a URL: %v", s, err)
-	}
-	switch u.Scheme {
-	case "http", "https":
-		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
-			return fmt.Sprintf("%q has no port: expected scheme://host:port, e.g. http://10.0.0.1:2380", s)
-		}
-		if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-			return fmt.Sprintf("%q has a path: etcd URLs are scheme://host:port only", s)
-		}
-	case "unix", "unixs":
-	default:
-		return fmt.Sprintf("%q: scheme %q is not one etcd serves (http, https, unix, unixs)", s, u.Scheme)
 	}
 	return ""
 }

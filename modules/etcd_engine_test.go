@@ -12,8 +12,9 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport/sshdtest"
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 	"github.com/etcdplay/etcdplay/inventory"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
 )
 
 // These tests run the etcd modules through the engine, over a real sshd on
@@ -110,9 +111,9 @@ func newEtcdPlay(t *testing.T, cl *etcdtest.Cluster, hosts int) *etcdPlay {
 		hv := map[string]string{}
 		if cl != nil && i < len(cl.Members) {
 			m := cl.Members[i]
-			hv[varName] = m.Name
-			hv[varClientURL] = m.ClientURL
-			hv[varPeerURL] = m.PeerURL
+			hv[etcd.VarName] = m.Name
+			hv[etcd.VarClientURL] = m.ClientURL
+			hv[etcd.VarPeerURL] = m.PeerURL
 		}
 		p.hostVars[h.Name] = hv
 	}
@@ -283,10 +284,10 @@ func TestEtcdModulesOverSSHWithTLSFromHost(t *testing.T) {
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
 	p := newEtcdPlay(t, cl, 3)
-	p.vars[varCACert] = cl.TLS.CA
-	p.vars[varCert] = cl.TLS.Cert
-	p.vars[varKey] = cl.TLS.Key
-	p.vars[varTLSFromHost] = "true"
+	p.vars[etcd.VarCACert] = cl.TLS.CA
+	p.vars[etcd.VarCert] = cl.TLS.Cert
+	p.vars[etcd.VarKey] = cl.TLS.Key
+	p.vars[etcd.VarTLSFromHost] = "true"
 	rec, err := p.run(`
 def main(ctx):
     hs = ctx.hosts("test")
@@ -301,8 +302,8 @@ def main(ctx):
 	}
 	// Without the client certificate, every target is tried and the
 	// error says what is missing, not that the targets did not answer.
-	delete(p.vars, varCert)
-	delete(p.vars, varKey)
+	delete(p.vars, etcd.VarCert)
+	delete(p.vars, etcd.VarKey)
 	rec, err = p.run(`
 def main(ctx):
     member_list(ctx.hosts("test"))

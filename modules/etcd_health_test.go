@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
 func targetsOf(cl *etcdtest.Cluster) []healthTarget {
@@ -110,7 +111,7 @@ func TestSnapshotSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "backups")
-	snap := func(_ context.Context, s *etcdSession, ec *etcdCluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
+	snap := func(_ context.Context, s *etcd.Session, ec *etcd.Cluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
 		return planSnapshotSave(ctx, s, ec, dir, set, nil)
 	}
 	c, p, err := step(t, cl, snap, &struct{}{})

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
 // call is one module call's results and warnings, for tests of Plan
@@ -39,9 +40,9 @@ func (c *call) str(k string) string {
 
 // directSession is a session that dials the test cluster's client URLs
 // from the test process.
-func directSession(t *testing.T, ctx context.Context, cl *etcdtest.Cluster, c *call) *etcdSession {
-	s := newSession(ctx, cl.ClientTLS(), nil)
-	s.warn = func(f string, args ...any) {
+func directSession(t *testing.T, ctx context.Context, cl *etcdtest.Cluster, c *call) *etcd.Session {
+	s := etcd.NewSession(ctx, cl.ClientTLS(), nil)
+	s.Warn = func(f string, args ...any) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.warnings = append(c.warnings, fmt.Sprintf(f, args...))
@@ -65,7 +66,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // readTestCluster reads the cluster through the running members in order.
-func readTestCluster(t *testing.T, ctx context.Context, s *etcdSession, cl *etcdtest.Cluster) *etcdCluster {
+func readTestCluster(t *testing.T, ctx context.Context, s *etcd.Session, cl *etcdtest.Cluster) *etcd.Cluster {
 	t.Helper()
 	var urls []string
 	for _, m := range cl.Members {
@@ -73,7 +74,7 @@ func readTestCluster(t *testing.T, ctx context.Context, s *etcdSession, cl *etcd
 			urls = append(urls, m.ClientURL)
 		}
 	}
-	c, err := s.members(ctx, urls)
+	c, err := s.Members(ctx, urls)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func apply(ctx context.Context, p engine.Plan) error {
 }
 
 // step plans and applies one module call against the test cluster.
-func step[A any](t *testing.T, cl *etcdtest.Cluster, plan func(context.Context, *etcdSession, *etcdCluster, *A, func(string, any)) (engine.Plan, error), a *A) (*call, engine.Plan, error) {
+func step[A any](t *testing.T, cl *etcdtest.Cluster, plan func(context.Context, *etcd.Session, *etcd.Cluster, *A, func(string, any)) (engine.Plan, error), a *A) (*call, engine.Plan, error) {
 	t.Helper()
 	ctx := testCtx(t)
 	c := &call{}
@@ -113,7 +114,7 @@ func memberNames(t *testing.T, cl *etcdtest.Cluster) string {
 	ec := readTestCluster(t, ctx, s, cl)
 	var ns []string
 	for _, m := range ec.Members {
-		n := infoOf(m, 0).label()
+		n := etcd.InfoOf(m, 0).Label()
 		if m.IsLearner {
 			n += "(learner)"
 		}
@@ -162,7 +163,7 @@ func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
 		t.Errorf("members after start: %s", got)
 	}
 
-	c3, p3, err := step(t, cl, planMemberPromote, &memberPromoteArgs{memberArg: memberArg{Name: "etcd-4"}, Timeout: engine.Duration(30 * time.Second)})
+	c3, p3, err := step(t, cl, planMemberPromote, &memberPromoteArgs{MemberArg: etcd.MemberArg{Name: "etcd-4"}, Timeout: engine.Duration(30 * time.Second)})
 	if err != nil || len(p3.Actions) != 1 {
 		t.Fatalf("promote: %v %+v", err, p3)
 	}
@@ -172,7 +173,7 @@ func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
 	if got := memberNames(t, cl); got != "etcd-1 etcd-2 etcd-3 etcd-4" {
 		t.Errorf("members after promote: %s", got)
 	}
-	if _, p, err := step(t, cl, planMemberPromote, &memberPromoteArgs{memberArg: memberArg{Name: "etcd-4"}}); err != nil || len(p.Actions) != 0 || !strings.Contains(p.Reason, "voting member already") {
+	if _, p, err := step(t, cl, planMemberPromote, &memberPromoteArgs{MemberArg: etcd.MemberArg{Name: "etcd-4"}}); err != nil || len(p.Actions) != 0 || !strings.Contains(p.Reason, "voting member already") {
 		t.Errorf("promote again: %v %+v", err, p)
 	}
 
@@ -186,7 +187,7 @@ func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
 		t.Errorf("add same name, other URL: %v", err)
 	}
 
-	c5, p5, err := step(t, cl, planMemberRemove, &memberRemoveArgs{memberArg: memberArg{Name: "etcd-4"}})
+	c5, p5, err := step(t, cl, planMemberRemove, &memberRemoveArgs{MemberArg: etcd.MemberArg{Name: "etcd-4"}})
 	if err != nil || len(p5.Actions) != 1 {
 		t.Fatalf("remove: %v %+v", err, p5)
 	}
@@ -200,7 +201,7 @@ func TestMemberAddLearnerStartPromoteRemove(t *testing.T) {
 	if got := memberNames(t, cl); got != "etcd-1 etcd-2 etcd-3" {
 		t.Errorf("members after remove: %s", got)
 	}
-	if _, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{memberArg: memberArg{Name: "etcd-4"}}); err != nil || len(p.Actions) != 0 || !strings.Contains(p.Reason, "is not a member") {
+	if _, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{MemberArg: etcd.MemberArg{Name: "etcd-4"}}); err != nil || len(p.Actions) != 0 || !strings.Contains(p.Reason, "is not a member") {
 		t.Errorf("remove again: %v %+v", err, p)
 	}
 }
@@ -211,7 +212,7 @@ func TestMemberRemoveQuorumGate(t *testing.T) {
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	cl.Member("etcd-3").Kill()
 
-	_, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{memberArg: memberArg{Name: "etcd-2"}})
+	_, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{MemberArg: etcd.MemberArg{Name: "etcd-2"}})
 	var ref *engine.RefusedError
 	if !errors.As(err, &ref) {
 		t.Fatalf("remove healthy etcd-2 with etcd-3 down: %v %+v, want a refusal", err, p)
@@ -236,7 +237,7 @@ func TestMemberRemoveQuorumGate(t *testing.T) {
 	}
 
 	// The dead member can go: the replace case.
-	c, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{memberArg: memberArg{Name: "etcd-3"}})
+	c, p, err := step(t, cl, planMemberRemove, &memberRemoveArgs{MemberArg: etcd.MemberArg{Name: "etcd-3"}})
 	if err != nil || len(p.Actions) != 1 {
 		t.Fatalf("remove dead etcd-3: %v %+v", err, p)
 	}
@@ -249,7 +250,7 @@ func TestMemberRemoveQuorumGate(t *testing.T) {
 
 	// Now two of two: removing either would leave one voter of quorum 1,
 	// which is allowed but leaves no tolerance; stopping one is refused.
-	c, p, err = step(t, cl, planMemberRemove, &memberRemoveArgs{memberArg: memberArg{Name: "etcd-2"}, Force: false})
+	c, p, err = step(t, cl, planMemberRemove, &memberRemoveArgs{MemberArg: etcd.MemberArg{Name: "etcd-2"}, Force: false})
 	if err != nil || len(p.Actions) != 1 {
 		t.Fatalf("remove one of two: %v", err)
 	}
@@ -274,7 +275,7 @@ func TestMemberRemoveForce(t *testing.T) {
 	}
 	// etcd's own check (--strict-reconfig-check) refuses it anyway, and
 	// the error is explained.
-	var ee *EtcdError
+	var ee *etcd.ExplainedError
 	if !errors.As(err, &ee) || !strings.Contains(ee.Cause, "too few started members") && !strings.Contains(ee.Cause, "connected to the voting members") {
 		t.Errorf("forced add against etcd's own check: %v", err)
 	}
@@ -284,14 +285,14 @@ func TestMemberUpdate(t *testing.T) {
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
 	m3 := cl.Member("etcd-3")
-	if _, _, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{memberArg: memberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{cl.Member("etcd-2").PeerURL}}); err == nil || !strings.Contains(err.Error(), "belongs to member etcd-2") {
+	if _, _, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{MemberArg: etcd.MemberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{cl.Member("etcd-2").PeerURL}}); err == nil || !strings.Contains(err.Error(), "belongs to member etcd-2") {
 		t.Errorf("update to another member's URL: %v", err)
 	}
-	if _, p, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{memberArg: memberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{m3.PeerURL}}); err != nil || len(p.Actions) != 0 {
+	if _, p, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{MemberArg: etcd.MemberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{m3.PeerURL}}); err != nil || len(p.Actions) != 0 {
 		t.Errorf("update to the same URL: %v %+v", err, p)
 	}
 	moved := "http://" + m3.Addr + ":1"
-	c, p, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{memberArg: memberArg{PeerURL: m3.PeerURL}, PeerURLs: engine.StringList{moved}})
+	c, p, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{MemberArg: etcd.MemberArg{PeerURL: m3.PeerURL}, PeerURLs: engine.StringList{moved}})
 	if err != nil || len(p.Actions) != 1 {
 		t.Fatalf("update: %v %+v", err, p)
 	}
@@ -309,7 +310,7 @@ func TestMemberUpdate(t *testing.T) {
 		}
 	}
 	// And back, so the member is reachable again.
-	if _, _, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{memberArg: memberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{m3.PeerURL}}); err != nil {
+	if _, _, err := step(t, cl, planMemberUpdate, &memberUpdateArgs{MemberArg: etcd.MemberArg{Name: "etcd-3"}, PeerURLs: engine.StringList{m3.PeerURL}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -317,7 +318,7 @@ func TestMemberUpdate(t *testing.T) {
 func TestMemberListTLS(t *testing.T) {
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
-	list := func(ctx context.Context, s *etcdSession, ec *etcdCluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
+	list := func(ctx context.Context, s *etcd.Session, ec *etcd.Cluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
 		return planMemberList(ctx, s, ec, set)
 	}
 	c, p, err := step(t, cl, list, &struct{}{})
@@ -345,8 +346,8 @@ func TestMemberListTLS(t *testing.T) {
 	// Without the client certificate the cluster does not answer, and the
 	// error says so.
 	ctx := testCtx(t)
-	s := newSession(ctx, nil, nil)
-	if _, err := s.members(ctx, []string{cl.Members[0].ClientURL}); err == nil {
+	s := etcd.NewSession(ctx, nil, nil)
+	if _, err := s.Members(ctx, []string{cl.Members[0].ClientURL}); err == nil {
 		t.Error("TLS cluster answered a client without a CA or certificate")
 	}
 }

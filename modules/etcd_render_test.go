@@ -9,8 +9,8 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/enginetest"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 	"github.com/etcdplay/etcdplay/inventory"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
 )
 
 // localPlay runs playbooks on stand-in hosts: a directory each, commands

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 	"github.com/etcdplay/etcdplay/inventory"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
 )
 
 // copyFile copies a test's PEM file to dst, creating its directory.
@@ -36,9 +37,9 @@ func TestEtcdModulesOverSSHWithLocalTLS(t *testing.T) {
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
 	p := newEtcdPlay(t, cl, 3)
-	p.vars[varCACert] = cl.TLS.CA
-	p.vars[varCert] = cl.TLS.Cert
-	p.vars[varKey] = cl.TLS.Key
+	p.vars[etcd.VarCACert] = cl.TLS.CA
+	p.vars[etcd.VarCert] = cl.TLS.Cert
+	p.vars[etcd.VarKey] = cl.TLS.Key
 	m4 := cl.NewMember("etcd-4")
 	rec, err := p.run(`
 def main(ctx):
@@ -72,7 +73,7 @@ def main(ctx):
 
 	// The same as arguments, relative to the playbook's directory, with
 	// the variables gone.
-	for _, k := range []string{varCACert, varCert, varKey} {
+	for _, k := range []string{etcd.VarCACert, etcd.VarCert, etcd.VarKey} {
 		delete(p.vars, k)
 	}
 	copyFile(t, cl.TLS.CA, filepath.Join(p.dir, "pki", "ca.crt"))
@@ -99,7 +100,7 @@ func TestEtcdLocalTLSMistakes(t *testing.T) {
 	p := newEtcdPlay(t, cl, 3)
 	run := func(vars map[string]string, src string) (*recorder, error, time.Duration) {
 		t.Helper()
-		for _, k := range []string{varCACert, varCert, varKey} {
+		for _, k := range []string{etcd.VarCACert, etcd.VarCert, etcd.VarKey} {
 			delete(p.vars, k)
 		}
 		for k, v := range vars {
@@ -109,7 +110,7 @@ func TestEtcdLocalTLSMistakes(t *testing.T) {
 		rec, err := p.run(src, false, nil)
 		return rec, err, time.Since(start)
 	}
-	good := map[string]string{varCACert: cl.TLS.CA, varCert: cl.TLS.Cert, varKey: cl.TLS.Key}
+	good := map[string]string{etcd.VarCACert: cl.TLS.CA, etcd.VarCert: cl.TLS.Cert, etcd.VarKey: cl.TLS.Key}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
 		for k, v := range good {
@@ -124,7 +125,7 @@ def main(ctx):
 `
 
 	t.Run("wrong CA", func(t *testing.T) {
-		rec, err, _ := run(with(varCACert, other.CA), list)
+		rec, err, _ := run(with(etcd.VarCACert, other.CA), list)
 		var ee *engine.Error
 		if !asEngineError(err, &ee) {
 			t.Fatalf("%v\n%s", err, rec.buf)
@@ -142,7 +143,7 @@ def main(ctx):
 
 	t.Run("wrong CA, wait_healthy", func(t *testing.T) {
 		// Waiting does not fix a certificate: no waiting out the timeout.
-		rec, err, took := run(with(varCACert, other.CA), `
+		rec, err, took := run(with(etcd.VarCACert, other.CA), `
 def main(ctx):
     wait_healthy(ctx.hosts("test"), timeout = "30s")
 `)
@@ -155,7 +156,7 @@ def main(ctx):
 	})
 
 	t.Run("client certificate of another CA", func(t *testing.T) {
-		rec, err, _ := run(map[string]string{varCACert: cl.TLS.CA, varCert: other.Cert, varKey: other.Key}, list)
+		rec, err, _ := run(map[string]string{etcd.VarCACert: cl.TLS.CA, etcd.VarCert: other.Cert, etcd.VarKey: other.Key}, list)
 		if err == nil || !strings.Contains(err.Error(), "refused the client certificate") || !strings.Contains(err.Error(), other.Cert) {
 			t.Errorf("%v\n%s", err, rec.buf)
 		}
@@ -163,7 +164,7 @@ def main(ctx):
 
 	t.Run("missing key file", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "nope.key")
-		rec, err, _ := run(with(varKey, missing), list)
+		rec, err, _ := run(with(etcd.VarKey, missing), list)
 		var ee *engine.Error
 		if !asEngineError(err, &ee) || ee.ExitCode() != 4 {
 			t.Fatalf("want bad input (exit 4): %v\n%s", err, rec.buf)
@@ -178,7 +179,7 @@ def main(ctx):
 	})
 
 	t.Run("key of another certificate", func(t *testing.T) {
-		rec, err, _ := run(with(varKey, other.Key), list)
+		rec, err, _ := run(with(etcd.VarKey, other.Key), list)
 		var ee *engine.Error
 		if !asEngineError(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(err.Error(), "private key does not match public key") {
 			t.Errorf("want bad input (exit 4): %v\n%s", err, rec.buf)
@@ -195,14 +196,14 @@ func TestSystemdGateOnTLSProblem(t *testing.T) {
 	cl := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
 	other := etcdtest.NewTLSFiles(t)
 	m := cl.Member("etcd-1")
-	inv, err := inventory.Parse("inventory.ini", []byte("etcd-1 ansible_host="+m.Addr+" "+varClientURL+"="+m.ClientURL+"\n"))
+	inv, err := inventory.Parse("inventory.ini", []byte("etcd-1 ansible_host="+m.Addr+" "+etcd.VarClientURL+"="+m.ClientURL+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := inv.Host("etcd-1")
 	// Direct, with absolute paths: the gate needs no connection to the
 	// host, nor the run's playbook directory.
-	a := &systemdArgs{etcdConnArgs: etcdConnArgs{Direct: optBool{Set: true, Val: true}, CACert: other.CA, Cert: cl.TLS.Cert, Key: cl.TLS.Key}}
+	a := &systemdArgs{ConnArgs: etcd.ConnArgs{Direct: etcd.OptBool{Set: true, Val: true}, CACert: other.CA, Cert: cl.TLS.Cert, Key: cl.TLS.Key}}
 	err = gateStop(testCtx(t), &engine.HostCall{Host: h}, a, "etcd.service", "stop")
 	var r *engine.RefusedError
 	if !asRefused(err, &r) || !strings.Contains(err.Error(), "cannot check the cluster's quorum: TLS with etcd at "+m.Addr) || !strings.Contains(err.Error(), "not signed by the CA in cacert "+other.CA) {

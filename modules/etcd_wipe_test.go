@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
 func TestUnsafeWipePath(t *testing.T) {

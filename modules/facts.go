@@ -1,7 +1,6 @@
 package modules
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -80,23 +79,6 @@ func (f fileFacts) regular() bool { return strings.HasPrefix(f.Type, "regular") 
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// readRemote reads a remote file: over SFTP, or with cat through sudo when
-// the call becomes another user (SFTP runs as the login user).
-func readRemote(ctx context.Context, c *engine.HostCall, path string) ([]byte, error) {
-	if c.Become {
-		out, err := c.Output(ctx, "cat", "--", path)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		return out, nil
-	}
-	var b bytes.Buffer
-	if err := c.Get(ctx, path, &b); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return b.Bytes(), nil
 }
 
 // exists reports whether each path exists on the host, in one command.

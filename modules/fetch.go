@@ -114,7 +114,7 @@ func fetchTo(ctx context.Context, c *engine.HostCall, src, local, want string) e
 	w := io.MultiWriter(tmp, h)
 	if c.Become {
 		var b []byte
-		b, err = readRemote(ctx, c, src)
+		b, err = c.ReadFile(ctx, src)
 		if err == nil {
 			_, err = w.Write(b)
 		}

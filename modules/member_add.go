@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type memberAddArgs struct {
@@ -17,7 +18,7 @@ type memberAddArgs struct {
 	PeerURLs engine.StringList
 	Learner  bool
 	Force    bool
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // member_add adds a member to the etcd cluster, as etcdctl member add does.
@@ -63,7 +64,7 @@ type memberAddArgs struct {
 var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 	Name: "member_add",
 	Args: func(a *memberAddArgs) []any {
-		return append([]any{"name", &a.Name, "peer_urls", &a.PeerURLs, "learner?", &a.Learner, "force?", &a.Force}, a.pairs()...)
+		return append([]any{"name", &a.Name, "peer_urls", &a.PeerURLs, "learner?", &a.Learner, "force?", &a.Force}, a.Pairs()...)
 	},
 	Validate: func(a *memberAddArgs) error {
 		if a.Name == "" {
@@ -73,14 +74,14 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 			return fmt.Errorf("member_add: peer_urls is empty: give the new member's peer URL, e.g. http://10.0.0.4:2380")
 		}
 		for _, u := range a.PeerURLs {
-			if msg := checkURL(u); msg != "" {
+			if msg := etcd.CheckURL(u); msg != "" {
 				return fmt.Errorf("member_add: peer_urls: %s", msg)
 			}
 		}
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberAddArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -89,7 +90,7 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 }
 
 // planMemberAdd decides on adding a member to cl.
-func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberAddArgs, set func(string, any)) (engine.Plan, error) {
+func planMemberAdd(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *memberAddArgs, set func(string, any)) (engine.Plan, error) {
 	peers := []string(a.PeerURLs)
 	if cl.NoQuorum {
 		return engine.Plan{}, engine.Refuse("adding %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s (it may have lost quorum); check it with wait_healthy", a.Name, cl.URL)
@@ -99,19 +100,19 @@ func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memb
 		switch {
 		case len(shared) == 0:
 			continue
-		case !sameURLs(m.PeerURLs, peers):
+		case !etcd.SameURLs(m.PeerURLs, peers):
 			return engine.Plan{}, fmt.Errorf("member_add %s: peer URL %s already belongs to member %s (peer URLs %s); give all its peer URLs to reuse it, or remove it first",
-				a.Name, shared[0], infoOf(m, 0).label(), strings.Join(m.PeerURLs, ","))
+				a.Name, shared[0], etcd.InfoOf(m, 0).Label(), strings.Join(m.PeerURLs, ","))
 		case m.Name != "" && m.Name != a.Name:
 			return engine.Plan{}, fmt.Errorf("member_add %s: peer URLs %s belong to started member %s (id %x): remove it first (member_remove), or use another peer URL",
 				a.Name, strings.Join(peers, ","), m.Name, m.ID)
 		}
 		// The member is there already: from an earlier run that stopped,
 		// or a re-run of a finished one. Report it as member_add would.
-		mi := infoOf(m, 0)
+		mi := etcd.InfoOf(m, 0)
 		setAdded(set, cl.Members, m.ID, a.Name, mi)
 		state := "started"
-		if !mi.started() {
+		if !mi.Started() {
 			state = "not started yet"
 		}
 		kind := "voting member"
@@ -120,32 +121,32 @@ func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memb
 		}
 		if a.Learner != m.IsLearner {
 			if m.IsLearner {
-				s.warnf("%s is already a member as a learner (id %x); promote it with member_promote once it has caught up", a.Name, m.ID)
+				s.Warnf("%s is already a member as a learner (id %x); promote it with member_promote once it has caught up", a.Name, m.ID)
 			} else {
-				s.warnf("%s is already a voting member (id %x), not a learner", a.Name, m.ID)
+				s.Warnf("%s is already a voting member (id %x), not a learner", a.Name, m.ID)
 			}
 		}
 		return engine.NothingToDo("%s is already a member with peer URLs %s (id %x, %s, %s)", a.Name, strings.Join(peers, ","), m.ID, kind, state), nil
 	}
-	if m := findMember(cl.Members, a.Name, "", ""); m != nil {
+	if m := etcd.FindMember(cl.Members, a.Name, "", ""); m != nil {
 		return engine.Plan{}, fmt.Errorf("member_add %s: a member named %s already exists (id %x) with peer URLs %s: move it to new peer URLs with member_update, or remove it first with member_remove",
 			a.Name, a.Name, m.ID, strings.Join(m.PeerURLs, ","))
 	}
 	if learners := learnerNames(cl); a.Learner && len(learners) > 0 {
-		s.warnf("the cluster has a learner already (%s); etcd allows one by default (--max-learners): promote or remove it first if the add is refused", strings.Join(learners, ", "))
+		s.Warnf("the cluster has a learner already (%s); etcd allows one by default (--max-learners): promote or remove it first if the add is refused", strings.Join(learners, ", "))
 	}
 	gateSafe := true
 	if !a.Learner {
-		v := quorumViewOf(s.statuses(ctx, cl.Members)).checkAdd(a.Name)
-		if err := refuse(v, a.Force, s.warnf); err != nil {
+		v := etcd.ViewOf(s.Statuses(ctx, cl.Members)).CheckAdd(a.Name)
+		if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {
 			return engine.Plan{}, err
 		}
 		gateSafe = v.Safe
 	}
 	// What the result will say, known before the change so that a check
 	// run shows the configuration the new member would get.
-	predicted := append(slices.Clone(cl.Members), &etcdMember{Name: a.Name, PeerURLs: peers, IsLearner: a.Learner})
-	setAdded(set, predicted, 0, a.Name, memberInfo{Name: "", PeerURLs: peers, IsLearner: a.Learner})
+	predicted := append(slices.Clone(cl.Members), &etcd.Member{Name: a.Name, PeerURLs: peers, IsLearner: a.Learner})
+	setAdded(set, predicted, 0, a.Name, etcd.MemberInfo{Name: "", PeerURLs: peers, IsLearner: a.Learner})
 	kind := "a voting member"
 	if a.Learner {
 		kind = "a learner"
@@ -154,7 +155,7 @@ func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memb
 		Desc: fmt.Sprintf("add %s (%s) as %s", a.Name, strings.Join(peers, ","), kind),
 		Do: func(ctx context.Context) error {
 			var resp *clientv3.MemberAddResponse
-			err := reconfigure(ctx, s, "add "+a.Name, gateSafe, func(ctx context.Context) error {
+			err := etcd.Reconfigure(ctx, s, "add "+a.Name, gateSafe, func(ctx context.Context) error {
 				var err error
 				if a.Learner {
 					resp, err = cl.Client.MemberAddAsLearner(ctx, peers)
@@ -166,7 +167,7 @@ func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memb
 			if err != nil {
 				return err
 			}
-			setAdded(set, resp.Members, resp.Member.ID, a.Name, infoOf(resp.Member, 0))
+			setAdded(set, resp.Members, resp.Member.ID, a.Name, etcd.InfoOf(resp.Member, 0))
 			return nil
 		},
 	}), nil
@@ -175,8 +176,8 @@ func planMemberAdd(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memb
 // setAdded records the added member and the configuration it starts with.
 // newID is the new member's ID in members (0 when it is not added yet: the
 // member named name without an ID is it).
-func setAdded(set func(string, any), members []*etcdMember, newID uint64, name string, m memberInfo) {
-	set("member", m.data())
+func setAdded(set func(string, any), members []*etcd.Member, newID uint64, name string, m etcd.MemberInfo) {
+	set("member", m.Data())
 	if newID != 0 {
 		set("member_id", fmt.Sprintf("%x", newID))
 	} else {
@@ -186,7 +187,7 @@ func setAdded(set func(string, any), members []*etcdMember, newID uint64, name s
 	set("state", "existing")
 	var all []any
 	for _, x := range members {
-		all = append(all, infoOf(x, 0).data())
+		all = append(all, etcd.InfoOf(x, 0).Data())
 	}
 	set("members", all)
 }
@@ -199,7 +200,7 @@ func setAdded(set func(string, any), members []*etcdMember, newID uint64, name s
 //
 // The members are listed by name (then ID), so the string is the same
 // whichever member answered and in check mode.
-func initialCluster(members []*etcdMember, newID uint64, name string) string {
+func initialCluster(members []*etcd.Member, newID uint64, name string) string {
 	type entry struct {
 		name string
 		id   uint64
@@ -228,11 +229,11 @@ func initialCluster(members []*etcdMember, newID uint64, name string) string {
 	return strings.Join(parts, ",")
 }
 
-func learnerNames(cl *etcdCluster) []string {
+func learnerNames(cl *etcd.Cluster) []string {
 	var ns []string
 	for _, m := range cl.Members {
 		if m.IsLearner {
-			ns = append(ns, infoOf(m, 0).label())
+			ns = append(ns, etcd.InfoOf(m, 0).Label())
 		}
 	}
 	return ns

@@ -6,10 +6,11 @@ import (
 	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type memberListArgs struct {
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // member_list reads the etcd member table through the first target answering.
@@ -53,9 +54,9 @@ type memberListArgs struct {
 //	    print(m["name"], m["id"], "leader" if m["is_leader"] else "")
 var memberListModule = &engine.ClusterModule[memberListArgs]{
 	Name: "member_list",
-	Args: func(a *memberListArgs) []any { return a.pairs() },
+	Args: func(a *memberListArgs) []any { return a.Pairs() },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberListArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -64,18 +65,18 @@ var memberListModule = &engine.ClusterModule[memberListArgs]{
 }
 
 // planMemberList reports the member table of cl.
-func planMemberList(ctx context.Context, s *etcdSession, cl *etcdCluster, set func(string, any)) (engine.Plan, error) {
+func planMemberList(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, set func(string, any)) (engine.Plan, error) {
 	var leader uint64
-	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	if st, err := cl.Client.Status(rctx, cl.URL); err == nil {
 		leader = st.Leader
 	}
 	cancel()
-	infos := setMembers(set, cl, leader)
+	infos := etcd.SetMembers(set, cl, leader)
 	leaderName, voters := "", 0
 	var parts []string
 	for _, m := range infos {
-		p := m.label()
+		p := m.Label()
 		switch {
 		case m.IsLeader:
 			p += " (leader)"
@@ -90,9 +91,9 @@ func planMemberList(ctx context.Context, s *etcdSession, cl *etcdCluster, set fu
 	}
 	set("leader", leaderName)
 	set("voters", voters)
-	msg := fmt.Sprintf("%d %s: %s", len(infos), plural(len(infos), "member", "members"), strings.Join(parts, ", "))
+	msg := fmt.Sprintf("%d %s: %s", len(infos), etcd.Plural(len(infos), "member", "members"), strings.Join(parts, ", "))
 	if cl.NoQuorum {
-		s.warnf("the cluster did not answer a linearizable read: this member list is %s's own view and the cluster may have lost quorum", cl.URL)
+		s.Warnf("the cluster did not answer a linearizable read: this member list is %s's own view and the cluster may have lost quorum", cl.URL)
 		msg += " (no quorum: local view of " + cl.URL + ")"
 	}
 	return engine.NothingToDo("%s", msg), nil

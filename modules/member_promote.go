@@ -10,13 +10,14 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type memberPromoteArgs struct {
-	memberArg
+	etcd.MemberArg
 	Timeout  engine.Duration
 	Interval engine.Duration
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // member_promote makes a learner a voting member once it has caught up.
@@ -48,11 +49,11 @@ type memberPromoteArgs struct {
 var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 	Name: "member_promote",
 	Args: func(a *memberPromoteArgs) []any {
-		return append(append(a.memberArg.pairs(), "timeout?", &a.Timeout, "interval?", &a.Interval), a.etcdConnArgs.pairs()...)
+		return append(append(a.MemberArg.Pairs(), "timeout?", &a.Timeout, "interval?", &a.Interval), a.ConnArgs.Pairs()...)
 	},
-	Validate: func(a *memberPromoteArgs) error { return a.memberArg.validate("member_promote") },
+	Validate: func(a *memberPromoteArgs) error { return a.MemberArg.Validate("member_promote") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberPromoteArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -60,18 +61,18 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 	},
 }
 
-func planMemberPromote(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberPromoteArgs, set func(string, any)) (engine.Plan, error) {
-	m := a.memberArg.find(cl.Members)
+func planMemberPromote(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *memberPromoteArgs, set func(string, any)) (engine.Plan, error) {
+	m := a.MemberArg.Find(cl.Members)
 	if m == nil {
-		return engine.Plan{}, fmt.Errorf("member_promote: %s is not a member of cluster %x (members: %s)", a.memberArg.String(), cl.ID, memberLabels(cl))
+		return engine.Plan{}, fmt.Errorf("member_promote: %s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
 	}
-	mi := infoOf(m, 0)
+	mi := etcd.InfoOf(m, 0)
 	if !m.IsLearner {
-		set("member", mi.data())
-		return engine.NothingToDo("%s is a voting member already", mi.label()), nil
+		set("member", mi.Data())
+		return engine.NothingToDo("%s is a voting member already", mi.Label()), nil
 	}
 	if cl.NoQuorum {
-		return engine.Plan{}, engine.Refuse("promoting %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.label(), cl.URL)
+		return engine.Plan{}, engine.Refuse("promoting %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.Label(), cl.URL)
 	}
 	timeout := time.Duration(a.Timeout)
 	if timeout == 0 {
@@ -83,9 +84,9 @@ func planMemberPromote(ctx context.Context, s *etcdSession, cl *etcdCluster, a *
 	}
 	after := mi
 	after.IsLearner = false
-	set("member", after.data())
+	set("member", after.Data())
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("promote learner %s (id %x) to a voting member", mi.label(), m.ID),
+		Desc: fmt.Sprintf("promote learner %s (id %x) to a voting member", mi.Label(), m.ID),
 		Do: func(ctx context.Context) error {
 			n, err := promoteWhenInSync(ctx, s, cl, m, timeout, interval)
 			set("attempts_promote", n)
@@ -96,11 +97,11 @@ func planMemberPromote(ctx context.Context, s *etcdSession, cl *etcdCluster, a *
 
 // promoteWhenInSync sends promote requests until etcd accepts one, while
 // it answers that the learner is not in sync yet.
-func promoteWhenInSync(ctx context.Context, s *etcdSession, cl *etcdCluster, m *etcdMember, timeout, interval time.Duration) (int, error) {
+func promoteWhenInSync(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, m *etcd.Member, timeout, interval time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
-	name := infoOf(m, 0).label()
+	name := etcd.InfoOf(m, 0).Label()
 	for n := 1; ; n++ {
-		rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, etcd.RequestTimeout)
 		_, err := cl.Client.MemberPromote(rctx, m.ID)
 		cancel()
 		if err == nil {
@@ -110,12 +111,12 @@ func promoteWhenInSync(ctx context.Context, s *etcdSession, cl *etcdCluster, m *
 			return n, ctx.Err()
 		}
 		if !errors.Is(err, rpctypes.ErrMemberLearnerNotReady) && !strings.Contains(err.Error(), "in sync with leader") {
-			return n, explainEtcd(err)
+			return n, etcd.Explain(err)
 		}
 		if time.Now().After(deadline) {
-			return n, fmt.Errorf("%s not in sync after %s (%s): %w", name, timeout, learnerProgress(ctx, s, cl, m), explainEtcd(err))
+			return n, fmt.Errorf("%s not in sync after %s (%s): %w", name, timeout, learnerProgress(ctx, s, cl, m), etcd.Explain(err))
 		}
-		s.progressf("waiting for learner %s to catch up: %s", name, learnerProgress(ctx, s, cl, m))
+		s.Progressf("waiting for learner %s to catch up: %s", name, learnerProgress(ctx, s, cl, m))
 		select {
 		case <-ctx.Done():
 			return n, ctx.Err()
@@ -126,8 +127,8 @@ func promoteWhenInSync(ctx context.Context, s *etcdSession, cl *etcdCluster, m *
 
 // learnerProgress describes how far a learner is behind: its applied index
 // against the leader's, or why it cannot tell.
-func learnerProgress(ctx context.Context, s *etcdSession, cl *etcdCluster, m *etcdMember) string {
-	ctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+func learnerProgress(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, m *etcd.Member) string {
+	ctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	defer cancel()
 	if len(m.ClientURLs) == 0 {
 		// Re-read: the learner may have started since the plan.
@@ -142,9 +143,9 @@ func learnerProgress(ctx context.Context, s *etcdSession, cl *etcdCluster, m *et
 	if len(m.ClientURLs) == 0 {
 		return "it has not started yet"
 	}
-	st := s.status(ctx, m)
+	st := s.Status(ctx, m)
 	if st.Err != nil {
-		return "it does not answer: " + shortErr(st.Err)
+		return "it does not answer: " + etcd.ShortErr(st.Err)
 	}
 	lead, err := cl.Client.Status(ctx, cl.URL)
 	if err != nil {

@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type memberRemoveArgs struct {
-	memberArg
+	etcd.MemberArg
 	Force bool
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // member_remove removes a member from the etcd cluster if quorum survives.
@@ -48,11 +49,11 @@ type memberRemoveArgs struct {
 var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
 	Name: "member_remove",
 	Args: func(a *memberRemoveArgs) []any {
-		return append(append(a.memberArg.pairs(), "force?", &a.Force), a.etcdConnArgs.pairs()...)
+		return append(append(a.MemberArg.Pairs(), "force?", &a.Force), a.ConnArgs.Pairs()...)
 	},
-	Validate: func(a *memberRemoveArgs) error { return a.memberArg.validate("member_remove") },
+	Validate: func(a *memberRemoveArgs) error { return a.MemberArg.Validate("member_remove") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberRemoveArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -60,21 +61,21 @@ var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
 	},
 }
 
-func planMemberRemove(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberRemoveArgs, set func(string, any)) (engine.Plan, error) {
-	sts := s.statuses(ctx, cl.Members)
-	leader := leaderOf(sts)
-	setMembers(set, cl, leader)
-	m := a.memberArg.find(cl.Members)
+func planMemberRemove(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *memberRemoveArgs, set func(string, any)) (engine.Plan, error) {
+	sts := s.Statuses(ctx, cl.Members)
+	leader := etcd.LeaderOf(sts)
+	etcd.SetMembers(set, cl, leader)
+	m := a.MemberArg.Find(cl.Members)
 	if m == nil {
 		set("member", nil)
-		return engine.NothingToDo("%s is not a member of cluster %x", a.memberArg.String(), cl.ID), nil
+		return engine.NothingToDo("%s is not a member of cluster %x", a.MemberArg.String(), cl.ID), nil
 	}
-	mi := infoOf(m, leader)
-	set("member", mi.data())
-	q := quorumViewOf(sts)
-	v := q.check(stepRemove, m.ID, mi.label())
+	mi := etcd.InfoOf(m, leader)
+	set("member", mi.Data())
+	q := etcd.ViewOf(sts)
+	v := q.Check(etcd.StepRemove, m.ID, mi.Label())
 	set("quorum", v.Msg)
-	if err := refuse(v, a.Force, s.warnf); err != nil {
+	if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {
 		return engine.Plan{}, err
 	}
 	// Send the removal through a healthy member other than the one
@@ -82,17 +83,17 @@ func planMemberRemove(ctx context.Context, s *etcdSession, cl *etcdCluster, a *m
 	via := cl.Client
 	for _, st := range sts {
 		if st.Member.ID != m.ID && st.Err == nil && st.Status != nil && st.Status.Leader != 0 {
-			if c, err := s.client(ctx, st.URL); err == nil {
+			if c, err := s.Client(ctx, st.URL); err == nil {
 				via = c
 				break
 			}
 		}
 	}
-	after := q.after(stepRemove, m.ID)
+	after := q.After(etcd.StepRemove, m.ID)
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.label(), m.ID, cl.ID, q.voters(), after.voters(), after.quorum()),
+		Desc: fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.Label(), m.ID, cl.ID, q.Voters(), after.Voters(), after.Quorum()),
 		Do: func(ctx context.Context) error {
-			return reconfigure(ctx, s, "remove "+mi.label(), v.Safe, func(ctx context.Context) error {
+			return etcd.Reconfigure(ctx, s, "remove "+mi.Label(), v.Safe, func(ctx context.Context) error {
 				_, err := via.MemberRemove(ctx, m.ID)
 				return err
 			})

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type memberUpdateArgs struct {
-	memberArg
+	etcd.MemberArg
 	PeerURLs engine.StringList
 	Force    bool
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // member_update changes the peer URLs of a member, as etcdctl member update.
@@ -46,24 +47,24 @@ type memberUpdateArgs struct {
 var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
 	Name: "member_update",
 	Args: func(a *memberUpdateArgs) []any {
-		return append(append(a.memberArg.pairs(), "peer_urls?", &a.PeerURLs, "force?", &a.Force), a.etcdConnArgs.pairs()...)
+		return append(append(a.MemberArg.Pairs(), "peer_urls?", &a.PeerURLs, "force?", &a.Force), a.ConnArgs.Pairs()...)
 	},
 	Validate: func(a *memberUpdateArgs) error {
-		if err := a.memberArg.validate("member_update"); err != nil {
+		if err := a.MemberArg.Validate("member_update"); err != nil {
 			return err
 		}
 		if len(a.PeerURLs) == 0 {
 			return fmt.Errorf("member_update: peer_urls is missing: give the member's new peer URLs")
 		}
 		for _, u := range a.PeerURLs {
-			if msg := checkURL(u); msg != "" {
+			if msg := etcd.CheckURL(u); msg != "" {
 				return fmt.Errorf("member_update: peer_urls: %s", msg)
 			}
 		}
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberUpdateArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -71,16 +72,16 @@ var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
 	},
 }
 
-func planMemberUpdate(ctx context.Context, s *etcdSession, cl *etcdCluster, a *memberUpdateArgs, set func(string, any)) (engine.Plan, error) {
+func planMemberUpdate(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *memberUpdateArgs, set func(string, any)) (engine.Plan, error) {
 	peers := []string(a.PeerURLs)
-	m := a.memberArg.find(cl.Members)
+	m := a.MemberArg.Find(cl.Members)
 	if m == nil {
-		return engine.Plan{}, fmt.Errorf("member_update: %s is not a member of cluster %x (members: %s)", a.memberArg.String(), cl.ID, memberLabels(cl))
+		return engine.Plan{}, fmt.Errorf("member_update: %s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
 	}
-	mi := infoOf(m, 0)
-	if sameURLs(m.PeerURLs, peers) {
-		set("member", mi.data())
-		return engine.NothingToDo("%s already has peer URLs %s", mi.label(), strings.Join(peers, ",")), nil
+	mi := etcd.InfoOf(m, 0)
+	if etcd.SameURLs(m.PeerURLs, peers) {
+		set("member", mi.Data())
+		return engine.NothingToDo("%s already has peer URLs %s", mi.Label(), strings.Join(peers, ",")), nil
 	}
 	for _, o := range cl.Members {
 		if o.ID == m.ID {
@@ -88,25 +89,25 @@ func planMemberUpdate(ctx context.Context, s *etcdSession, cl *etcdCluster, a *m
 		}
 		for _, u := range peers {
 			if slices.Contains(o.PeerURLs, u) {
-				return engine.Plan{}, fmt.Errorf("member_update %s: peer URL %s belongs to member %s", mi.label(), u, infoOf(o, 0).label())
+				return engine.Plan{}, fmt.Errorf("member_update %s: peer URL %s belongs to member %s", mi.Label(), u, etcd.InfoOf(o, 0).Label())
 			}
 		}
 	}
 	if cl.NoQuorum {
-		return engine.Plan{}, engine.Refuse("updating %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.label(), cl.URL)
+		return engine.Plan{}, engine.Refuse("updating %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.Label(), cl.URL)
 	}
-	v := quorumViewOf(s.statuses(ctx, cl.Members)).check(stepStop, m.ID, mi.label())
+	v := etcd.ViewOf(s.Statuses(ctx, cl.Members)).Check(etcd.StepStop, m.ID, mi.Label())
 	set("quorum", v.Msg)
-	if err := refuse(v, a.Force, s.warnf); err != nil {
+	if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {
 		return engine.Plan{}, err
 	}
 	after := mi
 	after.PeerURLs = peers
-	set("member", after.data())
+	set("member", after.Data())
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("change the peer URLs of %s (id %x) from %s to %s", mi.label(), m.ID, strings.Join(m.PeerURLs, ","), strings.Join(peers, ",")),
+		Desc: fmt.Sprintf("change the peer URLs of %s (id %x) from %s to %s", mi.Label(), m.ID, strings.Join(m.PeerURLs, ","), strings.Join(peers, ",")),
 		Do: func(ctx context.Context) error {
-			return reconfigure(ctx, s, "update "+mi.label(), v.Safe, func(ctx context.Context) error {
+			return etcd.Reconfigure(ctx, s, "update "+mi.Label(), v.Safe, func(ctx context.Context) error {
 				_, err := cl.Client.MemberUpdate(ctx, m.ID, peers)
 				return err
 			})
@@ -115,10 +116,10 @@ func planMemberUpdate(ctx context.Context, s *etcdSession, cl *etcdCluster, a *m
 }
 
 // memberLabels lists the members of cl by name, for messages.
-func memberLabels(cl *etcdCluster) string {
+func memberLabels(cl *etcd.Cluster) string {
 	var ns []string
 	for _, m := range cl.Members {
-		ns = append(ns, infoOf(m, 0).label())
+		ns = append(ns, etcd.InfoOf(m, 0).Label())
 	}
 	if len(ns) == 0 {
 		return "none"

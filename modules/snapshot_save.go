@@ -19,11 +19,12 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type snapshotSaveArgs struct {
 	Dest string
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // snapshot_save saves a verified snapshot of etcd on the control machine.
@@ -58,7 +59,7 @@ type snapshotSaveArgs struct {
 var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 	Name: "snapshot_save",
 	Args: func(a *snapshotSaveArgs) []any {
-		return append([]any{"dest", &a.Dest}, a.pairs()...)
+		return append([]any{"dest", &a.Dest}, a.Pairs()...)
 	},
 	Validate: func(a *snapshotSaveArgs) error {
 		if a.Dest == "" {
@@ -67,7 +68,7 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *snapshotSaveArgs) (engine.Plan, error) {
-		s, cl, err := openCluster(ctx, c, &a.etcdConnArgs)
+		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -78,12 +79,12 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 // planSnapshotSave reads the cluster and plans the snapshot. set records
 // result data; ifRunFails (may be nil) records the restore command for the
 // run's recap should a later step fail.
-func planSnapshotSave(ctx context.Context, s *etcdSession, cl *etcdCluster, dir string, set func(string, any), ifRunFails func(string, ...any)) (engine.Plan, error) {
-	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, dir string, set func(string, any), ifRunFails func(string, ...any)) (engine.Plan, error) {
+	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	st, err := cl.Client.Status(rctx, cl.URL)
 	cancel()
 	if err != nil {
-		return engine.Plan{}, fmt.Errorf("%w: etcd at %s: status: %v", engine.ErrTryNext, cl.URL, shortErr(err))
+		return engine.Plan{}, fmt.Errorf("%w: etcd at %s: status: %v", engine.ErrTryNext, cl.URL, etcd.ShortErr(err))
 	}
 	if st.Leader == 0 || cl.NoQuorum {
 		return engine.Plan{}, fmt.Errorf("%w: etcd at %s has no leader: a snapshot from it may miss committed writes", engine.ErrTryNext, cl.URL)
@@ -137,7 +138,7 @@ type savedSnapshot struct {
 
 // saveSnapshot streams a snapshot into a temporary file in dir and
 // verifies it; the caller renames it.
-func saveSnapshot(ctx context.Context, c Etcd, dir string, minRev int64) (savedSnapshot, error) {
+func saveSnapshot(ctx context.Context, c etcd.Client, dir string, minRev int64) (savedSnapshot, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return savedSnapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
@@ -155,7 +156,7 @@ func saveSnapshot(ctx context.Context, c Etcd, dir string, minRev int64) (savedS
 	}()
 	resp, err := c.SnapshotWithVersion(ctx)
 	if err != nil {
-		return savedSnapshot{}, fmt.Errorf("snapshot: %w", explainEtcd(err))
+		return savedSnapshot{}, fmt.Errorf("snapshot: %w", etcd.Explain(err))
 	}
 	defer resp.Snapshot.Close()
 	n, err := io.Copy(f, resp.Snapshot)
@@ -279,7 +280,7 @@ func verifySnapshot(path string, size int64) (savedSnapshot, error) {
 // restoreCommand is how to restore the snapshot on every member, for the
 // run summary: etcdutl snapshot restore with each member's name and peer
 // URLs, into a new data dir.
-func restoreCommand(path string, cl *etcdCluster) string {
+func restoreCommand(path string, cl *etcd.Cluster) string {
 	var ic []string
 	for _, m := range cl.Members {
 		if m.Name == "" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type systemdArgs struct {
@@ -22,16 +23,16 @@ type systemdArgs struct {
 	Src          string
 	Template     string
 	State        string
-	Enabled      optBool
-	Masked       optBool
+	Enabled      etcd.OptBool
+	Masked       etcd.OptBool
 	DaemonReload bool
 	NoBlock      bool
 	UnitDir      string
 	JournalLines int
-	QuorumCheck  optBool
+	QuorumCheck  etcd.OptBool
 	Force        bool
 	Cluster      starlark.Value
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // systemd manages a systemd unit on each host: its unit file, whether it
@@ -102,7 +103,7 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 		return append([]any{"unit", &a.Unit, "content?", &a.Content, "src?", &a.Src, "template?", &a.Template, "state?", &a.State,
 			"enabled?", &a.Enabled, "masked?", &a.Masked, "daemon_reload?", &a.DaemonReload, "no_block?", &a.NoBlock,
 			"unit_dir?", &a.UnitDir, "journal_lines?", &a.JournalLines, "quorum_check?", &a.QuorumCheck,
-			"force?", &a.Force, "cluster?", &a.Cluster}, a.pairs()...)
+			"force?", &a.Force, "cluster?", &a.Cluster}, a.Pairs()...)
 	},
 	Validate: func(a *systemdArgs) error {
 		if a.Unit == "" {
@@ -313,7 +314,7 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	if verb == "restart" && !f.running() {
 		verb = "start"
 	}
-	if (verb == "stop" || verb == "restart") && a.QuorumCheck.or(etcdUnitRE.MatchString(unit)) {
+	if (verb == "stop" || verb == "restart") && a.QuorumCheck.Or(etcdUnitRE.MatchString(unit)) {
 		if err := gateStop(ctx, c, a, unit, verb); err != nil {
 			return engine.Plan{}, err
 		}
@@ -370,7 +371,7 @@ func unitFailed(ctx context.Context, c *engine.HostCall, unit, verb string, res 
 	journal := strings.TrimSpace(string(jr.Stdout))
 	c.Set("journal", journal)
 	msg := fmt.Sprintf("%v\nlast lines of journalctl -u %s:\n%s", base, unit, indent(journal, "  "))
-	if why := explainEtcdLog(journal); why != "" {
+	if why := etcd.ExplainLog(journal); why != "" {
 		msg += "\n" + why
 	}
 	return fmt.Errorf("%s", msg)
@@ -396,12 +397,12 @@ var stops = struct {
 
 // localMemberID is the member ID of the etcd answering at url, from its
 // own status.
-func localMemberID(ctx context.Context, s *etcdSession, url string) (uint64, error) {
-	cli, err := s.client(ctx, url)
+func localMemberID(ctx context.Context, s *etcd.Session, url string) (uint64, error) {
+	cli, err := s.Client(ctx, url)
 	if err != nil {
 		return 0, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	defer cancel()
 	st, err := cli.Status(rctx, url)
 	if err != nil {
@@ -420,7 +421,7 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 		}
 		return err
 	}
-	s, tlsOn, err := hostSession(ctx, c, &a.etcdConnArgs)
+	s, tlsOn, err := etcd.HostSession(ctx, c, &a.ConnArgs)
 	if err != nil {
 		return err
 	}
@@ -428,30 +429,30 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 	if err != nil {
 		return engine.BadInput("systemd: cluster: %v", err)
 	}
-	urls := []string{clientURL(c.Host, tlsOn)}
+	urls := []string{etcd.ClientURL(c.Host, tlsOn)}
 	for _, h := range more {
-		if u := clientURL(h, tlsOn); u != urls[0] {
+		if u := etcd.ClientURL(h, tlsOn); u != urls[0] {
 			urls = append(urls, u)
 		}
 	}
 	// A member that does not answer is not counted healthy by anyone:
 	// stopping it cannot take quorum away. One that answers but not over
 	// TLS as configured is running, and may well be counted.
-	perr := s.probe(ctx, urls[0])
-	if te := asTLSError(perr); te != nil {
+	perr := s.Probe(ctx, urls[0])
+	if te := etcd.AsTLSError(perr); te != nil {
 		return fail("%s %s: cannot check the cluster's quorum: %v. Fix the TLS files (cacert=, cert=, key=), or force=True", verb, unit, te)
 	}
 	if perr != nil {
-		msg := fmt.Sprintf("etcd on %s does not answer at %s (%s): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, urls[0], shortErr(perr))
+		msg := fmt.Sprintf("etcd on %s does not answer at %s (%s): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, urls[0], etcd.ShortErr(perr))
 		c.Set("quorum", msg)
 		c.Warn("%s", msg)
 		return nil
 	}
-	cl, err := s.members(ctx, urls)
+	cl, err := s.Members(ctx, urls)
 	if err != nil {
 		return fail("%s %s: cannot read the cluster to check its quorum (%v). Bring it back, give cluster= (other members' hosts), or force=True", verb, unit, err)
 	}
-	target := healthTarget{Host: c.Host.Name, Name: memberName(c.Host), ClientURL: urls[0], PeerURL: peerURL(c.Host)}
+	target := healthTarget{Host: c.Host.Name, Name: etcd.MemberName(c.Host), ClientURL: urls[0], PeerURL: etcd.PeerURL(c.Host)}
 	m := target.match(cl.Members)
 	if m == nil {
 		// The etcd here answers but no member has this host's name or
@@ -468,7 +469,7 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 		if m == nil {
 			who := fmt.Sprintf("member %x, which cluster %x does not have (removed?)", id, cl.ID)
 			if err != nil {
-				who = fmt.Sprintf("no member of cluster %x (its status: %s)", cl.ID, shortErr(err))
+				who = fmt.Sprintf("no member of cluster %x (its status: %s)", cl.ID, etcd.ShortErr(err))
 			}
 			msg := fmt.Sprintf("etcd on %s is %s: stopping it cannot lower the cluster's count of healthy members", c.Host.Name, who)
 			c.Set("quorum", msg)
@@ -476,7 +477,7 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 			return nil
 		}
 	}
-	q := quorumViewOf(s.statuses(ctx, cl.Members))
+	q := etcd.ViewOf(s.Statuses(ctx, cl.Members))
 	stops.Lock()
 	defer stops.Unlock()
 	var others []string
@@ -485,19 +486,19 @@ func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, ver
 			if q.Members[i].ID == id && id != m.ID && q.Members[i].Healthy {
 				q.Members[i].Healthy = false
 				q.Members[i].Why = "is being stopped on " + host + " by this run"
-				others = append(others, q.Members[i].label())
+				others = append(others, q.Members[i].Label())
 			}
 		}
 	}
-	v := q.check(stepStop, m.ID, infoOf(m, 0).label())
+	v := q.Check(etcd.StepStop, m.ID, etcd.InfoOf(m, 0).Label())
 	if !v.Safe && len(others) > 0 {
 		// Hosts of one call plan together; the cure is to take them one
 		// at a time.
-		v.Msg = strings.Replace(v.Msg, "Bring "+strings.Join(q.unhealthyNames(), " and ")+" back first",
+		v.Msg = strings.Replace(v.Msg, "Bring "+strings.Join(q.UnhealthyNames(), " and ")+" back first",
 			"Stop or restart members one at a time (serial=1), each back before the next", 1)
 	}
 	c.Set("quorum", v.Msg)
-	if err := refuse(v, a.Force, c.Warn); err != nil {
+	if err := etcd.Gate(v, a.Force, c.Warn); err != nil {
 		return err
 	}
 	if stops.m[cl.ID] == nil {

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -18,7 +19,7 @@ type waitHealthyArgs struct {
 	Timeout  engine.Duration
 	Interval engine.Duration
 	MaxGap   int
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // wait_healthy waits until the etcd cluster is healthy as seen from every
@@ -58,7 +59,7 @@ type waitHealthyArgs struct {
 var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 	Name: "wait_healthy",
 	Args: func(a *waitHealthyArgs) []any {
-		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap}, a.pairs()...)
+		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap}, a.Pairs()...)
 	},
 	Validate: func(a *waitHealthyArgs) error {
 		if a.MaxGap < 0 {
@@ -67,11 +68,11 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *waitHealthyArgs) (engine.Plan, error) {
-		s, _, err := clusterSession(ctx, c, &a.etcdConnArgs)
+		s, _, err := etcd.ClusterSession(ctx, c, &a.ConnArgs)
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		tlsOn := s.tls != nil
+		tlsOn := s.TLS != nil
 		var targets []healthTarget
 		for _, h := range c.Targets {
 			targets = append(targets, targetOf(h, tlsOn))
@@ -90,29 +91,29 @@ type healthTarget struct {
 }
 
 func targetOf(h *inventory.Host, tlsOn bool) healthTarget {
-	return healthTarget{Host: h.Name, Name: memberName(h), ClientURL: clientURL(h, tlsOn), PeerURL: peerURL(h)}
+	return healthTarget{Host: h.Name, Name: etcd.MemberName(h), ClientURL: etcd.ClientURL(h, tlsOn), PeerURL: etcd.PeerURL(h)}
 }
 
 // match finds the target's member: by client URL, name or peer URL.
-func (t healthTarget) match(ms []*etcdMember) *etcdMember {
+func (t healthTarget) match(ms []*etcd.Member) *etcd.Member {
 	for _, m := range ms {
 		if slices.Contains(m.ClientURLs, t.ClientURL) {
 			return m
 		}
 	}
-	return findMember(ms, t.Name, "", t.PeerURL)
+	return etcd.FindMember(ms, t.Name, "", t.PeerURL)
 }
 
 // healthRow is one member's line in the status table.
 type healthRow struct {
-	info    memberInfo
+	info    etcd.MemberInfo
 	status  *clientv3.StatusResponse
 	target  bool
 	problem string
 }
 
 func (r healthRow) data() map[string]any {
-	d := r.info.data()
+	d := r.info.Data()
 	d["healthy"] = r.problem == ""
 	d["problem"] = r.problem
 	if r.status != nil {
@@ -122,7 +123,7 @@ func (r healthRow) data() map[string]any {
 		d["db_size"] = r.status.DbSize
 		d["db_size_in_use"] = r.status.DbSizeInUse
 		d["version"] = r.status.Version
-		d["errors"] = nonNil(r.status.Errors)
+		d["errors"] = etcd.NonNil(r.status.Errors)
 	}
 	return d
 }
@@ -141,7 +142,7 @@ type healthRound struct {
 
 func (r healthRound) ok() bool { return len(r.problems) == 0 }
 
-func planWaitHealthy(ctx context.Context, s *etcdSession, targets []healthTarget, a *waitHealthyArgs, check bool, set func(string, any)) (engine.Plan, error) {
+func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []healthTarget, a *waitHealthyArgs, check bool, set func(string, any)) (engine.Plan, error) {
 	timeout := time.Duration(a.Timeout)
 	if timeout == 0 {
 		timeout = 60 * time.Second
@@ -169,13 +170,13 @@ func planWaitHealthy(ctx context.Context, s *etcdSession, targets []healthTarget
 			return engine.NothingToDo("%s", r.summary(time.Since(start))), nil
 		}
 		if check {
-			s.warnf("the cluster is not healthy now: %s (check mode does not wait)", strings.Join(r.problems, "; "))
+			s.Warnf("the cluster is not healthy now: %s (check mode does not wait)", strings.Join(r.problems, "; "))
 			return engine.NothingToDo("not healthy now: %s; check mode does not wait", strings.Join(r.problems, "; ")), nil
 		}
 		if time.Now().Add(interval).After(deadline) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy after %s: %s", timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		}
-		s.progressf("waiting for the cluster (%s of %s): %s", time.Since(start).Round(time.Second), timeout.Round(time.Second), strings.Join(r.problems, "; "))
+		s.Progressf("waiting for the cluster (%s of %s): %s", time.Since(start).Round(time.Second), timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		select {
 		case <-ctx.Done():
 			return engine.Plan{}, ctx.Err()
@@ -195,7 +196,7 @@ func setHealth(set func(string, any), r healthRound, round int) {
 	set("members", rows)
 	set("cluster_id", fmt.Sprintf("%x", r.clusterID))
 	set("leader", r.leader)
-	set("alarms", nonNil(r.alarms))
+	set("alarms", etcd.NonNil(r.alarms))
 	set("rounds", round)
 }
 
@@ -208,7 +209,7 @@ func (r healthRound) summary(took time.Duration) string {
 			term = max(term, row.status.RaftTerm)
 		}
 	}
-	msg := fmt.Sprintf("%d %s healthy, leader %s, raft term %d, applied index %d", len(r.rows), plural(len(r.rows), "member", "members"), r.leader, term, maxApplied)
+	msg := fmt.Sprintf("%d %s healthy, leader %s, raft term %d, applied index %d", len(r.rows), etcd.Plural(len(r.rows), "member", "members"), r.leader, term, maxApplied)
 	if took >= time.Second {
 		msg += fmt.Sprintf(" (after %s)", took.Round(100*time.Millisecond))
 	}
@@ -216,7 +217,7 @@ func (r healthRound) summary(took time.Duration) string {
 }
 
 // healthCheck runs every check once.
-func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, gap uint64) healthRound {
+func healthCheck(ctx context.Context, s *etcd.Session, targets []healthTarget, gap uint64) healthRound {
 	var r healthRound
 	var urls []string
 	for _, t := range targets {
@@ -225,9 +226,9 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 	// The member list comes from the first target that gives a
 	// linearizable answer; members() falls back to a local view, which
 	// is itself a finding.
-	cl, err := s.members(ctx, urls)
+	cl, err := s.Members(ctx, urls)
 	if err != nil {
-		if asTLSError(err) != nil {
+		if etcd.AsTLSError(err) != nil {
 			r.fatal = err
 		}
 		r.problems = append(r.problems, strings.TrimPrefix(err.Error(), "no etcd endpoint answered: "))
@@ -237,17 +238,17 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 	if cl.NoQuorum {
 		r.problems = append(r.problems, "no linearizable answer from the cluster (quorum lost?)")
 	}
-	sts := s.statuses(ctx, cl.Members)
+	sts := s.Statuses(ctx, cl.Members)
 	byID := map[uint64]int{}
 	for i, st := range sts {
 		byID[st.Member.ID] = i
-		r.rows = append(r.rows, healthRow{info: infoOf(st.Member, 0), status: st.Status})
+		r.rows = append(r.rows, healthRow{info: etcd.InfoOf(st.Member, 0), status: st.Status})
 	}
 	problem := func(i int, msg string) {
 		if r.rows[i].problem == "" {
 			r.rows[i].problem = msg
 		}
-		r.problems = append(r.problems, r.rows[i].info.label()+": "+msg)
+		r.problems = append(r.problems, r.rows[i].info.Label()+": "+msg)
 	}
 	for _, t := range targets {
 		m := t.match(cl.Members)
@@ -267,9 +268,9 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := s.client(ctx, st.URL)
+			c, err := s.Client(ctx, st.URL)
 			if err == nil {
-				rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+				rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 				_, err = c.Get(rctx, "health", clientv3.WithCountOnly())
 				cancel()
 			}
@@ -287,12 +288,12 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 			problem(i, "not started (added, but its etcd never joined)")
 			continue
 		case st.Err != nil:
-			problem(i, downWhy(st.Err))
+			problem(i, etcd.DownWhy(st.Err))
 			continue
 		case reads[i] != nil:
-			problem(i, "no linearizable read ("+shortErr(reads[i])+")")
+			problem(i, "no linearizable read ("+etcd.ShortErr(reads[i])+")")
 		}
-		leaders[st.Status.Leader] = append(leaders[st.Status.Leader], row.info.label())
+		leaders[st.Status.Leader] = append(leaders[st.Status.Leader], row.info.Label())
 		for _, e := range st.Status.Errors {
 			problem(i, "reports "+e)
 		}
@@ -330,12 +331,12 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 			problem(i, fmt.Sprintf("applied index %d, %d behind the most advanced member (max_gap %d)", st.Status.RaftAppliedIndex, maxApplied-st.Status.RaftAppliedIndex, gap))
 		}
 	}
-	if c, err := s.client(ctx, cl.URL); err == nil {
-		rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	if c, err := s.Client(ctx, cl.URL); err == nil {
+		rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 		al, err := c.AlarmList(rctx)
 		cancel()
 		if err != nil {
-			r.problems = append(r.problems, "alarm list: "+shortErr(err))
+			r.problems = append(r.problems, "alarm list: "+etcd.ShortErr(err))
 		} else {
 			for _, a := range al.Alarms {
 				r.alarms = append(r.alarms, fmt.Sprintf("%s on %s", a.Alarm, labelOf(cl, a.MemberID)))
@@ -349,10 +350,10 @@ func healthCheck(ctx context.Context, s *etcdSession, targets []healthTarget, ga
 }
 
 // labelOf names the member with the given ID.
-func labelOf(cl *etcdCluster, id uint64) string {
+func labelOf(cl *etcd.Cluster, id uint64) string {
 	for _, m := range cl.Members {
 		if m.ID == id {
-			return infoOf(m, 0).label()
+			return etcd.InfoOf(m, 0).Label()
 		}
 	}
 	return fmt.Sprintf("%x", id)

@@ -15,16 +15,17 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
 type wipeDatadirArgs struct {
 	Path    string
 	WALDir  string
-	Backup  optBool
+	Backup  etcd.OptBool
 	Force   bool
 	Cluster starlark.Value
-	etcdConnArgs
+	etcd.ConnArgs
 }
 
 // wipe_datadir empties an etcd data dir, after checking whose data it is.
@@ -73,7 +74,7 @@ type wipeDatadirArgs struct {
 var wipeDatadirModule = &engine.HostModule[wipeDatadirArgs]{
 	Name: "wipe_datadir",
 	Args: func(a *wipeDatadirArgs) []any {
-		return append([]any{"path", &a.Path, "wal_dir?", &a.WALDir, "backup?", &a.Backup, "force?", &a.Force, "cluster?", &a.Cluster}, a.pairs()...)
+		return append([]any{"path", &a.Path, "wal_dir?", &a.WALDir, "backup?", &a.Backup, "force?", &a.Force, "cluster?", &a.Cluster}, a.Pairs()...)
 	},
 	Validate: func(a *wipeDatadirArgs) error {
 		for _, p := range []string{a.Path, a.WALDir} {
@@ -156,7 +157,7 @@ echo --files
 for f in "$w"/*.wal "$p"/member/snap/db; do [ -f "$f" ] && LC_ALL=C stat -c '%d %i %n' -- "$f"; done
 echo --head
 f=$(ls -- "$w"/*.wal 2>/dev/null | LC_ALL=C sort | head -n 1)
-if [ -n "$f" ]; then head -c ` + strconv.Itoa(walHeadBytes) + ` -- "$f" | base64 | tr -d '\n'; fi
+if [ -n "$f" ]; then head -c ` + strconv.Itoa(etcd.WALHeadBytes) + ` -- "$f" | base64 | tr -d '\n'; fi
 echo
 echo --locks
 cat /proc/locks 2>/dev/null
@@ -270,7 +271,7 @@ func (f datadirFacts) lockHolder() (string, string, bool) {
 
 // wipeLocal is what the facts alone decide: nothing to do (why), a
 // refusal, or go on with the data's identity (nil when it has no WAL).
-func wipeLocal(p string, f datadirFacts) (nothing string, meta *walMeta, err error) {
+func wipeLocal(p string, f datadirFacts) (nothing string, meta *etcd.WALMeta, err error) {
 	switch {
 	case !f.Exists:
 		return p + " does not exist", nil, nil
@@ -303,7 +304,7 @@ func wipeLocal(p string, f datadirFacts) (nothing string, meta *walMeta, err err
 	if len(f.Head) == 0 {
 		return "", nil, nil
 	}
-	m, err := parseWALMetadata(f.Head)
+	m, err := etcd.ParseWALMetadata(f.Head)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: cannot read the member's identity from its WAL: %w", p, err)
 	}
@@ -312,12 +313,12 @@ func wipeLocal(p string, f datadirFacts) (nothing string, meta *walMeta, err err
 
 // wipeLive decides, from the live cluster, whether the data of meta may go.
 // It returns a refusal, or nil and a note on whose data it is.
-func wipeLive(p string, meta walMeta, cl *etcdCluster, q quorumView) (string, error) {
+func wipeLive(p string, meta etcd.WALMeta, cl *etcd.Cluster, q etcd.View) (string, error) {
 	owner := fmt.Sprintf("member %x of cluster %x", meta.MemberID, meta.ClusterID)
 	if cl.ID != meta.ClusterID {
 		return fmt.Sprintf("data of %s; the live cluster is %x", owner, cl.ID), nil
 	}
-	var m *etcdMember
+	var m *etcd.Member
 	for _, x := range cl.Members {
 		if x.ID == meta.MemberID {
 			m = x
@@ -326,21 +327,21 @@ func wipeLive(p string, meta walMeta, cl *etcdCluster, q quorumView) (string, er
 	if m == nil {
 		return fmt.Sprintf("data of %s, which is no longer a member", owner), nil
 	}
-	mi := infoOf(m, 0)
+	mi := etcd.InfoOf(m, 0)
 	if m.IsLearner {
-		return fmt.Sprintf("data of learner %s (%s); it cannot rejoin after the wipe: remove it and add it again", mi.label(), owner), nil
+		return fmt.Sprintf("data of learner %s (%s); it cannot rejoin after the wipe: remove it and add it again", mi.Label(), owner), nil
 	}
-	arith := q.summary()
-	if v := q.check(stepWipe, m.ID, mi.label()); !v.Safe {
+	arith := q.Summary()
+	if v := q.Check(etcd.StepWipe, m.ID, mi.Label()); !v.Safe {
 		arith += "; without it the cluster would lose quorum"
 	}
 	return "", engine.Refuse("%s holds the data of %s (%s), a voting member the live cluster still counts (%s). Remove it from the cluster first (member_remove), or force=True to override",
-		p, mi.label(), owner, arith)
+		p, mi.Label(), owner, arith)
 }
 
 func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs) (engine.Plan, error) {
 	p := path.Clean(a.Path)
-	wal := walDir(p, a.WALDir)
+	wal := etcd.WALDir(p, a.WALDir)
 	res, err := c.Shell(ctx, datadirScript(p, wal))
 	if err != nil {
 		return engine.Plan{}, err
@@ -368,7 +369,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 		c.Set("cluster_id", fmt.Sprintf("%x", meta.ClusterID))
 		note, err = checkWipeOwner(ctx, c, a, p, *meta)
 		if err != nil {
-			if !a.Force || !isRefused(err) {
+			if !a.Force || !etcd.IsRefused(err) {
 				return engine.Plan{}, err
 			}
 			c.Warn("force=True overrides: %v", err)
@@ -389,7 +390,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 		if note != "" && d == p {
 			what += " (" + note + ")"
 		}
-		if a.Backup.or(true) {
+		if a.Backup.Or(true) {
 			backup := d + ".wiped-" + stamp
 			actions = append(actions, engine.Action{
 				Desc: fmt.Sprintf("move %s aside to %s and leave it empty", what, backup),
@@ -424,7 +425,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 
 // checkWipeOwner asks the live cluster whether the member whose data this
 // is still counts.
-func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs, p string, meta walMeta) (string, error) {
+func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs, p string, meta etcd.WALMeta) (string, error) {
 	hosts, err := hostsArg(a.Cluster)
 	if err != nil {
 		return "", engine.BadInput("wipe_datadir: cluster: %v", err)
@@ -433,19 +434,19 @@ func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs,
 	if len(hosts) == 0 {
 		return "", engine.Refuse("%s holds the data of %s, and without cluster= (the hosts of the live cluster) it cannot be checked against the live member list. Give cluster=, or force=True to wipe it anyway", p, owner)
 	}
-	s, tlsOn, err := hostSession(ctx, c, &a.etcdConnArgs)
+	s, tlsOn, err := etcd.HostSession(ctx, c, &a.ConnArgs)
 	if err != nil {
 		return "", err
 	}
 	var urls []string
 	for _, h := range hosts {
-		urls = append(urls, clientURL(h, tlsOn))
+		urls = append(urls, etcd.ClientURL(h, tlsOn))
 	}
-	cl, err := s.members(ctx, urls)
+	cl, err := s.Members(ctx, urls)
 	if err != nil {
 		return "", engine.Refuse("%s holds the data of %s, and the live cluster could not be read to check it (%v). Bring it back, or force=True to wipe anyway", p, owner, err)
 	}
-	return wipeLive(p, meta, cl, quorumViewOf(s.statuses(ctx, cl.Members)))
+	return wipeLive(p, meta, cl, etcd.ViewOf(s.Statuses(ctx, cl.Members)))
 }
 
 // hostsArg reads a list of hosts given as an argument.

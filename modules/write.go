@@ -91,7 +91,7 @@ func planWrite(ctx context.Context, c *engine.HostCall, w wantFile) (engine.Plan
 		diff = &engine.FileDiff{Path: w.Path, After: w.Content}
 		if f.Size > 1<<20 {
 			diff.Omitted = fmt.Sprintf("too large to show: %d bytes before, %d after", f.Size, len(w.Content))
-		} else if before, err := readRemote(ctx, c, w.Path); err != nil {
+		} else if before, err := c.ReadFile(ctx, w.Path); err != nil {
 			diff.Omitted = "old content not readable: " + err.Error()
 		} else {
 			diff.Before = before

@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdplay/etcdplay/modules/etcdtest"
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
 // TestWALMetadataFromRealMember reads the identity from the WAL a real
@@ -23,7 +23,7 @@ func TestWALMetadataFromRealMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range c.Members {
-		segs, _ := filepath.Glob(filepath.Join(walDir(m.Dir, ""), "*.wal"))
+		segs, _ := filepath.Glob(filepath.Join(WALDir(m.Dir, ""), "*.wal"))
 		sort.Strings(segs)
 		if len(segs) == 0 {
 			t.Fatalf("%s: no WAL segment in %s", m.Name, m.Dir)
@@ -32,7 +32,7 @@ func TestWALMetadataFromRealMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		meta, err := parseWALMetadata(b[:walHeadBytes])
+		meta, err := ParseWALMetadata(b[:WALHeadBytes])
 		if err != nil {
 			t.Fatalf("%s: %v", m.Name, err)
 		}
@@ -41,18 +41,18 @@ func TestWALMetadataFromRealMember(t *testing.T) {
 				m.Name, meta.MemberID, meta.ClusterID, m.ID(), ml.Header.ClusterId)
 		}
 		// A damaged metadata record is an error, not a wrong identity.
-		bad := append([]byte(nil), b[:walHeadBytes]...)
+		bad := append([]byte(nil), b[:WALHeadBytes]...)
 		for i := 30; i < 60; i++ {
 			bad[i] ^= 0xff
 		}
-		if got, err := parseWALMetadata(bad); err == nil {
+		if got, err := ParseWALMetadata(bad); err == nil {
 			t.Errorf("%s: damaged WAL parsed as member %x cluster %x", m.Name, got.MemberID, got.ClusterID)
 		}
 	}
-	if _, err := parseWALMetadata(make([]byte, walHeadBytes)); !errors.Is(err, errNoWALMetadata) {
-		t.Errorf("zeros: %v, want errNoWALMetadata", err)
+	if _, err := ParseWALMetadata(make([]byte, WALHeadBytes)); !errors.Is(err, ErrNoWALMetadata) {
+		t.Errorf("zeros: %v, want ErrNoWALMetadata", err)
 	}
-	if _, err := parseWALMetadata(nil); !errors.Is(err, errNoWALMetadata) {
-		t.Errorf("empty: %v, want errNoWALMetadata", err)
+	if _, err := ParseWALMetadata(nil); !errors.Is(err, ErrNoWALMetadata) {
+		t.Errorf("empty: %v, want ErrNoWALMetadata", err)
 	}
 }

@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"errors"
@@ -110,39 +110,39 @@ var knownEtcdErrors = []knownEtcdError{
 	},
 }
 
-// EtcdError is an error from etcd that the modules recognise, explained.
-type EtcdError struct {
+// ExplainedError is an error from etcd that the modules recognise, explained.
+type ExplainedError struct {
 	Err   error
 	Cause string
 	Fix   string
 }
 
-func (e *EtcdError) Error() string {
+func (e *ExplainedError) Error() string {
 	return e.Err.Error() + " (cause: " + e.Cause + "; fix: " + e.Fix + ")"
 }
 
-func (e *EtcdError) Unwrap() error { return e.Err }
+func (e *ExplainedError) Unwrap() error { return e.Err }
 
-// explainEtcd returns err with the cause and fix of the first known etcd
+// Explain returns err with the cause and fix of the first known etcd
 // failure its text contains, or err unchanged. It is applied to errors from
 // the etcd client and to etcd log lines shown after a failed start.
-func explainEtcd(err error) error {
+func Explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	var already *EtcdError
+	var already *ExplainedError
 	if errors.As(err, &already) {
 		return err
 	}
 	if k, ok := matchEtcdError(err.Error()); ok {
-		return &EtcdError{Err: err, Cause: k.cause, Fix: k.fix}
+		return &ExplainedError{Err: err, Cause: k.cause, Fix: k.fix}
 	}
 	return err
 }
 
-// explainEtcdLog returns the explanation of the first known etcd failure
+// ExplainLog returns the explanation of the first known etcd failure
 // found in a log excerpt, or "".
-func explainEtcdLog(log string) string {
+func ExplainLog(log string) string {
 	if k, ok := matchEtcdError(log); ok {
 		return "cause: " + k.cause + "; fix: " + k.fix
 	}

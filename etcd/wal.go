@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"encoding/binary"
@@ -10,10 +10,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// walMeta is the identity an etcd data dir records: the member and cluster
+// WALMeta is the identity an etcd data dir records: the member and cluster
 // it belongs to. etcd writes it as the metadata record near the start of
 // every WAL segment, so any segment, including the oldest kept one, has it.
-type walMeta struct {
+type WALMeta struct {
 	MemberID  uint64
 	ClusterID uint64
 }
@@ -24,14 +24,14 @@ const (
 	walCRCType      = 4
 )
 
-// walHeadBytes is how much of a WAL segment is read to find the metadata:
+// WALHeadBytes is how much of a WAL segment is read to find the metadata:
 // the segment starts with a CRC record and then the metadata record, a few
 // dozen bytes in all.
-const walHeadBytes = 4096
+const WALHeadBytes = 4096
 
-var errNoWALMetadata = errors.New("no metadata record at the start of the WAL segment")
+var ErrNoWALMetadata = errors.New("no metadata record at the start of the WAL segment")
 
-// parseWALMetadata reads the member and cluster ID from the first records
+// ParseWALMetadata reads the member and cluster ID from the first records
 // of a WAL segment. The framing is etcd's: a little-endian 64-bit length
 // whose lower 56 bits are the record size and whose top byte, when the
 // high bit is set, holds the padding size; then a walpb.Record protobuf
@@ -39,7 +39,7 @@ var errNoWALMetadata = errors.New("no metadata record at the start of the WAL se
 // etcdserverpb.Metadata (NodeID = 1, ClusterID = 2). The metadata's CRC
 // is checked: it is a CRC-32C over the data, chained from the previous
 // CRC record's value.
-func parseWALMetadata(b []byte) (walMeta, error) {
+func ParseWALMetadata(b []byte) (WALMeta, error) {
 	var prevCRC uint32
 	for i := 0; i < 8 && len(b) >= 8; i++ {
 		lenField := int64(binary.LittleEndian.Uint64(b))
@@ -52,11 +52,11 @@ func parseWALMetadata(b []byte) (walMeta, error) {
 			padBytes = int64((uint64(lenField) >> 56) & 0x7)
 		}
 		if recBytes+padBytes > int64(len(b)-8) {
-			return walMeta{}, fmt.Errorf("WAL record %d: %d bytes, only %d read: %w", i, recBytes, len(b)-8, errNoWALMetadata)
+			return WALMeta{}, fmt.Errorf("WAL record %d: %d bytes, only %d read: %w", i, recBytes, len(b)-8, ErrNoWALMetadata)
 		}
 		typ, crc, data, err := parseWALRecord(b[8 : 8+recBytes])
 		if err != nil {
-			return walMeta{}, fmt.Errorf("WAL record %d: %w", i, err)
+			return WALMeta{}, fmt.Errorf("WAL record %d: %w", i, err)
 		}
 		b = b[8+recBytes+padBytes:]
 		switch typ {
@@ -64,12 +64,12 @@ func parseWALMetadata(b []byte) (walMeta, error) {
 			prevCRC = crc
 		case walMetadataType:
 			if got := crc32.Update(prevCRC, crc32.MakeTable(crc32.Castagnoli), data); got != crc {
-				return walMeta{}, fmt.Errorf("WAL metadata record: crc %08x, want %08x: the segment is damaged", got, crc)
+				return WALMeta{}, fmt.Errorf("WAL metadata record: crc %08x, want %08x: the segment is damaged", got, crc)
 			}
 			return parseMetadata(data)
 		}
 	}
-	return walMeta{}, errNoWALMetadata
+	return WALMeta{}, ErrNoWALMetadata
 }
 
 func parseWALRecord(b []byte) (typ int64, crc uint32, data []byte, err error) {
@@ -109,18 +109,18 @@ func parseWALRecord(b []byte) (typ int64, crc uint32, data []byte, err error) {
 	return typ, crc, data, nil
 }
 
-func parseMetadata(b []byte) (walMeta, error) {
-	var m walMeta
+func parseMetadata(b []byte) (WALMeta, error) {
+	var m WALMeta
 	for len(b) > 0 {
 		num, wt, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return walMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
+			return WALMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 		if wt == protowire.VarintType && (num == 1 || num == 2) {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return walMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
+				return WALMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
 			}
 			b = b[n:]
 			if num == 1 {
@@ -132,18 +132,18 @@ func parseMetadata(b []byte) (walMeta, error) {
 		}
 		n = protowire.ConsumeFieldValue(num, wt, b)
 		if n < 0 {
-			return walMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
+			return WALMeta{}, fmt.Errorf("WAL metadata: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
 	if m.MemberID == 0 || m.ClusterID == 0 {
-		return walMeta{}, fmt.Errorf("WAL metadata without member or cluster ID (member %x, cluster %x)", m.MemberID, m.ClusterID)
+		return WALMeta{}, fmt.Errorf("WAL metadata without member or cluster ID (member %x, cluster %x)", m.MemberID, m.ClusterID)
 	}
 	return m, nil
 }
 
-// walDir is where a data dir keeps its WAL unless --wal-dir moves it.
-func walDir(dataDir, walDirArg string) string {
+// WALDir is where a data dir keeps its WAL unless --wal-dir moves it.
+func WALDir(dataDir, walDirArg string) string {
 	if walDirArg != "" {
 		return walDirArg
 	}

@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,9 +27,9 @@ import (
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
-// Etcd is the part of the etcd v3 client the modules use. *clientv3.Client
+// Client is the part of the etcd v3 client the modules use. *clientv3.Client
 // satisfies it; Plan tests can use fakes.
-type Etcd interface {
+type Client interface {
 	MemberList(ctx context.Context, opts ...clientv3.OpOption) (*clientv3.MemberListResponse, error)
 	MemberAdd(ctx context.Context, peerAddrs []string) (*clientv3.MemberAddResponse, error)
 	MemberAddAsLearner(ctx context.Context, peerAddrs []string) (*clientv3.MemberAddResponse, error)
@@ -44,80 +43,80 @@ type Etcd interface {
 	Close() error
 }
 
-var _ Etcd = (*clientv3.Client)(nil)
+var _ Client = (*clientv3.Client)(nil)
 
 // Timeouts of single requests to one member: long enough for a member on
 // a slow disk, short enough that a dead member costs little before the
 // next is tried.
 const (
-	etcdDialTimeout    = 5 * time.Second
-	etcdRequestTimeout = 5 * time.Second
-	etcdStatusTimeout  = 3 * time.Second
+	dialTimeout    = 5 * time.Second
+	RequestTimeout = 5 * time.Second
+	StatusTimeout  = 3 * time.Second
 )
 
 // Inventory variables the etcd modules read (each has an argument of the
 // same name without the etcd_ prefix that overrides it).
 const (
-	varClientURL   = "etcd_client_url"    // this member's client URL; default SCHEME://ADDRESS:PORT
-	varClientPort  = "etcd_client_port"   // default 2379
-	varScheme      = "etcd_client_scheme" // http or https; default https when a CA is given
-	varDirect      = "etcd_direct"        // dial client URLs straight from the control machine
-	varCACert      = "etcd_cacert"
-	varCert        = "etcd_cert"
-	varKey         = "etcd_key"
-	varTLSFromHost = "etcd_tls_from_host" // cacert/cert/key are paths on the member host
-	varName        = "etcd_name"          // the member's name; default the inventory name
-	varPeerURL     = "etcd_peer_url"      // the member's peer URL; default http://ADDRESS:2380
+	VarClientURL   = "etcd_client_url"    // this member's client URL; default SCHEME://ADDRESS:PORT
+	VarClientPort  = "etcd_client_port"   // default 2379
+	VarScheme      = "etcd_client_scheme" // http or https; default https when a CA is given
+	VarDirect      = "etcd_direct"        // dial client URLs straight from the control machine
+	VarCACert      = "etcd_cacert"
+	VarCert        = "etcd_cert"
+	VarKey         = "etcd_key"
+	VarTLSFromHost = "etcd_tls_from_host" // cacert/cert/key are paths on the member host
+	VarName        = "etcd_name"          // the member's name; default the inventory name
+	VarPeerURL     = "etcd_peer_url"      // the member's peer URL; default http://ADDRESS:2380
 )
 
-// optBool is a boolean argument that can be left out, so an inventory
+// OptBool is a boolean argument that can be left out, so an inventory
 // variable decides instead.
-type optBool struct {
+type OptBool struct {
 	Set, Val bool
 }
 
 // Unpack implements starlark.Unpacker.
-func (b *optBool) Unpack(v starlark.Value) error {
+func (b *OptBool) Unpack(v starlark.Value) error {
 	switch v := v.(type) {
 	case starlark.NoneType:
-		*b = optBool{}
+		*b = OptBool{}
 	case starlark.Bool:
-		*b = optBool{Set: true, Val: bool(v)}
+		*b = OptBool{Set: true, Val: bool(v)}
 	case starlark.String:
-		x, err := strconv.ParseBool(string(v))
-		if err != nil {
-			return fmt.Errorf("got %q, want True or False", string(v))
+		x, ok := inventory.Bool(string(v))
+		if !ok {
+			return fmt.Errorf("got %q, want True or False (or yes/no, on/off, 1/0)", string(v))
 		}
-		*b = optBool{Set: true, Val: x}
+		*b = OptBool{Set: true, Val: x}
 	default:
 		return fmt.Errorf("got %s, want True or False", v.Type())
 	}
 	return nil
 }
 
-func (b optBool) or(def bool) bool {
+func (b OptBool) Or(def bool) bool {
 	if b.Set {
 		return b.Val
 	}
 	return def
 }
 
-// etcdConnArgs are the arguments every etcd module takes to reach the
+// ConnArgs are the arguments every etcd module takes to reach the
 // cluster. Each falls back to an inventory variable of the target host.
-type etcdConnArgs struct {
-	Direct      optBool
+type ConnArgs struct {
+	Direct      OptBool
 	CACert      string
 	Cert        string
 	Key         string
-	TLSFromHost optBool
+	TLSFromHost OptBool
 }
 
-func (a *etcdConnArgs) pairs() []any {
+func (a *ConnArgs) Pairs() []any {
 	return []any{"direct?", &a.Direct, "cacert?", &a.CACert, "cert?", &a.Cert, "key?", &a.Key, "tls_from_host?", &a.TLSFromHost}
 }
 
-// hostVar returns a host variable as a string ("" when unset).
-func hostVar(h *inventory.Host, name string) string {
+// HostVar returns a host variable as a string ("" when unset).
+func HostVar(h *inventory.Host, name string) string {
 	v, ok := h.Var(name)
 	if !ok || v == nil {
 		return ""
@@ -134,23 +133,17 @@ func hostVar(h *inventory.Host, name string) string {
 	return fmt.Sprint(v)
 }
 
-func hostBool(h *inventory.Host, name string) bool {
+func HostBool(h *inventory.Host, name string) bool {
 	v, ok := h.Var(name)
 	if !ok {
 		return false
 	}
-	switch v := v.(type) {
-	case bool:
-		return v
-	case string:
-		b, _ := strconv.ParseBool(v)
-		return b
-	}
-	return false
+	b, _ := inventory.Bool(v)
+	return b
 }
 
-// etcdTLSFiles are the TLS file paths to use, from arguments or variables.
-type etcdTLSFiles struct {
+// TLSFiles are the TLS file paths to use, from arguments or variables.
+type TLSFiles struct {
 	CACert, Cert, Key string
 	FromHost          bool
 	// Host is the host the files are read on when FromHost is set.
@@ -159,63 +152,63 @@ type etcdTLSFiles struct {
 
 // describe is a file's path as messages show it: with the host it is
 // on, when it is not on the control machine.
-func (f etcdTLSFiles) describe(p string) string {
+func (f TLSFiles) describe(p string) string {
 	if f.FromHost && f.Host != "" {
 		return p + " (on " + f.Host + ")"
 	}
 	return p
 }
 
-func (f etcdTLSFiles) any() bool { return f.CACert != "" || f.Cert != "" || f.Key != "" }
+func (f TLSFiles) any() bool { return f.CACert != "" || f.Cert != "" || f.Key != "" }
 
-func (a *etcdConnArgs) tlsFiles(h *inventory.Host) etcdTLSFiles {
+func (a *ConnArgs) TLSFilesOf(h *inventory.Host) TLSFiles {
 	pick := func(arg, v string) string {
 		if arg != "" {
 			return arg
 		}
-		return hostVar(h, v)
+		return HostVar(h, v)
 	}
-	return etcdTLSFiles{
-		CACert:   pick(a.CACert, varCACert),
-		Cert:     pick(a.Cert, varCert),
-		Key:      pick(a.Key, varKey),
-		FromHost: a.TLSFromHost.or(hostBool(h, varTLSFromHost)),
+	return TLSFiles{
+		CACert:   pick(a.CACert, VarCACert),
+		Cert:     pick(a.Cert, VarCert),
+		Key:      pick(a.Key, VarKey),
+		FromHost: a.TLSFromHost.Or(HostBool(h, VarTLSFromHost)),
 		Host:     h.Name,
 	}
 }
 
-func (a *etcdConnArgs) direct(h *inventory.Host) bool { return a.Direct.or(hostBool(h, varDirect)) }
+func (a *ConnArgs) DialDirect(h *inventory.Host) bool { return a.Direct.Or(HostBool(h, VarDirect)) }
 
-// memberName is the etcd member name of an inventory host.
-func memberName(h *inventory.Host) string {
-	if n := hostVar(h, varName); n != "" {
+// MemberName is the etcd member name of an inventory host.
+func MemberName(h *inventory.Host) string {
+	if n := HostVar(h, VarName); n != "" {
 		return n
 	}
 	return h.Name
 }
 
-// clientURL is the client URL of the etcd member on h.
-func clientURL(h *inventory.Host, tlsOn bool) string {
-	if u := hostVar(h, varClientURL); u != "" {
+// ClientURL is the client URL of the etcd member on h.
+func ClientURL(h *inventory.Host, tlsOn bool) string {
+	if u := HostVar(h, VarClientURL); u != "" {
 		return u
 	}
-	scheme := hostVar(h, varScheme)
+	scheme := HostVar(h, VarScheme)
 	if scheme == "" {
 		scheme = "http"
 		if tlsOn {
 			scheme = "https"
 		}
 	}
-	port := hostVar(h, varClientPort)
+	port := HostVar(h, VarClientPort)
 	if port == "" {
 		port = "2379"
 	}
 	return scheme + "://" + net.JoinHostPort(h.Address(), port)
 }
 
-// peerURL is the peer URL of the etcd member on h.
-func peerURL(h *inventory.Host) string {
-	if u := hostVar(h, varPeerURL); u != "" {
+// PeerURL is the peer URL of the etcd member on h.
+func PeerURL(h *inventory.Host) string {
+	if u := HostVar(h, VarPeerURL); u != "" {
 		return u
 	}
 	return "http://" + net.JoinHostPort(h.Address(), "2380")
@@ -225,7 +218,7 @@ func peerURL(h *inventory.Host) string {
 // read (local files, or files on the member host). Its errors name the
 // file, its role (cacert, cert, key) and, by origin, where the path came
 // from, and say what is wrong with it.
-func loadTLS(ctx context.Context, f etcdTLSFiles, read func(ctx context.Context, path string) ([]byte, error), origin func(role string) string) (*tls.Config, error) {
+func loadTLS(ctx context.Context, f TLSFiles, read func(ctx context.Context, path string) ([]byte, error), origin func(role string) string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	file := func(role, p string) string { return role + " " + p + origin(role) }
 	if f.CACert != "" {
@@ -270,21 +263,21 @@ func pathErr(err error) error {
 	return err
 }
 
-// tlsError is a TLS handshake with etcd that failed over a certificate or
+// TLSError is a TLS handshake with etcd that failed over a certificate or
 // the URL's scheme: a mistake in the TLS files or client URLs, which
 // waiting does not fix and which is not the member being down.
-type tlsError struct {
+type TLSError struct {
 	Addr string // host:port dialled
 	Msg  string // what is wrong, naming the file to look at
 	Err  error
 }
 
-func (e *tlsError) Error() string { return "TLS with etcd at " + e.Addr + ": " + e.Msg }
-func (e *tlsError) Unwrap() error { return e.Err }
+func (e *TLSError) Error() string { return "TLS with etcd at " + e.Addr + ": " + e.Msg }
+func (e *TLSError) Unwrap() error { return e.Err }
 
-// asTLSError returns the TLS problem err is, or nil.
-func asTLSError(err error) *tlsError {
-	var te *tlsError
+// AsTLSError returns the TLS problem err is, or nil.
+func AsTLSError(err error) *TLSError {
+	var te *TLSError
 	if errors.As(err, &te) {
 		return te
 	}
@@ -294,7 +287,7 @@ func asTLSError(err error) *tlsError {
 // joinTLSErrors is one error for the TLS problems of several endpoints:
 // their addresses in one message when the problem is the same (a wrong
 // CA is wrong for every member).
-func joinTLSErrors(errs []*tlsError) error {
+func joinTLSErrors(errs []*TLSError) error {
 	var addrs, msgs []string
 	for _, e := range errs {
 		addrs = append(addrs, e.Addr)
@@ -303,7 +296,7 @@ func joinTLSErrors(errs []*tlsError) error {
 		}
 	}
 	if len(msgs) == 1 {
-		return &tlsError{Addr: strings.Join(addrs, ", "), Msg: msgs[0], Err: errs[0].Err}
+		return &TLSError{Addr: strings.Join(addrs, ", "), Msg: msgs[0], Err: errs[0].Err}
 	}
 	var rest []string
 	for _, e := range errs[1:] {
@@ -320,7 +313,7 @@ var tlsRefusals = []string{"bad certificate", "unknown certificate authority", "
 // tlsProblem explains a failed handshake with the etcd at addr in terms
 // of the TLS files f, or returns nil when it is not about certificates
 // (a connection that broke, a timeout).
-func tlsProblem(err error, addr string, f etcdTLSFiles) *tlsError {
+func tlsProblem(err error, addr string, f TLSFiles) *TLSError {
 	var (
 		ua  x509.UnknownAuthorityError
 		he  x509.HostnameError
@@ -333,13 +326,13 @@ func tlsProblem(err error, addr string, f etcdTLSFiles) *tlsError {
 		if f.CACert != "" {
 			ca = "the CA in cacert " + f.describe(f.CACert)
 		}
-		return &tlsError{addr, fmt.Sprintf("its certificate is not signed by %s: %v; give the CA that signed etcd's server certificate (etcd's --cert-file)", ca, ua), err}
+		return &TLSError{addr, fmt.Sprintf("its certificate is not signed by %s: %v; give the CA that signed etcd's server certificate (etcd's --cert-file)", ca, ua), err}
 	case errors.As(err, &he):
-		return &tlsError{addr, fmt.Sprintf("its certificate is not for the address dialled: %v; give a client URL with a name or address the certificate holds (%s)", he, varClientURL), err}
+		return &TLSError{addr, fmt.Sprintf("its certificate is not for the address dialled: %v; give a client URL with a name or address the certificate holds (%s)", he, VarClientURL), err}
 	case errors.As(err, &ci):
-		return &tlsError{addr, fmt.Sprintf("its certificate is not valid: %v", ci), err}
+		return &TLSError{addr, fmt.Sprintf("its certificate is not valid: %v", ci), err}
 	case errors.As(err, &rec):
-		return &tlsError{addr, fmt.Sprintf("it does not speak TLS (%v): its client URL is http://, not https:// (set %s=http, or %s)", err, varScheme, varClientURL), err}
+		return &TLSError{addr, fmt.Sprintf("it does not speak TLS (%v): its client URL is http://, not https:// (set %s=http, or %s)", err, VarScheme, VarClientURL), err}
 	}
 	msg := err.Error()
 	i := strings.Index(msg, "remote error: tls: ")
@@ -350,15 +343,15 @@ func tlsProblem(err error, addr string, f etcdTLSFiles) *tlsError {
 	if f.Cert == "" && alert == "handshake failure" {
 		// What Go's TLS 1.2 server, and so etcd, answers a client
 		// without a certificate when it requires one.
-		return &tlsError{addr, fmt.Sprintf("it ended the handshake (remote error: tls: %s), as etcd does when it requires a client certificate: give cert= and key=", alert), err}
+		return &TLSError{addr, fmt.Sprintf("it ended the handshake (remote error: tls: %s), as etcd does when it requires a client certificate: give cert= and key=", alert), err}
 	}
 	if !slices.Contains(tlsRefusals, alert) {
 		return nil
 	}
 	if f.Cert == "" {
-		return &tlsError{addr, fmt.Sprintf("it wants a client certificate (remote error: tls: %s): give cert= and key=", alert), err}
+		return &TLSError{addr, fmt.Sprintf("it wants a client certificate (remote error: tls: %s): give cert= and key=", alert), err}
 	}
-	return &tlsError{addr, fmt.Sprintf("it refused the client certificate %s (remote error: tls: %s); give one signed by the CA etcd trusts (its --trusted-ca-file)", f.describe(f.Cert), alert), err}
+	return &TLSError{addr, fmt.Sprintf("it refused the client certificate %s (remote error: tls: %s); give one signed by the CA etcd trusts (its --trusted-ca-file)", f.describe(f.Cert), alert), err}
 }
 
 // tryNext makes err one the engine answers by trying the next target,
@@ -378,7 +371,7 @@ type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 func sshDial(host string, conn transport.Conn) (dialFunc, error) {
 	d, ok := conn.(transport.Dialer)
 	if !ok {
-		return nil, fmt.Errorf("the connection to %s cannot forward TCP to etcd's client port; give direct=True (or the variable %s) if the control machine reaches it", host, varDirect)
+		return nil, fmt.Errorf("the connection to %s cannot forward TCP to etcd's client port; give direct=True (or the variable %s) if the control machine reaches it", host, VarDirect)
 	}
 	return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, nil
 }
@@ -392,7 +385,7 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial dialFunc) (*clientv
 	}
 	cfg := clientv3.Config{
 		Endpoints:   []string{endpoint},
-		DialTimeout: etcdDialTimeout,
+		DialTimeout: dialTimeout,
 		Logger:      zap.NewNop(),
 		// The modules retry on their own terms (the next endpoint, a
 		// learner catching up); the client's own retries of an
@@ -413,35 +406,35 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial dialFunc) (*clientv
 	return clientv3.New(cfg)
 }
 
-// etcdSession is one module call's way to the cluster: clients of member
+// Session is one module call's way to the cluster: clients of member
 // client URLs, each dialled by the route the call decided, cached for the
 // call and closed when its context ends.
-type etcdSession struct {
-	tls *tls.Config
+type Session struct {
+	TLS *tls.Config
 	// files are the TLS files tls was loaded from, for messages.
-	files etcdTLSFiles
+	Files TLSFiles
 	// route says how to dial a client URL: through which host's SSH
 	// connection (nil dialFunc: directly), and a word on it for messages.
 	route func(ctx context.Context, url string) (dialFunc, string, error)
 	// warn tells the operator something and the run goes on; progress
 	// reports a long wait. Both may be nil.
-	warn     func(format string, args ...any)
-	progress func(format string, args ...any)
+	Warn     func(format string, args ...any)
+	Progress func(format string, args ...any)
 
 	mu      sync.Mutex
-	clients map[string]Etcd
+	clients map[string]Client
 	warned  map[string]bool
 	// open, when set, replaces newEtcdClient (tests with fakes).
-	open func(url string) (Etcd, error)
+	open func(url string) (Client, error)
 }
 
-func newSession(ctx context.Context, tlsCfg *tls.Config, route func(ctx context.Context, url string) (dialFunc, string, error)) *etcdSession {
-	s := &etcdSession{tls: tlsCfg, route: route, clients: map[string]Etcd{}}
+func NewSession(ctx context.Context, tlsCfg *tls.Config, route func(ctx context.Context, url string) (dialFunc, string, error)) *Session {
+	s := &Session{TLS: tlsCfg, route: route, clients: map[string]Client{}}
 	context.AfterFunc(ctx, s.close)
 	return s
 }
 
-func (s *etcdSession) close() {
+func (s *Session) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for u, c := range s.clients {
@@ -452,8 +445,8 @@ func (s *etcdSession) close() {
 
 // warnf warns once per session: wait_healthy's rounds would repeat the
 // same note every second.
-func (s *etcdSession) warnf(format string, args ...any) {
-	if s.warn == nil {
+func (s *Session) Warnf(format string, args ...any) {
+	if s.Warn == nil {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
@@ -465,18 +458,18 @@ func (s *etcdSession) warnf(format string, args ...any) {
 	s.warned[msg] = true
 	s.mu.Unlock()
 	if !seen {
-		s.warn("%s", msg)
+		s.Warn("%s", msg)
 	}
 }
 
-func (s *etcdSession) progressf(format string, args ...any) {
-	if s.progress != nil {
-		s.progress(format, args...)
+func (s *Session) Progressf(format string, args ...any) {
+	if s.Progress != nil {
+		s.Progress(format, args...)
 	}
 }
 
 // client returns the client of the member at url.
-func (s *etcdSession) client(ctx context.Context, url string) (Etcd, error) {
+func (s *Session) Client(ctx context.Context, url string) (Client, error) {
 	s.mu.Lock()
 	c, ok := s.clients[url]
 	s.mu.Unlock()
@@ -494,7 +487,7 @@ func (s *etcdSession) client(ctx context.Context, url string) (Etcd, error) {
 				return nil, err
 			}
 		}
-		c, err = newEtcdClient(url, s.tls, dial)
+		c, err = newEtcdClient(url, s.TLS, dial)
 	}
 	if err != nil {
 		return nil, err
@@ -513,7 +506,7 @@ func (s *etcdSession) client(ctx context.Context, url string) (Etcd, error) {
 // the session dials it, so that a member that is down is known at once:
 // the etcd client waits for a connection until its request's deadline
 // and then reports only that the deadline passed.
-func (s *etcdSession) probe(ctx context.Context, u string) error {
+func (s *Session) Probe(ctx context.Context, u string) error {
 	if s.open != nil {
 		return nil
 	}
@@ -531,7 +524,7 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 		var d net.Dialer
 		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
-	pctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+	pctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	c, err := dial(pctx, pu.Host)
 	if err != nil {
@@ -546,8 +539,8 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 	// refused client certificate fail the handshake itself; a server that
 	// insists on 1.3 is left to the client.
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if s.tls != nil {
-		cfg = s.tls.Clone()
+	if s.TLS != nil {
+		cfg = s.TLS.Clone()
 	}
 	cfg.MaxVersion = tls.VersionTLS12
 	if cfg.ServerName == "" {
@@ -558,7 +551,7 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(pctx); err != nil && !strings.Contains(err.Error(), "protocol version") {
-		if te := tlsProblem(err, pu.Host, s.files); te != nil {
+		if te := tlsProblem(err, pu.Host, s.Files); te != nil {
 			return te
 		}
 		return fmt.Errorf("TLS handshake with %s: %w", pu.Host, err)
@@ -566,12 +559,12 @@ func (s *etcdSession) probe(ctx context.Context, u string) error {
 	return nil
 }
 
-// etcdCluster is the cluster as one module call read it.
-type etcdCluster struct {
+// Cluster is the cluster as one module call read it.
+type Cluster struct {
 	// URL is the client URL that answered the member list, Client its
 	// client.
 	URL    string
-	Client Etcd
+	Client Client
 	// ID is the cluster ID; Members the member list, sorted by name
 	// (unstarted members, which have no name, last).
 	ID      uint64
@@ -587,26 +580,26 @@ type etcdCluster struct {
 // the error says why for each. A member that answers only a local read is
 // used too, with NoQuorum set, so a gate can still show the arithmetic of
 // a cluster that lost quorum.
-func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster, error) {
+func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) {
 	var notes []string
-	var local *etcdCluster
-	var tlsErrs []*tlsError
+	var local *Cluster
+	var tlsErrs []*TLSError
 	for i, u := range urls {
-		err := s.probe(ctx, u)
-		var c Etcd
+		err := s.Probe(ctx, u)
+		var c Client
 		if err == nil {
-			c, err = s.client(ctx, u)
+			c, err = s.Client(ctx, u)
 		}
 		if err == nil {
 			var resp *clientv3.MemberListResponse
-			rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+			rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 			resp, err = c.MemberList(rctx)
 			cancel()
 			if err == nil {
 				return newEtcdCluster(u, c, resp, false), nil
 			}
 			if local == nil && ctx.Err() == nil {
-				rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+				rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 				if r, lerr := c.MemberList(rctx, clientv3.WithSerializable()); lerr == nil {
 					local = newEtcdCluster(u, c, r, true)
 				}
@@ -616,17 +609,17 @@ func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster,
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if te := asTLSError(err); te != nil {
+		if te := AsTLSError(err); te != nil {
 			tlsErrs = append(tlsErrs, te)
 			notes = append(notes, te.Error())
 			if i < len(urls)-1 {
-				s.warnf("%s; trying the next endpoint", te)
+				s.Warnf("%s; trying the next endpoint", te)
 			}
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s: %s", u, shortErr(err)))
+		notes = append(notes, fmt.Sprintf("%s: %s", u, ShortErr(err)))
 		if i < len(urls)-1 {
-			s.warnf("etcd at %s did not answer (%s); trying the next endpoint", u, shortErr(err))
+			s.Warnf("etcd at %s did not answer (%s); trying the next endpoint", u, ShortErr(err))
 		}
 	}
 	if local != nil {
@@ -639,7 +632,7 @@ func (s *etcdSession) members(ctx context.Context, urls []string) (*etcdCluster,
 	return nil, fmt.Errorf("no etcd endpoint answered: %s", strings.Join(notes, "; "))
 }
 
-func newEtcdCluster(u string, c Etcd, resp *clientv3.MemberListResponse, noQuorum bool) *etcdCluster {
+func newEtcdCluster(u string, c Client, resp *clientv3.MemberListResponse, noQuorum bool) *Cluster {
 	ms := slices.Clone(resp.Members)
 	sort.SliceStable(ms, func(i, j int) bool {
 		a, b := ms[i], ms[j]
@@ -655,14 +648,14 @@ func newEtcdCluster(u string, c Etcd, resp *clientv3.MemberListResponse, noQuoru
 	if resp.Header != nil {
 		id = resp.Header.ClusterId
 	}
-	return &etcdCluster{URL: u, Client: c, ID: id, Members: ms, NoQuorum: noQuorum}
+	return &Cluster{URL: u, Client: c, ID: id, Members: ms, NoQuorum: noQuorum}
 }
 
-// etcdMember is a member as the etcd API returns it.
-type etcdMember = etcdserverpb.Member
+// Member is a member as the etcd API returns it.
+type Member = etcdserverpb.Member
 
-// memberStatus is what one member said about itself, or why it did not.
-type memberStatus struct {
+// MemberStatus is what one member said about itself, or why it did not.
+type MemberStatus struct {
 	Member *etcdserverpb.Member
 	URL    string // the client URL that answered
 	Status *clientv3.StatusResponse
@@ -671,37 +664,37 @@ type memberStatus struct {
 
 // statuses asks every member for its status, concurrently, through its
 // client URLs in order.
-func (s *etcdSession) statuses(ctx context.Context, members []*etcdserverpb.Member) []memberStatus {
-	out := make([]memberStatus, len(members))
+func (s *Session) Statuses(ctx context.Context, members []*etcdserverpb.Member) []MemberStatus {
+	out := make([]MemberStatus, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
 		out[i].Member = m
 		if len(m.ClientURLs) == 0 {
-			out[i].Err = errNeverStarted
+			out[i].Err = ErrNeverStarted
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = s.status(ctx, m)
+			out[i] = s.Status(ctx, m)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-var errNeverStarted = errors.New("never started")
+var ErrNeverStarted = errors.New("never started")
 
-func (s *etcdSession) status(ctx context.Context, m *etcdserverpb.Member) memberStatus {
-	ms := memberStatus{Member: m}
+func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStatus {
+	ms := MemberStatus{Member: m}
 	for _, u := range m.ClientURLs {
-		err := s.probe(ctx, u)
-		var c Etcd
+		err := s.Probe(ctx, u)
+		var c Client
 		if err == nil {
-			c, err = s.client(ctx, u)
+			c, err = s.Client(ctx, u)
 		}
 		if err == nil {
-			rctx, cancel := context.WithTimeout(ctx, etcdStatusTimeout)
+			rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 			var st *clientv3.StatusResponse
 			st, err = c.Status(rctx, u)
 			cancel()
@@ -715,22 +708,22 @@ func (s *etcdSession) status(ctx context.Context, m *etcdserverpb.Member) member
 	return ms
 }
 
-// quorumView turns the member list and statuses into what the quorum gate
+// View turns the member list and statuses into what the quorum gate
 // counts: a member is healthy when it answered and sees a leader that is
 // a member of the cluster.
-func quorumViewOf(sts []memberStatus) quorumView {
+func ViewOf(sts []MemberStatus) View {
 	ids := map[uint64]bool{}
 	for _, s := range sts {
 		ids[s.Member.ID] = true
 	}
-	var q quorumView
+	var q View
 	for _, s := range sts {
-		m := memberHealth{ID: s.Member.ID, Name: s.Member.Name, Learner: s.Member.IsLearner}
+		m := MemberHealth{ID: s.Member.ID, Name: s.Member.Name, Learner: s.Member.IsLearner}
 		switch {
-		case errors.Is(s.Err, errNeverStarted):
+		case errors.Is(s.Err, ErrNeverStarted):
 			m.Why = "never started"
 		case s.Err != nil:
-			m.Why = downWhy(s.Err)
+			m.Why = DownWhy(s.Err)
 		case s.Status.Leader == 0:
 			m.Why = "has no leader"
 		case !ids[s.Status.Leader]:
@@ -743,22 +736,22 @@ func quorumViewOf(sts []memberStatus) quorumView {
 	return q
 }
 
-// downWhy says why a member's status could not be read: it is down, or
+// DownWhy says why a member's status could not be read: it is down, or
 // it could not be asked over TLS.
-func downWhy(err error) string {
-	if te := asTLSError(err); te != nil {
+func DownWhy(err error) string {
+	if te := AsTLSError(err); te != nil {
 		return "cannot be asked (" + te.Error() + ")"
 	}
-	return "is down (" + shortErr(err) + ")"
+	return "is down (" + ShortErr(err) + ")"
 }
 
-// shortErr is the part of an etcd client error an operator needs: gRPC
+// ShortErr is the part of an etcd client error an operator needs: gRPC
 // wraps dial failures in several layers.
-func shortErr(err error) string {
+func ShortErr(err error) string {
 	if err == nil {
 		return ""
 	}
-	if te := asTLSError(err); te != nil {
+	if te := AsTLSError(err); te != nil {
 		return te.Error()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -782,8 +775,8 @@ func shortErr(err error) string {
 	return msg
 }
 
-// memberInfo is a member as the modules report it.
-type memberInfo struct {
+// MemberInfo is a member as the modules report it.
+type MemberInfo struct {
 	ID         uint64
 	Name       string
 	PeerURLs   []string
@@ -792,8 +785,8 @@ type memberInfo struct {
 	IsLeader   bool
 }
 
-func infoOf(m *etcdserverpb.Member, leader uint64) memberInfo {
-	return memberInfo{
+func InfoOf(m *etcdserverpb.Member, leader uint64) MemberInfo {
+	return MemberInfo{
 		ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs,
 		IsLearner: m.IsLearner, IsLeader: leader != 0 && m.ID == leader,
 	}
@@ -801,45 +794,45 @@ func infoOf(m *etcdserverpb.Member, leader uint64) memberInfo {
 
 // started says whether the member ever started: an added member has no
 // name until it starts and publishes one.
-func (m memberInfo) started() bool { return m.Name != "" }
+func (m MemberInfo) Started() bool { return m.Name != "" }
 
 // data is the member as result data: the ID in hex as etcdctl prints it.
-func (m memberInfo) data() map[string]any {
+func (m MemberInfo) Data() map[string]any {
 	return map[string]any{
 		"id":          fmt.Sprintf("%x", m.ID),
 		"name":        m.Name,
-		"peer_urls":   nonNil(m.PeerURLs),
-		"client_urls": nonNil(m.ClientURLs),
+		"peer_urls":   NonNil(m.PeerURLs),
+		"client_urls": NonNil(m.ClientURLs),
 		"is_learner":  m.IsLearner,
-		"started":     m.started(),
+		"started":     m.Started(),
 		"is_leader":   m.IsLeader,
 	}
 }
 
-func (m memberInfo) label() string {
+func (m MemberInfo) Label() string {
 	if m.Name != "" {
 		return m.Name
 	}
 	return fmt.Sprintf("unstarted member %x", m.ID)
 }
 
-func nonNil(s []string) []string {
+func NonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
 }
 
-// sameURLs reports whether two URL lists hold the same URLs, in any order.
-func sameURLs(a, b []string) bool {
+// SameURLs reports whether two URL lists hold the same URLs, in any order.
+func SameURLs(a, b []string) bool {
 	x, y := slices.Clone(a), slices.Clone(b)
 	slices.Sort(x)
 	slices.Sort(y)
 	return slices.Equal(x, y)
 }
 
-// findMember finds a member by name, hex ID or peer URL ("" matches none).
-func findMember(ms []*etcdserverpb.Member, name, id, peer string) *etcdserverpb.Member {
+// FindMember finds a member by name, hex ID or peer URL ("" matches none).
+func FindMember(ms []*etcdserverpb.Member, name, id, peer string) *etcdserverpb.Member {
 	for _, m := range ms {
 		switch {
 		case name != "" && m.Name == name,
@@ -871,19 +864,19 @@ func transientReconfig(err error) bool {
 	return strings.Contains(msg, "etcdserver: unhealthy cluster") || strings.Contains(msg, "not enough started members")
 }
 
-// reconfigure runs a membership change, retrying etcd's transient
+// Reconfigure runs a membership change, retrying etcd's transient
 // refusals for a while when the quorum gate found the change safe (retry).
 // The error, if any, is explained.
-func reconfigure(ctx context.Context, s *etcdSession, what string, retry bool, f func(ctx context.Context) error) error {
+func Reconfigure(ctx context.Context, s *Session, what string, retry bool, f func(ctx context.Context) error) error {
 	deadline := time.Now().Add(reconfigSettle)
 	for {
-		rctx, cancel := context.WithTimeout(ctx, etcdRequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 		err := f(rctx)
 		cancel()
 		if err == nil || !retry || !transientReconfig(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			return explainEtcd(err)
+			return Explain(err)
 		}
-		s.progressf("etcd refuses to %s until its members have been connected for 5s (%s); retrying", what, shortErr(err))
+		s.Progressf("etcd refuses to %s until its members have been connected for 5s (%s); retrying", what, ShortErr(err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"context"
@@ -16,18 +16,18 @@ import (
 // the control machine or (tls_from_host) from the host of c; nil when no
 // TLS file is given. A local file that is missing or wrong is bad input,
 // found before etcd is dialled.
-func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Config, etcdTLSFiles, error) {
-	f := a.tlsFiles(c.Host)
+func tlsFor(ctx context.Context, c *engine.HostCall, a *ConnArgs) (*tls.Config, TLSFiles, error) {
+	f := a.TLSFilesOf(c.Host)
 	if !f.any() {
 		return nil, f, nil
 	}
 	read := func(ctx context.Context, p string) ([]byte, error) { return readLocal(c.LocalPath(p)) }
 	if f.FromHost {
-		read = func(ctx context.Context, p string) ([]byte, error) { return readRemote(ctx, c, p) }
+		read = func(ctx context.Context, p string) ([]byte, error) { return c.ReadFile(ctx, p) }
 	}
 	origin := func(role string) string {
 		byArg := map[string]string{"cacert": a.CACert, "cert": a.Cert, "key": a.Key}
-		byVar := map[string]string{"cacert": varCACert, "cert": varCert, "key": varKey}
+		byVar := map[string]string{"cacert": VarCACert, "cert": VarCert, "key": VarKey}
 		if byArg[role] != "" {
 			return ""
 		}
@@ -47,27 +47,27 @@ func tlsFor(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*tls.Conf
 	return cfg, f, nil
 }
 
-func tlsFromHostSource(a *etcdConnArgs, h *inventory.Host) string {
+func tlsFromHostSource(a *ConnArgs, h *inventory.Host) string {
 	if a.TLSFromHost.Set {
 		return "tls_from_host=True"
 	}
-	return "the variable " + varTLSFromHost + " of " + h.Name
+	return "the variable " + VarTLSFromHost + " of " + h.Name
 }
 
-// clusterSession is the session of a cluster module's call: member client
+// ClusterSession is the session of a cluster module's call: member client
 // URLs are dialled through the SSH connection of the target host whose
 // client URL it is, and any other URL (a member not among the targets)
 // through the host that answered.
-func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs) (*etcdSession, string, error) {
+func ClusterSession(ctx context.Context, c *engine.ClusterCall, a *ConnArgs) (*Session, string, error) {
 	tlsCfg, files, err := tlsFor(ctx, c.HostCall, a)
 	if err != nil {
 		return nil, "", err
 	}
 	tlsOn := tlsCfg != nil
-	direct := a.direct(c.Host)
+	direct := a.DialDirect(c.Host)
 	byURL := map[string]*inventory.Host{}
 	for _, h := range c.Targets {
-		byURL[clientURL(h, tlsOn)] = h
+		byURL[ClientURL(h, tlsOn)] = h
 	}
 	route := func(ctx context.Context, u string) (dialFunc, string, error) {
 		if direct {
@@ -83,22 +83,22 @@ func clusterSession(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs)
 		d, err := sshDial(c.Host.Name, c.Conn)
 		return d, "through " + c.Host.Name, err
 	}
-	s := newSession(ctx, tlsCfg, route)
-	s.files = files
-	s.warn, s.progress = c.Warn, c.Progress
-	return s, clientURL(c.Host, tlsOn), nil
+	s := NewSession(ctx, tlsCfg, route)
+	s.Files = files
+	s.Warn, s.Progress = c.Warn, c.Progress
+	return s, ClientURL(c.Host, tlsOn), nil
 }
 
-// hostSession is the session of a host module that reads the cluster
+// HostSession is the session of a host module that reads the cluster
 // (a quorum gate): every client URL is dialled through the host's own SSH
 // connection, or directly.
-func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etcdSession, bool, error) {
+func HostSession(ctx context.Context, c *engine.HostCall, a *ConnArgs) (*Session, bool, error) {
 	tlsCfg, files, err := tlsFor(ctx, c, a)
 	if err != nil {
 		return nil, false, err
 	}
 	tlsOn := tlsCfg != nil
-	direct := a.direct(c.Host)
+	direct := a.DialDirect(c.Host)
 	route := func(ctx context.Context, u string) (dialFunc, string, error) {
 		if direct {
 			return nil, "directly", nil
@@ -106,9 +106,9 @@ func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etc
 		d, err := sshDial(c.Host.Name, c.Conn)
 		return d, "through " + c.Host.Name, err
 	}
-	s := newSession(ctx, tlsCfg, route)
-	s.files = files
-	s.warn, s.progress = c.Warn, c.Progress
+	s := NewSession(ctx, tlsCfg, route)
+	s.Files = files
+	s.Warn, s.Progress = c.Warn, c.Progress
 	return s, tlsOn, nil
 }
 
@@ -118,13 +118,13 @@ func hostSession(ctx context.Context, c *engine.HostCall, a *etcdConnArgs) (*etc
 // A certificate problem is said as one: another target may have the
 // certificate that works, so it is tried next, but the last target fails
 // with it rather than as one more that "did not answer".
-func readCluster(ctx context.Context, c *engine.ClusterCall, s *etcdSession, url string) (*etcdCluster, error) {
-	cl, err := s.members(ctx, []string{url})
+func readCluster(ctx context.Context, c *engine.ClusterCall, s *Session, url string) (*Cluster, error) {
+	cl, err := s.Members(ctx, []string{url})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if te := asTLSError(err); te != nil {
+		if te := AsTLSError(err); te != nil {
 			if lastTarget(c) {
 				return nil, te
 			}
@@ -138,10 +138,10 @@ func readCluster(ctx context.Context, c *engine.ClusterCall, s *etcdSession, url
 	return cl, nil
 }
 
-// openCluster is the first step of every cluster module: a session
+// Open is the first step of every cluster module: a session
 // through the answering target and the cluster's member list read there.
-func openCluster(ctx context.Context, c *engine.ClusterCall, a *etcdConnArgs) (*etcdSession, *etcdCluster, error) {
-	s, url, err := clusterSession(ctx, c, a)
+func Open(ctx context.Context, c *engine.ClusterCall, a *ConnArgs) (*Session, *Cluster, error) {
+	s, url, err := ClusterSession(ctx, c, a)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,14 +156,14 @@ func lastTarget(c *engine.ClusterCall) bool {
 	return len(c.Targets) == 0 || c.Targets[len(c.Targets)-1] == c.Host
 }
 
-// setMembers records the member table in the result.
-func setMembers(set func(string, any), cl *etcdCluster, leader uint64) []memberInfo {
-	var infos []memberInfo
+// SetMembers records the member table in the result.
+func SetMembers(set func(string, any), cl *Cluster, leader uint64) []MemberInfo {
+	var infos []MemberInfo
 	var data []any
 	for _, m := range cl.Members {
-		mi := infoOf(m, leader)
+		mi := InfoOf(m, leader)
 		infos = append(infos, mi)
-		data = append(data, mi.data())
+		data = append(data, mi.Data())
 	}
 	if data == nil {
 		data = []any{}
@@ -173,9 +173,9 @@ func setMembers(set func(string, any), cl *etcdCluster, leader uint64) []memberI
 	return infos
 }
 
-// leaderOf returns the leader the statuses agree on, 0 when none answered
+// LeaderOf returns the leader the statuses agree on, 0 when none answered
 // or they disagree.
-func leaderOf(sts []memberStatus) uint64 {
+func LeaderOf(sts []MemberStatus) uint64 {
 	var leader uint64
 	for _, s := range sts {
 		if s.Status == nil || s.Status.Leader == 0 {
@@ -189,20 +189,20 @@ func leaderOf(sts []memberStatus) uint64 {
 	return leader
 }
 
-// memberArg is how a module names the member it acts on: by name (a
+// MemberArg is how a module names the member it acts on: by name (a
 // member name, or an inventory host whose etcd_name it is), by hex ID, or
 // by peer URL.
-type memberArg struct {
+type MemberArg struct {
 	Name    string
 	ID      string
 	PeerURL string
 }
 
-func (m *memberArg) pairs() []any {
+func (m *MemberArg) Pairs() []any {
 	return []any{"name?", &m.Name, "id?", &m.ID, "peer_url?", &m.PeerURL}
 }
 
-func (m *memberArg) validate(module string) error {
+func (m *MemberArg) Validate(module string) error {
 	n := 0
 	for _, s := range []string{m.Name, m.ID, m.PeerURL} {
 		if s != "" {
@@ -213,14 +213,14 @@ func (m *memberArg) validate(module string) error {
 		return fmt.Errorf("%s: name the member with exactly one of name=, id= (hex, as member_list shows it) or peer_url=", module)
 	}
 	if m.PeerURL != "" {
-		if msg := checkURL(m.PeerURL); msg != "" {
+		if msg := CheckURL(m.PeerURL); msg != "" {
 			return fmt.Errorf("%s: peer_url: %s", module, msg)
 		}
 	}
 	return nil
 }
 
-func (m *memberArg) String() string {
+func (m *MemberArg) String() string {
 	switch {
 	case m.Name != "":
 		return m.Name
@@ -230,14 +230,14 @@ func (m *memberArg) String() string {
 	return "the member with peer URL " + m.PeerURL
 }
 
-func (m *memberArg) find(ms []*etcdMember) *etcdMember {
-	return findMember(ms, m.Name, m.ID, m.PeerURL)
+func (m *MemberArg) Find(ms []*Member) *Member {
+	return FindMember(ms, m.Name, m.ID, m.PeerURL)
 }
 
-// refuse turns a quorum verdict into the module's answer: nil when the
+// Gate turns a quorum verdict into the module's answer: nil when the
 // step is safe (its warning sent), a refusal otherwise, or, with force, a
 // warning that the refusal was overridden.
-func refuse(v quorumVerdict, force bool, warn func(string, ...any)) error {
+func Gate(v Verdict, force bool, warn func(string, ...any)) error {
 	if v.Safe {
 		if v.Warning != "" && warn != nil {
 			warn("%s", v.Warning)
@@ -253,8 +253,8 @@ func refuse(v quorumVerdict, force bool, warn func(string, ...any)) error {
 	return engine.Refuse("%s", v.Msg)
 }
 
-// isRefused reports whether err is a safety refusal.
-func isRefused(err error) bool {
+// IsRefused reports whether err is a safety refusal.
+func IsRefused(err error) bool {
 	var r *engine.RefusedError
 	return errors.As(err, &r)
 }

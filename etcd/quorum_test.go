@@ -1,4 +1,4 @@
-package modules
+package etcd
 
 import (
 	"errors"
@@ -10,11 +10,11 @@ import (
 // view builds a cluster from a compact description: "1 2 3-" is three
 // voters named etcd-1..3 with etcd-3 down; "L" after a digit marks a
 // learner, "?" a voter that never started.
-func view(spec string) quorumView {
-	var q quorumView
+func view(spec string) View {
+	var q View
 	for _, f := range strings.Fields(spec) {
 		id := uint64(f[0] - '0')
-		m := memberHealth{ID: id, Name: fmt.Sprintf("etcd-%d", id), Healthy: true}
+		m := MemberHealth{ID: id, Name: fmt.Sprintf("etcd-%d", id), Healthy: true}
 		for _, c := range f[1:] {
 			switch c {
 			case '-':
@@ -46,9 +46,9 @@ func TestQuorumArithmetic(t *testing.T) {
 		{"1 2 3 4?", 4, 3, 3, 0},
 	} {
 		q := view(tc.spec)
-		if q.voters() != tc.voters || q.healthyVoters() != tc.healthy || q.quorum() != tc.quorum || q.tolerance() != tc.tolerate {
+		if q.Voters() != tc.voters || q.HealthyVoters() != tc.healthy || q.Quorum() != tc.quorum || q.Tolerance() != tc.tolerate {
 			t.Errorf("%q: voters %d healthy %d quorum %d tolerance %d, want %d %d %d %d", tc.spec,
-				q.voters(), q.healthyVoters(), q.quorum(), q.tolerance(), tc.voters, tc.healthy, tc.quorum, tc.tolerate)
+				q.Voters(), q.HealthyVoters(), q.Quorum(), q.Tolerance(), tc.voters, tc.healthy, tc.quorum, tc.tolerate)
 		}
 	}
 }
@@ -57,7 +57,7 @@ func TestQuorumGate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		spec string
-		step quorumStep
+		step Step
 		id   uint64
 		safe bool
 		// msg is the verdict message exactly, or a substring when it
@@ -67,96 +67,96 @@ func TestQuorumGate(t *testing.T) {
 	}{
 		{
 			name: "remove healthy with a peer down",
-			spec: "1 2 3-", step: stepRemove, id: 2,
+			spec: "1 2 3-", step: StepRemove, id: 2,
 			msg: "removing etcd-2 would lose quorum: 3 voting members, 2 healthy (etcd-3 is down); quorum is 2, fault tolerance 0; " +
 				"after removing etcd-2, 2 voters with 1 healthy < quorum 2. Bring etcd-3 back first, or force=True to override.",
 		},
 		{
 			name: "remove dead member, the replace case",
-			spec: "1 2 3-", step: stepRemove, id: 3, safe: true,
+			spec: "1 2 3-", step: StepRemove, id: 3, safe: true,
 			msg: "3 voting members, 2 healthy (etcd-3 is down); quorum is 2, fault tolerance 0; after removing etcd-3, 2 voters with 2 healthy, quorum 2, fault tolerance 0",
 		},
 		{
 			name: "remove healthy from healthy three",
-			spec: "1 2 3", step: stepRemove, id: 3, safe: true,
+			spec: "1 2 3", step: StepRemove, id: 3, safe: true,
 			msg:     "~after removing etcd-3, 2 voters with 2 healthy, quorum 2, fault tolerance 0",
 			warning: "removing etcd-3 leaves no fault tolerance",
 		},
 		{
 			name: "remove from five with one down",
-			spec: "1 2 3 4 5-", step: stepRemove, id: 1, safe: true,
+			spec: "1 2 3 4 5-", step: StepRemove, id: 1, safe: true,
 			msg:     "~after removing etcd-1, 4 voters with 3 healthy, quorum 3, fault tolerance 0",
 			warning: "one more failure stops the cluster",
 		},
 		{
 			name: "remove from five with two down",
-			spec: "1 2 3 4- 5-", step: stepRemove, id: 1,
+			spec: "1 2 3 4- 5-", step: StepRemove, id: 1,
 			msg: "~after removing etcd-1, 4 voters with 2 healthy < quorum 3. Bring etcd-4 and etcd-5 back first",
 		},
 		{
 			name: "remove learner",
-			spec: "1 2- 3 4L", step: stepRemove, id: 4, safe: true,
+			spec: "1 2- 3 4L", step: StepRemove, id: 4, safe: true,
 			msg: "~etcd-4 is a learner",
 		},
 		{
 			name: "remove unstarted voter left by an interrupted add",
-			spec: "1 2 3 4?", step: stepRemove, id: 4, safe: true,
+			spec: "1 2 3 4?", step: StepRemove, id: 4, safe: true,
 			msg: "~after removing unstarted member 4, 3 voters with 3 healthy, quorum 2, fault tolerance 1",
 		},
 		{
 			name: "remove the last member",
-			spec: "1", step: stepRemove, id: 1,
+			spec: "1", step: StepRemove, id: 1,
 			msg: "~without voting members",
 		},
 		{
 			name: "remove with quorum already lost",
-			spec: "1 2- 3-", step: stepRemove, id: 2,
+			spec: "1 2- 3-", step: StepRemove, id: 2,
 			msg: "~already lost quorum. Bring etcd-2 or etcd-3 back first (a membership change needs quorum to commit), or force=True",
 		},
 		{
 			name: "remove a member not in the list",
-			spec: "1 2 3", step: stepRemove, id: 9, safe: true,
+			spec: "1 2 3", step: StepRemove, id: 9, safe: true,
 			msg: "~is not a member",
 		},
 		{
 			name: "stop healthy with a peer down",
-			spec: "1 2 3-", step: stepStop, id: 1,
+			spec: "1 2 3-", step: StepStop, id: 1,
 			msg: "stopping etcd-1 would lose quorum: 3 voting members, 2 healthy (etcd-3 is down); quorum is 2, fault tolerance 0; " +
 				"after stopping etcd-1, 3 voters with 1 healthy < quorum 2. Bring etcd-3 back first, or force=True to override.",
 		},
 		{
 			name: "stop the down member",
-			spec: "1 2 3-", step: stepStop, id: 3, safe: true,
+			spec: "1 2 3-", step: StepStop, id: 3, safe: true,
 			msg: "~after stopping etcd-3, 3 voters with 2 healthy, quorum 2, fault tolerance 0",
 		},
 		{
 			name: "stop one of three for a rolling restart",
-			spec: "1 2 3", step: stepStop, id: 2, safe: true,
+			spec: "1 2 3", step: StepStop, id: 2, safe: true,
 			warning: "stopping etcd-2 leaves no fault tolerance",
 		},
 		{
 			name: "stop with quorum already lost is allowed",
-			spec: "1 2- 3-", step: stepStop, id: 1, safe: true,
+			spec: "1 2- 3-", step: StepStop, id: 1, safe: true,
 			warning: "does not make it worse",
 		},
 		{
 			name: "stop one of two",
-			spec: "1 2", step: stepStop, id: 1,
+			spec: "1 2", step: StepStop, id: 1,
 			msg: "~after stopping etcd-1, 2 voters with 1 healthy < quorum 2. Add a member first",
 		},
 		{
 			name: "wipe a healthy voter with a peer down",
-			spec: "1 2 3-", step: stepWipe, id: 2,
+			spec: "1 2 3-", step: StepWipe, id: 2,
 			msg: "~wiping the data of etcd-2 would lose quorum",
 		},
 		{
 			name: "wipe with quorum lost",
-			spec: "1 2- 3-", step: stepWipe, id: 3,
+			spec: "1 2- 3-", step: StepWipe, id: 3,
 			msg: "~wiping the data of etcd-3 needs a cluster with quorum",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := view(tc.spec).check(tc.step, tc.id, "")
+			v := view(tc.spec).Check(tc.step, tc.id, "")
 			if v.Safe != tc.safe {
 				t.Fatalf("safe = %v, want %v: %s", v.Safe, tc.safe, v.Msg)
 			}
@@ -198,8 +198,8 @@ func TestExplainEtcd(t *testing.T) {
 		{"etcdserver: mvcc: database space exceeded", "NOSPACE"},
 		{"dial tcp 127.0.0.1:2379: connection refused", ""},
 	} {
-		err := explainEtcd(errors.New(tc.msg))
-		var ee *EtcdError
+		err := Explain(errors.New(tc.msg))
+		var ee *ExplainedError
 		if tc.cause == "" {
 			if errors.As(err, &ee) {
 				t.Errorf("%q: explained as %q, want unrecognised", tc.msg, ee.Cause)
@@ -216,7 +216,7 @@ func TestExplainEtcd(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), tc.msg+" (cause: ") {
 			t.Errorf("%q: message %q should start with etcd's own text", tc.msg, err.Error())
 		}
-		if again := explainEtcd(fmt.Errorf("member_add: %w", err)); strings.Count(again.Error(), "cause:") != 1 {
+		if again := Explain(fmt.Errorf("member_add: %w", err)); strings.Count(again.Error(), "cause:") != 1 {
 			t.Errorf("explained twice: %s", again)
 		}
 	}
@@ -235,7 +235,7 @@ func TestQuorumGateAdd(t *testing.T) {
 		{"1 2 3 4 5", true, "6 voters with 5 healthy, quorum 4, fault tolerance 1", ""},
 		{"1 2- 3-", false, "already lost quorum", ""},
 	} {
-		v := view(tc.spec).checkAdd("etcd-4")
+		v := view(tc.spec).CheckAdd("etcd-4")
 		if v.Safe != tc.safe || !strings.Contains(v.Msg, tc.msg) || !strings.Contains(v.Warning, tc.warning) || (tc.warning == "" && v.Warning != "") {
 			t.Errorf("%q: safe=%v msg=%q warning=%q; want safe=%v msg containing %q, warning %q", tc.spec, v.Safe, v.Msg, v.Warning, tc.safe, tc.msg, tc.warning)
 		}
