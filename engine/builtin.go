@@ -159,8 +159,9 @@ type task struct {
 	opts   *callOptions
 
 	mu      sync.Mutex
-	state   map[string]int // host -> taskRunning, taskDone
-	order   []string       // hosts the call means to run on
+	state   map[string]int    // host -> taskRunning, taskDone
+	order   []string          // hosts the call means to run on
+	hosts   []*inventory.Host // the same, for HostCall.Peers
 	abort   *Error
 	batchNo int
 }
@@ -411,6 +412,7 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 	}
 	for _, h := range run {
 		t.order = append(t.order, h.Name())
+		t.hosts = append(t.hosts, h.h)
 	}
 	r.emit(Event{Type: EventTaskStart, Task: t.id, Module: info.Name, Pos: pos, Hosts: names, Serial: o.serial, Check: r.cfg.Check})
 	taskStart := time.Now()
@@ -860,6 +862,9 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 		names[i] = h.Name()
 	}
 	t.order = names[:1]
+	for _, h := range targets {
+		t.hosts = append(t.hosts, h.h)
+	}
 	r.emit(Event{Type: EventTaskStart, Task: t.id, Module: info.Name, Pos: pos, Hosts: names, Cluster: true, Check: r.cfg.Check})
 	start := time.Now()
 	var hr *HostResult
@@ -942,9 +947,9 @@ func (r *runner) predeclared() starlark.StringDict {
 		"fail":       starlark.NewBuiltin("fail", r.fail),
 		"refuse":     starlark.NewBuiltin("refuse", r.fail),
 		"on_failure": starlark.NewBuiltin("on_failure", r.onFailure),
-		"serial": starlark.NewBuiltin("serial", r.serial),
-		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"json":   json.Module,
+		"serial":     starlark.NewBuiltin("serial", r.serial),
+		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":       json.Module,
 	}
 	for name, b := range r.builtins {
 		if _, dup := d[name]; dup {

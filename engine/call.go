@@ -159,6 +159,25 @@ func (c *HostCall) LocalPath(p string) string {
 	return filepath.Join(c.r.cfg.BaseDir, p)
 }
 
+// ConnTo returns the run's connection to host h, opening it on first use:
+// the etcd layer dials a member's client port through the connection of
+// the member's own host.
+func (c *HostCall) ConnTo(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	return c.r.connect(ctx, h)
+}
+
+// Peers are the hosts this call runs on, this one included, in order: a
+// quorum gate counts the members that one call stops together.
+func (c *HostCall) Peers() []*inventory.Host { return c.task.hosts }
+
+// RunCommand is the command line that started the run (Config.Command),
+// for messages that say how to run it again.
+func (c *HostCall) RunCommand() string { return c.r.cfg.Command }
+
+// BreakLock reports whether the run was asked to break a cluster lock that
+// another run holds (Config.BreakLock).
+func (c *HostCall) BreakLock() bool { return c.r.cfg.BreakLock }
+
 // ClusterCall is what a cluster module's Plan gets: the call for the target
 // that answered, and the other targets.
 type ClusterCall struct {

@@ -1,6 +1,12 @@
 package engine
 
-import "sync"
+import (
+	"context"
+	"sync"
+
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory"
+)
 
 // RunKey names a value that modules keep for the length of one run: the
 // clients of a cluster, the cluster lock a run holds, the members its
@@ -62,4 +68,27 @@ func (r *runner) runEnd() {
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}
+}
+
+// NewCall returns a call on host h outside any playbook, for tools and
+// tests that use the etcd layer or a module's reading directly: it has
+// the run's state (RunKey, AtRunEnd) of a run of its own, which end
+// ends. Its connection is cfg.Connector's (nil: none).
+func NewCall(ctx context.Context, cfg Config, h *inventory.Host) (c *HostCall, end func(), err error) {
+	r := newRunner(ctx, cfg)
+	r.adhoc = true
+	t := r.newTask("call", "", &callOptions{})
+	t.hosts = []*inventory.Host{h}
+	var conn transport.Conn
+	if cfg.Connector != nil {
+		if conn, err = r.connect(ctx, h); err != nil {
+			return nil, nil, err
+		}
+	}
+	hv, err := r.hostValue(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	c = r.hostCall(t, hv, conn, &HostResult{Host: hv, Module: "call"})
+	return c, r.runEnd, nil
 }

@@ -32,6 +32,9 @@ func (m MemberHealth) Label() string {
 // View is the live cluster as the quorum gate sees it.
 type View struct {
 	Members []MemberHealth
+	// HasQuorum is set when the cluster answered a linearizable read: it
+	// has quorum, whatever the members etcdplay reached say.
+	HasQuorum bool
 }
 
 // Step is a change the gate is asked about.
@@ -186,21 +189,33 @@ func (q View) Check(step Step, id uint64, name string) Verdict {
 		// the quorum.
 		return Verdict{Safe: true, Msg: fmt.Sprintf("%s is a learner, it does not count towards quorum (%s)", name, q.Summary())}
 
+	case q.HealthyVoters() < q.Quorum() && q.HasQuorum:
+		// The cluster answered a linearizable read, so it has quorum: the
+		// voters etcdplay did not reach count, and it cannot tell which
+		// of them do. What the step does to quorum is unknown.
+		return Verdict{Msg: fmt.Sprintf("%s %s: the cluster has quorum (it answered a linearizable read), but etcdplay reached only %d of its %d voters: %s; it cannot show that the cluster keeps quorum. Make %s reachable from here, or force=True to override.",
+			gerund, name, q.HealthyVoters(), q.Voters(), strings.Join(q.Unhealthy(), ", "), OrList(q.UnhealthyNames()))}
+
 	case q.HealthyVoters() < q.Quorum():
 		// The cluster has lost quorum already. A membership change cannot
 		// commit; wiping a voter may destroy the only copy of recent
-		// data. Stopping (or restarting) a member changes nothing for
-		// availability and may be how the operator recovers, so it is
-		// allowed with a warning.
-		msg := fmt.Sprintf("%s: %s: the cluster has already lost quorum", name, q.Summary())
-		if step == StepStop {
-			return Verdict{Safe: true, Msg: msg, Warning: msg + "; stopping " + name + " does not make it worse"}
-		}
+		// data. Stopping a member cannot make availability worse only if
+		// etcdplay sees every member, which it cannot show when so many
+		// do not answer: that is for an operator who is recovering.
 		fix := "Bring " + OrList(q.UnhealthyNames()) + " back first"
-		if step == StepRemove {
+		switch step {
+		case StepRemove:
 			fix += " (a membership change needs quorum to commit)"
+		case StepStop:
+			return Verdict{Msg: fmt.Sprintf("%s %s: %s: the cluster has lost quorum as etcdplay sees it, and a member it cannot reach may still count. %s, or force=True if you are recovering the cluster and mean to stop it.", gerund, name, q.Summary(), fix)}
 		}
 		return Verdict{Msg: fmt.Sprintf("%s %s needs a cluster with quorum: %s: the cluster has already lost quorum. %s, or force=True to override.", gerund, name, q.Summary(), fix)}
+
+	case step == StepRemove && q.Voters() == 2:
+		// etcd's runtime reconfiguration guide: the majority of two is
+		// two, so the removal needs both members, and a failure while it
+		// commits leaves a cluster that cannot make progress.
+		return Verdict{Msg: fmt.Sprintf("removing %s from a two-member cluster is unsafe: %s; the removal needs both members to commit, and if one fails meanwhile the cluster cannot make progress. Add a member first, or force=True to override.", name, q.Summary())}
 
 	case step == StepRemove && a.Voters() == 0:
 		return Verdict{Msg: fmt.Sprintf("removing %s would leave the cluster without voting members (%s). Add another member first, or force=True to override.", name, q.Summary())}

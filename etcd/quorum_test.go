@@ -9,10 +9,15 @@ import (
 
 // view builds a cluster from a compact description: "1 2 3-" is three
 // voters named etcd-1..3 with etcd-3 down; "L" after a digit marks a
-// learner, "?" a voter that never started.
+// learner, "?" a voter that never started; a leading "Q" says the
+// cluster answered a linearizable read.
 func view(spec string) View {
 	var q View
 	for _, f := range strings.Fields(spec) {
+		if f == "Q" {
+			q.HasQuorum = true
+			continue
+		}
 		id := uint64(f[0] - '0')
 		m := MemberHealth{ID: id, Name: fmt.Sprintf("etcd-%d", id), Healthy: true}
 		for _, c := range f[1:] {
@@ -135,9 +140,19 @@ func TestQuorumGate(t *testing.T) {
 			warning: "stopping etcd-2 leaves no fault tolerance",
 		},
 		{
-			name: "stop with quorum already lost is allowed",
-			spec: "1 2- 3-", step: StepStop, id: 1, safe: true,
-			warning: "does not make it worse",
+			name: "stop with quorum lost as seen is refused",
+			spec: "1 2- 3-", step: StepStop, id: 1,
+			msg: "~the cluster has lost quorum as etcdplay sees it, and a member it cannot reach may still count. Bring etcd-2 or etcd-3 back first, or force=True if you are recovering",
+		},
+		{
+			name: "stop when the cluster has quorum but etcdplay sees too few",
+			spec: "Q 1 2- 3-", step: StepStop, id: 1,
+			msg: "~the cluster has quorum (it answered a linearizable read), but etcdplay reached only 1 of its 3 voters: etcd-2 is down, etcd-3 is down; it cannot show that the cluster keeps quorum",
+		},
+		{
+			name: "remove from two members",
+			spec: "1 2", step: StepRemove, id: 2,
+			msg: "~removing etcd-2 from a two-member cluster is unsafe",
 		},
 		{
 			name: "stop one of two",

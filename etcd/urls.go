@@ -30,4 +30,3 @@ func CheckURL(s string) string {
 	}
 	return ""
 }
-

@@ -14,10 +14,10 @@ import (
 	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
-func targetsOf(cl *etcdtest.Cluster) []healthTarget {
-	var ts []healthTarget
+func targetsOf(cl *etcdtest.Cluster) []etcd.Target {
+	var ts []etcd.Target
 	for _, m := range cl.Members {
-		ts = append(ts, healthTarget{Host: m.Name, Name: m.Name, ClientURL: m.ClientURL, PeerURL: m.PeerURL})
+		ts = append(ts, etcd.Target{Host: m.Name, Name: m.Name, ClientURL: m.ClientURL, PeerURL: m.PeerURL})
 	}
 	return ts
 }

@@ -41,7 +41,7 @@ func (c *call) str(k string) string {
 // directSession is a session that dials the test cluster's client URLs
 // from the test process.
 func directSession(t *testing.T, ctx context.Context, cl *etcdtest.Cluster, c *call) *etcd.Session {
-	s := etcd.NewSession(ctx, cl.ClientTLS(), nil)
+	s := etcd.NewSession(ctx, cl.ClientTLS())
 	s.Warn = func(f string, args ...any) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -346,7 +346,7 @@ func TestMemberListTLS(t *testing.T) {
 	// Without the client certificate the cluster does not answer, and the
 	// error says so.
 	ctx := testCtx(t)
-	s := etcd.NewSession(ctx, nil, nil)
+	s := etcd.NewSession(ctx, nil)
 	if _, err := s.Members(ctx, []string{cl.Members[0].ClientURL}); err == nil {
 		t.Error("TLS cluster answered a client without a CA or certificate")
 	}

@@ -189,7 +189,7 @@ def main(ctx):
 def main(ctx):
     member_list("etcd", direct = False)
 `, false)
-	if err == nil || !strings.Contains(err.Error(), "cannot forward TCP to etcd's client port; give direct=True") {
+	if err == nil || !strings.Contains(err.Error(), "the connection to etcd-1 cannot forward ports") || !strings.Contains(err.Error(), "set etcd_dial=direct (or etcd_direct=true)") {
 		t.Errorf("without direct: %v\n%s", err, rec.buf)
 	}
 }

@@ -204,9 +204,14 @@ func TestSystemdGateOnTLSProblem(t *testing.T) {
 	// Direct, with absolute paths: the gate needs no connection to the
 	// host, nor the run's playbook directory.
 	a := &systemdArgs{ConnArgs: etcd.ConnArgs{Direct: etcd.OptBool{Set: true, Val: true}, CACert: other.CA, Cert: cl.TLS.Cert, Key: cl.TLS.Key}}
-	err = gateStop(testCtx(t), &engine.HostCall{Host: h}, a, "etcd.service", "stop")
+	c, end, err := engine.NewCall(testCtx(t), engine.Config{Inventory: inv}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end()
+	_, err = etcd.StopGate(testCtx(t), c, &a.ConnArgs, nil, "stop", "etcd.service", a.Force)
 	var r *engine.RefusedError
-	if !asRefused(err, &r) || !strings.Contains(err.Error(), "cannot check the cluster's quorum: TLS with etcd at "+m.Addr) || !strings.Contains(err.Error(), "not signed by the CA in cacert "+other.CA) {
+	if !asRefused(err, &r) || !strings.Contains(err.Error(), "cannot read the cluster to check its quorum: TLS with etcd at "+m.Addr) || !strings.Contains(err.Error(), "not signed by the CA in cacert "+other.CA) {
 		t.Errorf("stop with a wrong CA: %v", err)
 	}
 }

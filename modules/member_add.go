@@ -44,8 +44,8 @@ type memberAddArgs struct {
 //	peer_urls  its peer URLs (a string or a list)
 //	learner    add as a non-voting learner (default False)
 //	force      add even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list
 //
 // The result has member (a dict as member_list gives: id, name,
 // peer_urls, client_urls, is_learner, started, is_leader), member_id,
@@ -81,7 +81,7 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberAddArgs) (engine.Plan, error) {
-		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
+		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "adding "+a.Name)
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -137,7 +137,7 @@ func planMemberAdd(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *me
 	}
 	gateSafe := true
 	if !a.Learner {
-		v := etcd.ViewOf(s.Statuses(ctx, cl.Members)).CheckAdd(a.Name)
+		v := cl.View(s.Statuses(ctx, cl.Members)).CheckAdd(a.Name)
 		if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {
 			return engine.Plan{}, err
 		}

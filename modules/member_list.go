@@ -26,10 +26,16 @@ type memberListArgs struct {
 // Arguments: only those reaching the cluster, which every etcd module
 // takes the same way:
 //
-//	direct          True dials member client URLs from the control machine
-//	                (variable etcd_direct); by default each is dialled through
-//	                the SSH connection of its host, as ssh -L would, so port
-//	                2379 need not be open to the control machine
+//	dial            how member client URLs are reached (variable etcd_dial):
+//	                "auto" (the default) forwards each through the SSH
+//	                connection of its host, as ssh -L would, so port 2379
+//	                need not be open to the control machine, and relays it
+//	                through a bash command in an SSH session there when that
+//	                host's sshd refuses port forwarding (AllowTcpForwarding
+//	                no); "ssh" forwards only; "relay" relays only; "direct"
+//	                dials from the control machine. Each call says in a
+//	                warning when it relays.
+//	direct          True is dial="direct" (variable etcd_direct)
 //	cacert, cert, key, TLS files (variables etcd_cacert, etcd_cert,
 //	                etcd_key): on the control machine, or on the member host
 //	tls_from_host   True (variable etcd_tls_from_host). A CA makes the

@@ -34,8 +34,8 @@ type memberPromoteArgs struct {
 //	peer_url   one of its peer URLs
 //	timeout    how long to wait for it to catch up (default 60s)
 //	interval   pause between attempts (default 1s)
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list
 //
 // The result has member (after promotion) and attempts_promote, the
 // number of promote requests sent.
@@ -53,7 +53,7 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 	},
 	Validate: func(a *memberPromoteArgs) error { return a.MemberArg.Validate("member_promote") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberPromoteArgs) (engine.Plan, error) {
-		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
+		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "promoting "+a.MemberArg.String())
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -34,8 +34,8 @@ type memberRemoveArgs struct {
 //	id         its ID in hex (as member_list shows it), or
 //	peer_url   one of its peer URLs
 //	force      remove even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list
 //
 // The result has member (the removed member, or none), quorum (the
 // arithmetic the gate checked) and members (the table before removal).
@@ -53,7 +53,7 @@ var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
 	},
 	Validate: func(a *memberRemoveArgs) error { return a.MemberArg.Validate("member_remove") },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberRemoveArgs) (engine.Plan, error) {
-		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
+		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "removing "+a.MemberArg.String())
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -72,7 +72,7 @@ func planMemberRemove(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 	}
 	mi := etcd.InfoOf(m, leader)
 	set("member", mi.Data())
-	q := etcd.ViewOf(sts)
+	q := cl.View(sts)
 	v := q.Check(etcd.StepRemove, m.ID, mi.Label())
 	set("quorum", v.Msg)
 	if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {

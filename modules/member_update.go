@@ -34,8 +34,8 @@ type memberUpdateArgs struct {
 //	peer_url   one of its current peer URLs
 //	peer_urls  its new peer URLs (a string or a list)
 //	force      update even when the quorum gate refuses (with a warning)
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list
 //
 // The result has member (after the change) and quorum.
 //
@@ -64,7 +64,7 @@ var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberUpdateArgs) (engine.Plan, error) {
-		s, cl, err := etcd.Open(ctx, c, &a.ConnArgs)
+		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "updating "+a.MemberArg.String())
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -96,7 +96,7 @@ func planMemberUpdate(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 	if cl.NoQuorum {
 		return engine.Plan{}, engine.Refuse("updating %s needs a cluster with quorum, and the cluster did not answer a linearizable read through %s", mi.Label(), cl.URL)
 	}
-	v := etcd.ViewOf(s.Statuses(ctx, cl.Members)).Check(etcd.StepStop, m.ID, mi.Label())
+	v := cl.View(s.Statuses(ctx, cl.Members)).Check(etcd.StepStop, m.ID, mi.Label())
 	set("quorum", v.Msg)
 	if err := etcd.Gate(v, a.Force, s.Warnf); err != nil {
 		return engine.Plan{}, err

@@ -33,6 +33,8 @@ func All() []engine.Module {
 		memberPromoteModule,
 		waitHealthyModule,
 		snapshotSaveModule,
+		clusterLockModule,
+		pendingChangeModule,
 		wipeDatadirModule,
 		systemdModule,
 		installEtcdModule,

@@ -42,8 +42,8 @@ type snapshotSaveArgs struct {
 //
 //	dest       directory on the control machine (relative to the
 //	           playbook's directory); created if missing
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list
 //
 // The result has path, revision, cluster_id, sha256 (of the database),
 // size, keys, etcd_version, member (the member it came from) and

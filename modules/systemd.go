@@ -8,7 +8,6 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"sync"
 
 	"go.starlark.net/starlark"
 
@@ -85,7 +84,7 @@ type systemdArgs struct {
 //	          default it is on for units named etcd
 //	force     stop or restart even when the quorum gate refuses
 //	cluster   more hosts of the cluster to read it through
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the cluster: see
 //	          etcdplay doc member_list
 //
 // The result has active_state (after the change), enabled ("enabled",
@@ -315,9 +314,15 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		verb = "start"
 	}
 	if (verb == "stop" || verb == "restart") && a.QuorumCheck.Or(etcdUnitRE.MatchString(unit)) {
-		if err := gateStop(ctx, c, a, unit, verb); err != nil {
+		more, err := hostsArg(a.Cluster)
+		if err != nil {
+			return engine.Plan{}, engine.BadInput("cluster: %v", err)
+		}
+		note, err := etcd.StopGate(ctx, c, &a.ConnArgs, more, verb, unit, a.Force)
+		if err != nil {
 			return engine.Plan{}, err
 		}
+		c.Set("quorum", note)
 	}
 	if verb != "" {
 		argv := []string{"systemctl", verb}
@@ -385,131 +390,4 @@ func indent(s, pre string) string {
 		b.WriteByte('\n')
 	}
 	return strings.TrimRight(b.String(), "\n")
-}
-
-// stops are the etcd members that calls of this run are stopping right
-// now, by cluster: hosts of one call plan in parallel, and each must count
-// the others' stops, or all would pass the gate together.
-var stops = struct {
-	sync.Mutex
-	m map[uint64]map[uint64]string // cluster ID -> member ID -> host
-}{m: map[uint64]map[uint64]string{}}
-
-// localMemberID is the member ID of the etcd answering at url, from its
-// own status.
-func localMemberID(ctx context.Context, s *etcd.Session, url string) (uint64, error) {
-	cli, err := s.Client(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
-	defer cancel()
-	st, err := cli.Status(rctx, url)
-	if err != nil {
-		return 0, err
-	}
-	return st.Header.MemberId, nil
-}
-
-// gateStop applies the quorum gate to stopping this host's etcd member.
-func gateStop(ctx context.Context, c *engine.HostCall, a *systemdArgs, unit, verb string) error {
-	fail := func(format string, args ...any) error {
-		err := engine.Refuse(format, args...)
-		if a.Force {
-			c.Warn("force=True overrides: %v", err)
-			return nil
-		}
-		return err
-	}
-	s, tlsOn, err := etcd.HostSession(ctx, c, &a.ConnArgs)
-	if err != nil {
-		return err
-	}
-	more, err := hostsArg(a.Cluster)
-	if err != nil {
-		return engine.BadInput("systemd: cluster: %v", err)
-	}
-	urls := []string{etcd.ClientURL(c.Host, tlsOn)}
-	for _, h := range more {
-		if u := etcd.ClientURL(h, tlsOn); u != urls[0] {
-			urls = append(urls, u)
-		}
-	}
-	// A member that does not answer is not counted healthy by anyone:
-	// stopping it cannot take quorum away. One that answers but not over
-	// TLS as configured is running, and may well be counted.
-	perr := s.Probe(ctx, urls[0])
-	if te := etcd.AsTLSError(perr); te != nil {
-		return fail("%s %s: cannot check the cluster's quorum: %v. Fix the TLS files (cacert=, cert=, key=), or force=True", verb, unit, te)
-	}
-	if perr != nil {
-		msg := fmt.Sprintf("etcd on %s does not answer at %s (%s): stopping it cannot lower the cluster's count of healthy members", c.Host.Name, urls[0], etcd.ShortErr(perr))
-		c.Set("quorum", msg)
-		c.Warn("%s", msg)
-		return nil
-	}
-	cl, err := s.Members(ctx, urls)
-	if err != nil {
-		return fail("%s %s: cannot read the cluster to check its quorum (%v). Bring it back, give cluster= (other members' hosts), or force=True", verb, unit, err)
-	}
-	target := healthTarget{Host: c.Host.Name, Name: etcd.MemberName(c.Host), ClientURL: urls[0], PeerURL: etcd.PeerURL(c.Host)}
-	m := target.match(cl.Members)
-	if m == nil {
-		// The etcd here answers but no member has this host's name or
-		// URLs. Ask it who it is: a member of the cluster under another
-		// name is gated as itself. One that the cluster does not have (just
-		// removed, about to exit), or that cannot say (shutting down), is
-		// not counted healthy by anyone: stopping it cannot cost quorum.
-		id, err := localMemberID(ctx, s, urls[0])
-		for _, cm := range cl.Members {
-			if err == nil && cm.ID == id {
-				m = cm
-			}
-		}
-		if m == nil {
-			who := fmt.Sprintf("member %x, which cluster %x does not have (removed?)", id, cl.ID)
-			if err != nil {
-				who = fmt.Sprintf("no member of cluster %x (its status: %s)", cl.ID, etcd.ShortErr(err))
-			}
-			msg := fmt.Sprintf("etcd on %s is %s: stopping it cannot lower the cluster's count of healthy members", c.Host.Name, who)
-			c.Set("quorum", msg)
-			c.Warn("%s", msg)
-			return nil
-		}
-	}
-	q := etcd.ViewOf(s.Statuses(ctx, cl.Members))
-	stops.Lock()
-	defer stops.Unlock()
-	var others []string
-	for id, host := range stops.m[cl.ID] {
-		for i := range q.Members {
-			if q.Members[i].ID == id && id != m.ID && q.Members[i].Healthy {
-				q.Members[i].Healthy = false
-				q.Members[i].Why = "is being stopped on " + host + " by this run"
-				others = append(others, q.Members[i].Label())
-			}
-		}
-	}
-	v := q.Check(etcd.StepStop, m.ID, etcd.InfoOf(m, 0).Label())
-	if !v.Safe && len(others) > 0 {
-		// Hosts of one call plan together; the cure is to take them one
-		// at a time.
-		v.Msg = strings.Replace(v.Msg, "Bring "+strings.Join(q.UnhealthyNames(), " and ")+" back first",
-			"Stop or restart members one at a time (serial=1), each back before the next", 1)
-	}
-	c.Set("quorum", v.Msg)
-	if err := etcd.Gate(v, a.Force, c.Warn); err != nil {
-		return err
-	}
-	if stops.m[cl.ID] == nil {
-		stops.m[cl.ID] = map[uint64]string{}
-	}
-	stops.m[cl.ID][m.ID] = c.Host.Name
-	id, member := cl.ID, m.ID
-	context.AfterFunc(ctx, func() {
-		stops.Lock()
-		defer stops.Unlock()
-		delete(stops.m[id], member)
-	})
-	return nil
 }

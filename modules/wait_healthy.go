@@ -12,7 +12,6 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
-	"github.com/etcdplay/etcdplay/inventory"
 )
 
 type waitHealthyArgs struct {
@@ -40,8 +39,8 @@ type waitHealthyArgs struct {
 //	timeout    how long to wait (default 60s)
 //	interval   pause between rounds (default 1s)
 //	max_gap    largest difference of applied indexes allowed (default 100)
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
-//	           etcdplay doc member_list; each target is asked through its
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	           cluster: see etcdplay doc member_list; each target is asked through its
 //	           own SSH connection
 //
 // The result has members, the status table: per member id, name,
@@ -73,35 +72,12 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 			return engine.Plan{}, err
 		}
 		tlsOn := s.TLS != nil
-		var targets []healthTarget
+		var targets []etcd.Target
 		for _, h := range c.Targets {
-			targets = append(targets, targetOf(h, tlsOn))
+			targets = append(targets, etcd.TargetOf(h, tlsOn))
 		}
 		return planWaitHealthy(ctx, s, targets, a, c.Check, c.Set)
 	},
-}
-
-// healthTarget is a member wait_healthy checks: the inventory host's name,
-// and how to find its member in the member list.
-type healthTarget struct {
-	Host      string
-	Name      string // member name
-	ClientURL string
-	PeerURL   string
-}
-
-func targetOf(h *inventory.Host, tlsOn bool) healthTarget {
-	return healthTarget{Host: h.Name, Name: etcd.MemberName(h), ClientURL: etcd.ClientURL(h, tlsOn), PeerURL: etcd.PeerURL(h)}
-}
-
-// match finds the target's member: by client URL, name or peer URL.
-func (t healthTarget) match(ms []*etcd.Member) *etcd.Member {
-	for _, m := range ms {
-		if slices.Contains(m.ClientURLs, t.ClientURL) {
-			return m
-		}
-	}
-	return etcd.FindMember(ms, t.Name, "", t.PeerURL)
 }
 
 // healthRow is one member's line in the status table.
@@ -142,7 +118,7 @@ type healthRound struct {
 
 func (r healthRound) ok() bool { return len(r.problems) == 0 }
 
-func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []healthTarget, a *waitHealthyArgs, check bool, set func(string, any)) (engine.Plan, error) {
+func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target, a *waitHealthyArgs, check bool, set func(string, any)) (engine.Plan, error) {
 	timeout := time.Duration(a.Timeout)
 	if timeout == 0 {
 		timeout = 60 * time.Second
@@ -217,7 +193,7 @@ func (r healthRound) summary(took time.Duration) string {
 }
 
 // healthCheck runs every check once.
-func healthCheck(ctx context.Context, s *etcd.Session, targets []healthTarget, gap uint64) healthRound {
+func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, gap uint64) healthRound {
 	var r healthRound
 	var urls []string
 	for _, t := range targets {
@@ -251,7 +227,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []healthTarget, g
 		r.problems = append(r.problems, r.rows[i].info.Label()+": "+msg)
 	}
 	for _, t := range targets {
-		m := t.match(cl.Members)
+		m := t.Match(cl.Members)
 		if m == nil {
 			r.problems = append(r.problems, fmt.Sprintf("%s: not a member of cluster %x (members: %s)", t.Host, cl.ID, memberLabels(cl)))
 			continue

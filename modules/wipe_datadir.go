@@ -60,7 +60,7 @@ type wipeDatadirArgs struct {
 //	backup    move aside (default True) rather than delete
 //	force     wipe even when the live cluster check refuses
 //	cluster   hosts of the live cluster, to check the data's owner
-//	direct, cacert, cert, key, tls_from_host, to reach the cluster: see
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the cluster: see
 //	          etcdplay doc member_list
 //
 // The result has member_id and cluster_id (from the WAL, "" when none),
@@ -434,7 +434,7 @@ func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs,
 	if len(hosts) == 0 {
 		return "", engine.Refuse("%s holds the data of %s, and without cluster= (the hosts of the live cluster) it cannot be checked against the live member list. Give cluster=, or force=True to wipe it anyway", p, owner)
 	}
-	s, tlsOn, err := etcd.HostSession(ctx, c, &a.ConnArgs)
+	s, tlsOn, err := etcd.HostSession(ctx, c, &a.ConnArgs, hosts)
 	if err != nil {
 		return "", err
 	}
@@ -446,7 +446,7 @@ func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs,
 	if err != nil {
 		return "", engine.Refuse("%s holds the data of %s, and the live cluster could not be read to check it (%v). Bring it back, or force=True to wipe anyway", p, owner, err)
 	}
-	return wipeLive(p, meta, cl, etcd.ViewOf(s.Statuses(ctx, cl.Members)))
+	return wipeLive(p, meta, cl, cl.View(s.Statuses(ctx, cl.Members)))
 }
 
 // hostsArg reads a list of hosts given as an argument.

@@ -758,3 +758,98 @@ func (c *sshConn) DialContext(ctx context.Context, network, addr string) (net.Co
 }
 
 var _ Dialer = (*sshConn)(nil)
+
+// Pipe implements Piper: a session whose stdin and stdout are the
+// connection.
+func (c *sshConn) Pipe(ctx context.Context, line string, ready []byte) (net.Conn, error) {
+	s, err := c.client.NewSession()
+	if err != nil {
+		c.closing.Store(true)
+		return nil, c.unreachable(fmt.Errorf("open session: %w", err))
+	}
+	in, err := s.StdinPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	s.Stderr = &stderr
+	if err := s.Start(line); err != nil {
+		s.Close()
+		return nil, c.unreachable(fmt.Errorf("start command: %w", err))
+	}
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, len(ready))
+		_, err := io.ReadFull(out, buf)
+		if err == nil && !bytes.Equal(buf, ready) {
+			err = fmt.Errorf("unexpected output %q", buf)
+		}
+		got <- err
+	}()
+	select {
+	case err = <-got:
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		werr := s.Wait()
+		s.Close()
+		var ee *ssh.ExitError
+		if errors.As(werr, &ee) {
+			return nil, &PipeError{ExitStatus: ee.ExitStatus(), Stderr: firstLine(stderr.Bytes(), ee.ExitStatus())}
+		}
+		return nil, fmt.Errorf("command ended before it was ready: %v", err)
+	}
+	return &pipeConn{s: s, in: in, out: out, name: c.name}, nil
+}
+
+var _ Piper = (*sshConn)(nil)
+
+// PipeError is a Pipe command that ended before it was ready.
+type PipeError struct {
+	ExitStatus int
+	Stderr     string // its first line
+}
+
+func (e *PipeError) Error() string { return fmt.Sprintf("%s (exit status %d)", e.Stderr, e.ExitStatus) }
+
+// pipeConn is a session's stdin and stdout as a net.Conn. Deadlines are
+// not supported, as on SSH's own forwarded channels.
+type pipeConn struct {
+	s    *ssh.Session
+	in   io.WriteCloser
+	out  io.Reader
+	name string
+	once sync.Once
+}
+
+func (p *pipeConn) Read(b []byte) (int, error)  { return p.out.Read(b) }
+func (p *pipeConn) Write(b []byte) (int, error) { return p.in.Write(b) }
+
+// Close ends the command's input (it ends its relay) and the session.
+func (p *pipeConn) Close() error {
+	p.once.Do(func() {
+		p.in.Close()
+		p.s.Close()
+	})
+	return nil
+}
+
+func (p *pipeConn) LocalAddr() net.Addr                { return pipeAddr("etcdplay") }
+func (p *pipeConn) RemoteAddr() net.Addr               { return pipeAddr(p.name) }
+func (p *pipeConn) SetDeadline(t time.Time) error      { return nil }
+func (p *pipeConn) SetReadDeadline(t time.Time) error  { return nil }
+func (p *pipeConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// pipeAddr names the end of a pipe: the host it runs on.
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "pipe" }
+func (a pipeAddr) String() string  { return string(a) }

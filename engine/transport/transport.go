@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"os"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Conn is one connection to one host. It is safe for concurrent use: every
@@ -81,4 +83,25 @@ func IsUnreachable(err error) bool {
 // machine cannot reach port 2379.
 type Dialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Piper is implemented by connections that can run a command whose
+// standard input and output are a byte stream to the caller, as OpenSSH's
+// ProxyCommand uses nc: the etcd modules relay a member's client port this
+// way when the host's sshd refuses port forwarding.
+type Piper interface {
+	// Pipe starts line on the host and returns its standard input and
+	// output as one connection, once the command has written ready on its
+	// output. A command that ends before that is an error with its exit
+	// status and the first line of its standard error. Closing the
+	// connection closes the command's input and the session.
+	Pipe(ctx context.Context, line string, ready []byte) (net.Conn, error)
+}
+
+// IsForwardingRefused reports whether err is the host's sshd refusing to
+// forward a TCP connection (AllowTcpForwarding no, or a PermitOpen list),
+// as opposed to the connection itself failing on the host.
+func IsForwardingRefused(err error) bool {
+	var oc *ssh.OpenChannelError
+	return errors.As(err, &oc) && oc.Reason == ssh.Prohibited
 }
