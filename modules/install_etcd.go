@@ -22,23 +22,26 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type installEtcdArgs struct {
-	Src         string
-	Tarball     string
-	SHA256      string
-	Package     bool
-	Checksums   *starlark.Dict
-	BinDir      string
-	User        string
-	Group       string
-	DataDir     string
-	ConfDir     string
-	ConfFile    string
-	Unit        string
-	UnitContent string
-	UnitDir     string
+	Src          string
+	Tarball      string
+	SHA256       string
+	Package      bool
+	Checksums    *starlark.Dict
+	BinDir       string
+	User         string
+	Group        string
+	DataDir      string
+	ConfDir      string
+	ConfFile     string
+	Unit         string
+	UnitContent  string
+	UnitDir      string
+	StartTimeout engine.Duration
+	Upgrade      bool
 }
 
 // install_etcd puts etcd and etcdctl on each host, with the etcd user, its
@@ -101,6 +104,18 @@ type installEtcdArgs struct {
 //	unit      the unit's name (default etcd)
 //	unit_content   the unit file's text, instead of the default
 //	unit_dir  default /etc/systemd/system
+//	start_timeout  how long systemd lets etcd start (TimeoutStartSec of
+//	          the default unit; default 10m): a member that joins catches
+//	          up on the leader's snapshot before it says it is ready, which
+//	          takes long for a large database
+//	upgrade   allow changing the version of the etcd that runs on the
+//	          host (default False): only a playbook that upgrades one
+//	          member at a time should
+//
+// The version of a running member is never changed silently: when the
+// etcd unit runs and the binaries to install are of another version than
+// the installed etcd, install_etcd refuses (exit status 5) unless
+// upgrade=True.
 //
 // The result has bin_dir, binaries (name to SHA-256), conf_file, data_dir
 // and unit_file.
@@ -117,7 +132,7 @@ var installEtcdModule = &engine.HostModule[installEtcdArgs]{
 		return []any{"src?", &a.Src, "tarball?", &a.Tarball, "sha256?", &a.SHA256, "package?", &a.Package,
 			"checksums?", &a.Checksums, "bin_dir?", &a.BinDir, "user?", &a.User, "group?", &a.Group,
 			"data_dir?", &a.DataDir, "conf_dir?", &a.ConfDir, "conf_file?", &a.ConfFile, "unit?", &a.Unit,
-			"unit_content?", &a.UnitContent, "unit_dir?", &a.UnitDir}
+			"unit_content?", &a.UnitContent, "unit_dir?", &a.UnitDir, "start_timeout?", &a.StartTimeout, "upgrade?", &a.Upgrade}
 	},
 	Validate: func(a *installEtcdArgs) error {
 		n := 0
@@ -162,8 +177,13 @@ func (a *installEtcdArgs) defaults() {
 	def(&a.UnitDir, "/etc/systemd/system")
 }
 
+// defaultStartTimeout is how long systemd lets etcd start: a member that
+// joins a cluster with a large database receives the leader's snapshot
+// before it tells systemd it is ready.
+const defaultStartTimeout = 10 * time.Minute
+
 // defaultUnit is the unit install_etcd writes unless given one.
-func defaultUnit(binDir, user, group, confFile string) string {
+func defaultUnit(binDir, user, group, confFile string, startTimeout time.Duration) string {
 	return `[Unit]
 Description=etcd key-value store
 Documentation=https://etcd.io/docs/
@@ -178,6 +198,7 @@ EnvironmentFile=` + confFile + `
 ExecStart=` + path.Join(binDir, "etcd") + `
 Restart=on-failure
 RestartSec=5s
+TimeoutStartSec=` + fmt.Sprint(int(startTimeout.Seconds())) + `
 LimitNOFILE=65536
 
 [Install]
@@ -391,6 +412,8 @@ type hostInstallFacts struct {
 	ConfDir    fileFacts
 	PkgManager string // apt-get, dnf, yum, ""
 	PkgOK      bool
+	Version    string // of the installed etcd, "" when none
+	Active     bool   // the etcd unit runs
 
 	// The package's own etcd.service, "" when there is none, and what
 	// would run it: symlinks to it in /etc/systemd/system (its
@@ -418,6 +441,8 @@ func installScript(a *installEtcdArgs) string {
 	fmt.Fprintf(&b, "if getent passwd %s >/dev/null; then echo user=yes; fi\n", q(a.User))
 	fmt.Fprintf(&b, "if getent group %s >/dev/null; then echo group=yes; fi\n", q(a.Group))
 	b.WriteString("echo nologin=$(command -v nologin || echo /bin/false)\n")
+	fmt.Fprintf(&b, "v=$(%s); if [ -n \"$v\" ]; then echo \"version=$(echo \"$v\" | head -n 1)\"; fi\n", etcd.VersionScript(path.Join(a.BinDir, "etcd")))
+	fmt.Fprintf(&b, "if systemctl is-active --quiet %s 2>/dev/null; then echo active=yes; fi\n", q(unitName(a.Unit)))
 	for _, n := range etcdBinaryNames {
 		p := q(path.Join(a.BinDir, n))
 		fmt.Fprintf(&b, "if [ -f %s ]; then echo sum.%s=$(sha256sum < %s | cut -d' ' -f1); fi\n", p, n, p)
@@ -479,6 +504,10 @@ func parseInstallFacts(out string) (hostInstallFacts, error) {
 			} else {
 				f.ConfDir = ff
 			}
+		case k == "version":
+			f.Version = etcd.VersionFromOutput(v)
+		case k == "active":
+			f.Active = true
 		case k == "pkg":
 			f.PkgManager = v
 		case k == "pkgok":
@@ -656,6 +685,13 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				fmt.Sprintf("getent passwd %s >/dev/null || useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.User), q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
 		}
 	}
+	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && f.Active && !a.Upgrade {
+		newVersion := binariesVersion(c, a)
+		if f.Version != "" && newVersion != "" && f.Version != newVersion {
+			return engine.Plan{}, engine.Refuse("install_etcd: etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time (upgrade=True in a playbook made for it); nothing was changed",
+				f.Version, c.Host.Name, newVersion)
+		}
+	}
 	if !a.Package {
 		for _, b := range bins {
 			dst := path.Join(a.BinDir, b.Name)
@@ -711,7 +747,11 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	c.Set("unit_file", unitFile)
 	content := a.UnitContent
 	if content == "" {
-		content = defaultUnit(a.BinDir, a.User, a.Group, a.ConfFile)
+		timeout := time.Duration(a.StartTimeout)
+		if timeout <= 0 {
+			timeout = defaultStartTimeout
+		}
+		content = defaultUnit(a.BinDir, a.User, a.Group, a.ConfFile, timeout)
 	}
 	p, err := planWrite(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}})
 	if err != nil {
@@ -735,4 +775,32 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 		return engine.NothingToDo("etcd installed: %s, user %s, %s and %s in place", from, a.User, a.DataDir, a.ConfDir), nil
 	}
 	return engine.Do(actions...), nil
+}
+
+// binarySum is the SHA-256 of the binary called name, "" when bins lacks it.
+func binarySum(bins []etcdBinary, name string) string {
+	for _, b := range bins {
+		if b.Name == name {
+			return b.SHA256
+		}
+	}
+	return ""
+}
+
+// binariesVersion is the etcd version of the binaries to install, "" when
+// it cannot be told.
+func binariesVersion(c *engine.HostCall, a *installEtcdArgs) string {
+	switch {
+	case a.Src != "":
+		v, _ := etcd.BinaryVersion(filepath.Join(c.LocalPath(a.Src), "etcd"))
+		return v
+	case a.Tarball != "":
+		// A release archive is named etcd-vX.Y.Z-linux-ARCH.tar.gz.
+		if rest, ok := strings.CutPrefix(path.Base(a.Tarball), "etcd-"); ok {
+			if v, ok := etcd.ParseVersion(rest); ok {
+				return v.String()
+			}
+		}
+	}
+	return ""
 }

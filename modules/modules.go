@@ -33,6 +33,7 @@ func All() []engine.Module {
 		memberPromoteModule,
 		waitHealthyModule,
 		snapshotSaveModule,
+		preflightModule,
 		clusterLockModule,
 		pendingChangeModule,
 		wipeDatadirModule,

@@ -18,18 +18,26 @@ type waitHealthyArgs struct {
 	Timeout  engine.Duration
 	Interval engine.Duration
 	MaxGap   int
+	Alarms   string
 	etcd.ConnArgs
 }
 
 // wait_healthy waits until the etcd cluster is healthy as seen from every
 // target.
 //
-// Healthy means: each target's member answers a linearizable read, all members
-// agree on exactly one leader, no alarm is raised (NOSPACE, CORRUPT),
-// every member in the member list has started (a member added but never
-// started leaves the cluster short of its quorum), and the members' raft
-// applied indexes are within max_gap of each other (a member that is far
-// behind is still catching up). It changes nothing.
+// Healthy means: each target's member answers a linearizable read (a
+// learner, which serves none, answers its status), all members agree on
+// exactly one leader, no alarm is raised (NOSPACE, CORRUPT), every member
+// in the member list has started (a member added but never started leaves
+// the cluster short of its quorum), and every member keeps up with the
+// leader. It changes nothing.
+//
+// Keeping up is judged against the leader's progress, not a fixed count:
+// under a steady write load a member is always some entries behind at the
+// instant its status is read. A member more than max_gap entries behind
+// the leader is read again a moment later; it keeps up when it has
+// reached the index the leader had. One that has not is "catching up",
+// reported with its applied index and the leader's.
 //
 // While it waits it reports, each round, which member fails which check.
 // On timeout the error lists them all.
@@ -38,14 +46,18 @@ type waitHealthyArgs struct {
 //
 //	timeout    how long to wait (default 60s)
 //	interval   pause between rounds (default 1s)
-//	max_gap    largest difference of applied indexes allowed (default 100)
+//	max_gap    entries behind the leader a member may be without being
+//	           read again (default 100)
+//	alarms     "fail" (default): a raised alarm is unhealthy; "report":
+//	           alarms are in the result but do not fail, for the steps
+//	           that clear them (a restart with a larger quota)
 //	dial, direct, cacert, cert, key, tls_from_host, to reach the
 //	           cluster: see etcdplay doc member_list; each target is asked through its
 //	           own SSH connection
 //
 // The result has members, the status table: per member id, name,
 // is_leader, is_learner, started, raft_term, raft_index, applied_index,
-// db_size, db_size_in_use, version, errors, healthy and problem (why not,
+// db_size, db_size_in_use, version, errors, healthy, catching_up and problem (why not,
 // "" when healthy); and cluster_id, leader, alarms, rounds.
 //
 // Check mode: one round, no waiting: earlier steps of the run did not
@@ -58,11 +70,14 @@ type waitHealthyArgs struct {
 var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 	Name: "wait_healthy",
 	Args: func(a *waitHealthyArgs) []any {
-		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap}, a.Pairs()...)
+		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap, "alarms?", &a.Alarms}, a.Pairs()...)
 	},
 	Validate: func(a *waitHealthyArgs) error {
 		if a.MaxGap < 0 {
-			return fmt.Errorf("wait_healthy: max_gap: got %d, want 0 or more", a.MaxGap)
+			return fmt.Errorf("max_gap: got %d, want 0 or more", a.MaxGap)
+		}
+		if a.Alarms != "" && a.Alarms != "fail" && a.Alarms != "report" {
+			return fmt.Errorf("alarms: got %q, want \"fail\" or \"report\"", a.Alarms)
 		}
 		return nil
 	},
@@ -82,16 +97,22 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 
 // healthRow is one member's line in the status table.
 type healthRow struct {
-	info    etcd.MemberInfo
-	status  *clientv3.StatusResponse
-	target  bool
-	problem string
+	info       etcd.MemberInfo
+	status     *clientv3.StatusResponse
+	target     bool
+	problem    string
+	catchingUp bool
 }
+
+// lagRecheck is how long wait_healthy waits before reading again a member
+// that is behind the leader.
+const lagRecheck = 250 * time.Millisecond
 
 func (r healthRow) data() map[string]any {
 	d := r.info.Data()
 	d["healthy"] = r.problem == ""
 	d["problem"] = r.problem
+	d["catching_up"] = r.catchingUp
 	if r.status != nil {
 		d["raft_term"] = int64(r.status.RaftTerm)
 		d["raft_index"] = int64(r.status.RaftIndex)
@@ -134,7 +155,7 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for round := 1; ; round++ {
-		r := healthCheck(ctx, s, targets, uint64(gap))
+		r := healthCheck(ctx, s, targets, uint64(gap), a.Alarms == "report")
 		if ctx.Err() != nil {
 			return engine.Plan{}, ctx.Err()
 		}
@@ -193,7 +214,7 @@ func (r healthRound) summary(took time.Duration) string {
 }
 
 // healthCheck runs every check once.
-func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, gap uint64) healthRound {
+func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, gap uint64, reportAlarms bool) healthRound {
 	var r healthRound
 	var urls []string
 	for _, t := range targets {
@@ -234,11 +255,12 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 		}
 		r.rows[byID[m.ID]].target = true
 	}
-	// Linearizable reads on the targets' members, concurrently.
+	// Linearizable reads on the targets' members, concurrently. A
+	// learner serves none: its status is its answer.
 	var wg sync.WaitGroup
 	reads := make([]error, len(sts))
 	for i, st := range sts {
-		if !r.rows[i].target || st.Err != nil {
+		if !r.rows[i].target || st.Err != nil || st.Member.IsLearner {
 			continue
 		}
 		wg.Add(1)
@@ -302,9 +324,42 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 			}
 		}
 	}
+	// Keeping up: against the leader's applied index (the most advanced
+	// member's when there is no one leader). A member further behind
+	// than gap is read again after lagRecheck: one that has reached where
+	// the leader was is as close as the write rate lets it be.
+	lead := maxApplied
 	for i, st := range sts {
-		if st.Status != nil && maxApplied-st.Status.RaftAppliedIndex > gap {
-			problem(i, fmt.Sprintf("applied index %d, %d behind the most advanced member (max_gap %d)", st.Status.RaftAppliedIndex, maxApplied-st.Status.RaftAppliedIndex, gap))
+		if r.rows[i].info.IsLeader && st.Status != nil {
+			lead = st.Status.RaftAppliedIndex
+		}
+	}
+	var behind []int
+	for i, st := range sts {
+		if st.Status != nil && lead > st.Status.RaftAppliedIndex && lead-st.Status.RaftAppliedIndex > gap {
+			behind = append(behind, i)
+		}
+	}
+	if len(behind) > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(lagRecheck):
+		}
+		for _, i := range behind {
+			again := s.Status(ctx, sts[i].Member)
+			if again.Err == nil && again.Status.RaftAppliedIndex >= lead {
+				continue
+			}
+			applied := sts[i].Status.RaftAppliedIndex
+			if again.Err == nil {
+				applied = again.Status.RaftAppliedIndex
+			}
+			what := "catching up"
+			if sts[i].Member.IsLearner {
+				what = "learner catching up"
+			}
+			r.rows[i].catchingUp = true
+			problem(i, fmt.Sprintf("%s: applied index %d, the leader's was %d %s ago (%d behind)", what, applied, lead, lagRecheck, lead-min(lead, applied)))
 		}
 	}
 	if c, err := s.Client(ctx, cl.URL); err == nil {
@@ -317,7 +372,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 			for _, a := range al.Alarms {
 				r.alarms = append(r.alarms, fmt.Sprintf("%s on %s", a.Alarm, labelOf(cl, a.MemberID)))
 			}
-			if len(r.alarms) > 0 {
+			if len(r.alarms) > 0 && !reportAlarms {
 				r.problems = append(r.problems, "alarm raised: "+strings.Join(r.alarms, ", "))
 			}
 		}

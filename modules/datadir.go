@@ -1,0 +1,326 @@
+package modules
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/inventory"
+	"go.starlark.net/starlark"
+)
+
+// systemPaths are directories that are never an etcd data dir.
+var systemPaths = []string{
+	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+	"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr",
+	"/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/sbin", "/usr/share", "/var", "/var/cache",
+	"/var/lib", "/var/log", "/var/run", "/var/tmp", "/var/spool", "/var/mail", "/var/opt",
+}
+
+// unsafeWipePath says why a path must never be wiped, or "".
+func unsafeWipePath(p string) string {
+	if !path.IsAbs(p) {
+		return "not an absolute path"
+	}
+	if c := path.Clean(p); c != strings.TrimSuffix(p, "/") && c != p {
+		return fmt.Sprintf("not a clean path (%s)", c)
+	}
+	c := path.Clean(p)
+	if slices.Contains(systemPaths, c) {
+		return "a system directory, not an etcd data dir"
+	}
+	for _, pre := range []string{"/proc/", "/sys/", "/dev/", "/boot/", "/etc/"} {
+		if strings.HasPrefix(c+"/", pre) {
+			return "under " + strings.TrimSuffix(pre, "/") + ", where etcd keeps no data"
+		}
+	}
+	return ""
+}
+
+// datadirFacts is what wipe_datadir reads about a data dir.
+type datadirFacts struct {
+	Exists, IsDir bool
+	Owner, Group  string
+	Mode          os.FileMode
+	Entries       []string
+	Files         []lockedFile // WAL segments and the database, with their inodes
+	Head          []byte       // the start of the first WAL segment
+	Locks         []fileLock
+	MountPoint    bool
+}
+
+type lockedFile struct {
+	Dev, Ino uint64
+	Path     string
+}
+
+type fileLock struct {
+	PID          string // "-1" for open file description locks
+	Major, Minor uint64
+	Ino          uint64
+}
+
+// datadirScript reads the facts in one command.
+func datadirScript(p, wal string) string {
+	return "p=" + transport.QuoteWord(p) + "; w=" + transport.QuoteWord(wal) + `
+if [ ! -e "$p" ]; then echo missing; exit 0; fi
+if [ ! -d "$p" ]; then echo notdir; exit 0; fi
+echo dir
+LC_ALL=C stat -L -c '%U|%G|%a' -- "$p" || exit 1
+echo --entries
+ls -A -- "$p" || exit 1
+echo --files
+for f in "$w"/*.wal "$p"/member/snap/db; do [ -f "$f" ] && LC_ALL=C stat -c '%d %i %n' -- "$f"; done
+echo --head
+f=$(ls -- "$w"/*.wal 2>/dev/null | LC_ALL=C sort | head -n 1)
+if [ -n "$f" ]; then head -c ` + strconv.Itoa(etcd.WALHeadBytes) + ` -- "$f" | base64 | tr -d '\n'; fi
+echo
+echo --locks
+cat /proc/locks 2>/dev/null
+echo --mount
+if mountpoint -q -- "$p" 2>/dev/null; then echo yes; fi
+echo --end
+`
+}
+
+func parseDatadirFacts(out string) (datadirFacts, error) {
+	var f datadirFacts
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	switch lines[0] {
+	case "missing":
+		return f, nil
+	case "notdir":
+		f.Exists = true
+		return f, nil
+	case "dir":
+	default:
+		return f, fmt.Errorf("unexpected output %q", lines[0])
+	}
+	f.Exists, f.IsDir = true, true
+	if len(lines) < 2 {
+		return f, fmt.Errorf("unexpected output: %q", out)
+	}
+	parts := strings.Split(lines[1], "|")
+	if len(parts) != 3 {
+		return f, fmt.Errorf("unexpected stat output %q", lines[1])
+	}
+	f.Owner, f.Group = parts[0], parts[1]
+	mode, _ := strconv.ParseUint(parts[2], 8, 32)
+	f.Mode = os.FileMode(mode)
+	section := ""
+	for _, l := range lines[2:] {
+		if strings.HasPrefix(l, "--") {
+			section = l
+			continue
+		}
+		switch section {
+		case "--entries":
+			if l != "" {
+				f.Entries = append(f.Entries, l)
+			}
+		case "--files":
+			x := strings.SplitN(l, " ", 3)
+			if len(x) == 3 {
+				dev, _ := strconv.ParseUint(x[0], 10, 64)
+				ino, _ := strconv.ParseUint(x[1], 10, 64)
+				f.Files = append(f.Files, lockedFile{Dev: dev, Ino: ino, Path: x[2]})
+			}
+		case "--head":
+			if l != "" {
+				b, err := base64.StdEncoding.DecodeString(l)
+				if err != nil {
+					return f, fmt.Errorf("WAL head: %v", err)
+				}
+				f.Head = b
+			}
+		case "--locks":
+			if lk, ok := parseLockLine(l); ok {
+				f.Locks = append(f.Locks, lk)
+			}
+		case "--mount":
+			f.MountPoint = f.MountPoint || l == "yes"
+		}
+	}
+	return f, nil
+}
+
+// parseLockLine reads one line of /proc/locks:
+// "1: POSIX  ADVISORY  WRITE 1234 08:01:393219 0 EOF", or with "->" for a
+// blocked waiter.
+func parseLockLine(l string) (fileLock, bool) {
+	fs := strings.Fields(strings.ReplaceAll(l, "->", ""))
+	if len(fs) < 6 {
+		return fileLock{}, false
+	}
+	id := strings.Split(fs[5], ":")
+	if len(id) != 3 {
+		return fileLock{}, false
+	}
+	maj, err1 := strconv.ParseUint(id[0], 16, 64)
+	min, err2 := strconv.ParseUint(id[1], 16, 64)
+	ino, err3 := strconv.ParseUint(id[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return fileLock{}, false
+	}
+	return fileLock{PID: fs[4], Major: maj, Minor: min, Ino: ino}, true
+}
+
+// devMajorMinor splits a Linux dev_t as glibc's major() and minor() do.
+func devMajorMinor(dev uint64) (uint64, uint64) {
+	major := (dev>>8)&0xfff | (dev>>32)&^uint64(0xfff)
+	minor := dev&0xff | (dev>>12)&^uint64(0xff)
+	return major, minor
+}
+
+// lockHolder returns a locked file of the data dir and who holds it.
+func (f datadirFacts) lockHolder() (string, string, bool) {
+	for _, file := range f.Files {
+		ma, mi := devMajorMinor(file.Dev)
+		for _, l := range f.Locks {
+			if l.Ino == file.Ino && l.Major == ma && l.Minor == mi {
+				return file.Path, l.PID, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// wipeLocal is what the facts alone decide: nothing to do (why), a
+// refusal, or go on with the data's identity (nil when it has no WAL).
+func wipeLocal(p string, f datadirFacts) (nothing string, meta *etcd.WALMeta, err error) {
+	switch {
+	case !f.Exists:
+		return p + " does not exist", nil, nil
+	case !f.IsDir:
+		return "", nil, engine.Refuse("%s is not a directory, so not an etcd data dir", p)
+	}
+	var other []string
+	for _, e := range f.Entries {
+		if e != "member" && !(e == "lost+found" && f.MountPoint) {
+			other = append(other, e)
+		}
+	}
+	if len(other) > 0 {
+		shown := other
+		if len(shown) > 5 {
+			shown = append(slices.Clone(shown[:5]), fmt.Sprintf("and %d more", len(other)-5))
+		}
+		return "", nil, engine.Refuse("%s is not an etcd data dir: it holds %s (an etcd data dir holds only member/). Check the path", p, strings.Join(shown, ", "))
+	}
+	if len(f.Entries) == 0 || len(f.Entries) == 1 && f.Entries[0] == "lost+found" {
+		return p + " is empty", nil, nil
+	}
+	if file, pid, ok := f.lockHolder(); ok {
+		who := "a process"
+		if pid != "-1" && pid != "" {
+			who = "process " + pid
+		}
+		return "", nil, engine.Refuse("etcd is running on %s: %s holds a lock on %s. Stop etcd on this host first (systemd state=stopped)", p, who, file)
+	}
+	if len(f.Head) == 0 {
+		return "", nil, nil
+	}
+	m, err := etcd.ParseWALMetadata(f.Head)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: cannot read the member's identity from its WAL: %w", p, err)
+	}
+	return "", &m, nil
+}
+
+// wipeLive decides, from the live cluster, whether the data of meta may go.
+// It returns a refusal, or nil and a note on whose data it is.
+func wipeLive(p string, meta etcd.WALMeta, cl *etcd.Cluster, q etcd.View) (string, error) {
+	owner := fmt.Sprintf("member %x of cluster %x", meta.MemberID, meta.ClusterID)
+	if cl.ID != meta.ClusterID {
+		return fmt.Sprintf("data of %s; the live cluster is %x", owner, cl.ID), nil
+	}
+	var m *etcd.Member
+	for _, x := range cl.Members {
+		if x.ID == meta.MemberID {
+			m = x
+		}
+	}
+	if m == nil {
+		return fmt.Sprintf("data of %s, which is no longer a member", owner), nil
+	}
+	mi := etcd.InfoOf(m, 0)
+	if m.IsLearner {
+		return fmt.Sprintf("data of learner %s (%s); it cannot rejoin after the wipe: remove it and add it again", mi.Label(), owner), nil
+	}
+	arith := q.Summary()
+	if v := q.Check(etcd.StepWipe, m.ID, mi.Label()); !v.Safe {
+		arith += "; without it the cluster would lose quorum"
+	}
+	return "", engine.Refuse("%s holds the data of %s (%s), a voting member the live cluster still counts (%s). Remove it from the cluster first (member_remove), or force=True to override",
+		p, mi.Label(), owner, arith)
+}
+
+// hostsArg reads a list of hosts given as an argument.
+func hostsArg(v starlark.Value) ([]*inventory.Host, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	if h, ok := v.(*engine.Host); ok {
+		return []*inventory.Host{h.Inventory()}, nil
+	}
+	it, ok := v.(starlark.Iterable)
+	if !ok {
+		return nil, fmt.Errorf("got %s, want a list of hosts", v.Type())
+	}
+	var out []*inventory.Host
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) {
+		h, ok := x.(*engine.Host)
+		if !ok {
+			return nil, fmt.Errorf("got a %s in the list, want hosts (ctx.hosts(...))", x.Type())
+		}
+		out = append(out, h.Inventory())
+	}
+	return out, nil
+}
+
+// shellOK runs a command line that must succeed.
+func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
+	res, err := c.Shell(ctx, line)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitStatus != 0 {
+		return res, engine.CommandError("sh", res)
+	}
+	return res, nil
+}
+
+// dataOwner checks the data of meta in p against the live cluster, read
+// through hosts: a refusal when it belongs to a voting member the cluster
+// still counts, or when that cannot be told; else a note on whose data
+// it is. override says what force=True would do, for the refusals.
+func dataOwner(ctx context.Context, c *engine.HostCall, a *etcd.ConnArgs, hosts []*inventory.Host, p string, meta etcd.WALMeta, override string) (string, error) {
+	owner := fmt.Sprintf("member %x of cluster %x", meta.MemberID, meta.ClusterID)
+	if len(hosts) == 0 {
+		return "", engine.Refuse("%s holds the data of %s, and without cluster= (the hosts of the live cluster) it cannot be checked against the live member list. Give cluster=, or force=True %s", p, owner, override)
+	}
+	s, tlsOn, err := etcd.HostSession(ctx, c, a, hosts)
+	if err != nil {
+		return "", err
+	}
+	var urls []string
+	for _, h := range hosts {
+		urls = append(urls, etcd.ClientURL(h, tlsOn))
+	}
+	cl, err := s.Members(ctx, urls)
+	if err != nil {
+		return "", engine.Refuse("%s holds the data of %s, and the live cluster could not be read to check it (%v). Bring it back, or force=True %s", p, owner, err, override)
+	}
+	return wipeLive(p, meta, cl, cl.View(s.Statuses(ctx, cl.Members)))
+}

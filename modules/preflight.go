@@ -1,0 +1,340 @@
+package modules
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
+)
+
+type preflightArgs struct {
+	DataDir  string
+	User     string
+	BinDir   string
+	Src      string
+	Package  bool
+	Version  string
+	MemberID string
+	Cluster  starlark.Value
+	etcd.ConnArgs
+}
+
+// preflight checks, before a playbook changes anything, that each host can
+// take the etcd member it is meant for; it changes nothing.
+//
+// It refuses (exit status 5), naming the host and the reason, when:
+//   - commands do not run as root there (give -b, or ansible_become);
+//   - the host has no systemd to run etcd's unit;
+//   - the data dir holds something that is not an etcd data dir, or the
+//     data of a voting member the live cluster (read through cluster=)
+//     still counts, or data whose owner cannot be checked. Data of a
+//     removed member, of another cluster, or of the member member_id=
+//     (the learner a change that stopped half way added) may be there:
+//     the playbook moves it aside or keeps it;
+//   - the user etcd runs as cannot reach the data dir: every directory
+//     above it must let that user through (a /var/lib/etcd of mode 0700
+//     owned by root does not). The data dir itself is made the user's by
+//     install_etcd;
+//   - the etcd to install (src=, or package=True: the package's version)
+//     is of another minor version than version=, the running cluster's:
+//     a member of another minor joins only during an upgrade;
+//   - etcd runs on the host and the etcd to install is another version:
+//     install_etcd would refuse to change it under a running member.
+//
+// A host that cannot be reached is reported unreachable; the shipped
+// playbooks refuse then too.
+//
+// Arguments:
+//
+//	data_dir  the member's data dir (ETCD_DATA_DIR)
+//	user      the user etcd runs as (default etcd)
+//	bin_dir   where etcd is (to be) installed (default /usr/local/bin;
+//	          /usr/bin with package=True)
+//	src       the directory of etcd binaries install_etcd will get, or
+//	package   True when it installs the distribution's package
+//	version   the version of the running cluster ("3.6.16"); "" skips
+//	          the version check
+//	member_id the hex ID of the member whose data may be in data_dir
+//	cluster   hosts of the live cluster, to check whose data is there
+//	dial, direct, cacert, cert, key, tls_from_host, to reach the
+//	          cluster: see etcdplay doc member_list
+//
+// The result has checks (what was checked, in words), data (what the
+// data dir holds), etcd_version (installed, "" when none) and
+// new_version (what would be installed, "" when unknown).
+//
+// Check mode: the same checks; preflight never changes anything.
+//
+// Example:
+//
+//	preflight(new, data_dir = data_dir(new), src = ctx.vars["etcd_src"], version = "3.6.16", cluster = rest)
+var preflightModule = &engine.HostModule[preflightArgs]{
+	Name: "preflight",
+	Args: func(a *preflightArgs) []any {
+		return append([]any{"data_dir", &a.DataDir, "user?", &a.User, "bin_dir?", &a.BinDir, "src?", &a.Src, "package?", &a.Package,
+			"version?", &a.Version, "member_id?", &a.MemberID, "cluster?", &a.Cluster}, a.Pairs()...)
+	},
+	Validate: func(a *preflightArgs) error {
+		if !path.IsAbs(a.DataDir) {
+			return fmt.Errorf("data_dir: %q is not an absolute path", a.DataDir)
+		}
+		if a.Version != "" {
+			if _, ok := etcd.ParseVersion(a.Version); !ok {
+				return fmt.Errorf("version: %q is not a version such as 3.6.16", a.Version)
+			}
+		}
+		return nil
+	},
+	Plan: planPreflight,
+}
+
+// preflightFacts is what preflight reads on a host in one command.
+type preflightFacts struct {
+	UID       int
+	Systemd   bool
+	User      *userIDs     // nil: the user does not exist yet
+	Paths     []pathPerm   // the data dir and every existing directory above it, deepest first
+	Installed string       // the installed etcd's version, "" when none
+	Active    bool         // the etcd unit runs
+	Candidate string       // the package's version (package=True)
+	Data      datadirFacts // the data dir
+}
+
+type userIDs struct {
+	UID  int
+	GIDs []int
+}
+
+// pathPerm is a directory's owner and mode.
+type pathPerm struct {
+	Path     string
+	UID, GID int
+	Mode     uint32
+}
+
+func preflightScript(a *preflightArgs) string {
+	q := transport.QuoteWord
+	var b strings.Builder
+	fmt.Fprintf(&b, "u=%s; d=%s\n", q(a.User), q(a.DataDir))
+	b.WriteString(`echo "uid $(id -u)"
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; fi
+if id -u "$u" >/dev/null 2>&1; then echo "user $(id -u "$u") $(id -G "$u")"; fi
+p=$d; while :; do if [ -d "$p" ]; then echo "path $(LC_ALL=C stat -L -c '%u %g %a' -- "$p") $p"; fi; [ "$p" = / ] && break; p=$(dirname -- "$p"); done
+if systemctl is-active --quiet etcd 2>/dev/null; then echo active; fi
+`)
+	fmt.Fprintf(&b, "v=$(%s); if [ -n \"$v\" ]; then echo \"installed $v\" | head -n 1; fi\n", etcd.VersionScript(path.Join(a.BinDir, "etcd")))
+	if a.Package {
+		b.WriteString(`if command -v apt-cache >/dev/null 2>&1; then echo "candidate $(apt-cache policy etcd-server 2>/dev/null | sed -n 's/^ *Candidate: *//p')"; fi
+`)
+	}
+	b.WriteString("echo --datadir\n")
+	b.WriteString(datadirScript(a.DataDir, etcd.WALDir(a.DataDir, "")))
+	return b.String()
+}
+
+func parsePreflightFacts(out string) (preflightFacts, error) {
+	var f preflightFacts
+	head, data, ok := strings.Cut(out, "--datadir\n")
+	if !ok {
+		return f, fmt.Errorf("unexpected output %q", firstLineOf(out))
+	}
+	f.UID = -1
+	for _, l := range strings.Split(strings.TrimSpace(head), "\n") {
+		k, rest, _ := strings.Cut(l, " ")
+		switch k {
+		case "uid":
+			f.UID, _ = strconv.Atoi(rest)
+		case "systemd":
+			f.Systemd = true
+		case "active":
+			f.Active = true
+		case "user":
+			ids := strings.Fields(rest)
+			if len(ids) > 0 {
+				u := &userIDs{}
+				u.UID, _ = strconv.Atoi(ids[0])
+				for _, g := range ids[1:] {
+					n, err := strconv.Atoi(g)
+					if err == nil {
+						u.GIDs = append(u.GIDs, n)
+					}
+				}
+				f.User = u
+			}
+		case "path":
+			fs := strings.SplitN(rest, " ", 4)
+			if len(fs) == 4 {
+				uid, _ := strconv.Atoi(fs[0])
+				gid, _ := strconv.Atoi(fs[1])
+				mode, _ := strconv.ParseUint(fs[2], 8, 32)
+				f.Paths = append(f.Paths, pathPerm{Path: fs[3], UID: uid, GID: gid, Mode: uint32(mode)})
+			}
+		case "installed":
+			f.Installed = etcd.VersionFromOutput(rest)
+			if f.Installed == "" {
+				f.Installed = strings.TrimSpace(rest)
+			}
+		case "candidate":
+			if v, ok := etcd.ParseVersion(strings.TrimPrefix(strings.TrimSpace(rest), "1:")); ok {
+				f.Candidate = v.String()
+			}
+		}
+	}
+	var err error
+	f.Data, err = parseDatadirFacts(data)
+	return f, err
+}
+
+// traverses reports whether user u may pass through directory p (its x
+// bit for u). A user that does not exist yet will be a system user with a
+// group of its own: only the bits for others apply to it.
+func (p pathPerm) traverses(u *userIDs) bool {
+	switch {
+	case u != nil && u.UID == 0:
+		return true
+	case u != nil && u.UID == p.UID:
+		return p.Mode&0o100 != 0
+	case u != nil && slices.Contains(u.GIDs, p.GID):
+		return p.Mode&0o010 != 0
+	}
+	return p.Mode&0o001 != 0
+}
+
+func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (engine.Plan, error) {
+	if a.User == "" {
+		a.User = "etcd"
+	}
+	if a.BinDir == "" {
+		a.BinDir = "/usr/local/bin"
+		if a.Package {
+			a.BinDir = "/usr/bin"
+		}
+	}
+	a.DataDir = path.Clean(a.DataDir)
+	host := c.Host.Name
+	refuse := func(format string, args ...any) (engine.Plan, error) {
+		return engine.Plan{}, engine.Refuse("preflight: %s: %s; nothing was changed", host, fmt.Sprintf(format, args...))
+	}
+	res, err := c.Shell(ctx, preflightScript(a))
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	if res.ExitStatus != 0 {
+		return engine.Plan{}, fmt.Errorf("read %s: %w", host, engine.CommandError("sh", res))
+	}
+	f, err := parsePreflightFacts(string(res.Stdout))
+	if err != nil {
+		return engine.Plan{}, fmt.Errorf("read %s: %w", host, err)
+	}
+	var checks []string
+	if f.UID != 0 {
+		return refuse("commands run as uid %d, not root: give -b (become), or set ansible_become=true for the host", f.UID)
+	}
+	checks = append(checks, "runs commands as root")
+	if !f.Systemd {
+		return refuse("no systemd runs there (/run/systemd/system is missing), so etcd's unit cannot run")
+	}
+	checks = append(checks, "has systemd")
+
+	// The data dir: what is there, and whose.
+	data := "missing"
+	nothing, meta, err := wipeLocal(a.DataDir, f.Data)
+	switch {
+	case err != nil && isRefused(err):
+		// etcd running on the data dir is the member's own start of an
+		// earlier run when the data is the member named; else refused.
+		if !(f.Data.IsDir && a.MemberID != "" && strings.Contains(err.Error(), "holds a lock")) {
+			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
+		}
+		if m, perr := etcd.ParseWALMetadata(f.Data.Head); perr == nil && fmt.Sprintf("%x", m.MemberID) == a.MemberID {
+			data = fmt.Sprintf("the data of member %s, which runs: the member this change added", a.MemberID)
+		} else {
+			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
+		}
+	case err != nil:
+		return engine.Plan{}, err
+	case nothing != "":
+		data = nothing
+	case meta == nil:
+		data = "etcd files without a WAL: moved aside before the member starts"
+	case fmt.Sprintf("%x", meta.MemberID) == a.MemberID:
+		data = fmt.Sprintf("the data of member %x, the member this change added", meta.MemberID)
+	default:
+		hosts, herr := hostsArg(a.Cluster)
+		if herr != nil {
+			return engine.Plan{}, engine.BadInput("cluster: %v", herr)
+		}
+		note, err := dataOwner(ctx, c, &a.ConnArgs, hosts, a.DataDir, *meta, "only where the data may be lost (wipe_datadir force=True)")
+		if err != nil {
+			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
+		}
+		data = note + ": moved aside (kept) before the member starts"
+	}
+	c.Set("data", data)
+	checks = append(checks, a.DataDir+": "+data)
+
+	// The way from / to the data dir, for the user etcd runs as.
+	for _, p := range f.Paths {
+		if p.Path == a.DataDir {
+			continue // install_etcd makes it the user's, mode 0700
+		}
+		if !p.traverses(f.User) {
+			who := "user " + a.User
+			if f.User == nil {
+				who += " (not created yet: a system user with a group of its own)"
+			}
+			fix := fmt.Sprintf("etcdplay exec -i INVENTORY %s -b -m file -a path=%s -a mode=0755", host, p.Path)
+			return refuse("%s cannot reach %s: %s is mode %04o, owner uid %d gid %d, and does not let it through. etcd would fail to start with \"permission denied\". Open it, e.g. %s, or put etcd_data_dir elsewhere",
+				who, a.DataDir, p.Path, p.Mode, p.UID, p.GID, fix)
+		}
+	}
+	checks = append(checks, "user "+a.User+" can reach "+a.DataDir)
+
+	// The etcd to install, against the cluster and what runs here.
+	newVersion := ""
+	switch {
+	case a.Src != "":
+		newVersion, err = etcd.BinaryVersion(filepath.Join(c.LocalPath(a.Src), "etcd"))
+		if err != nil {
+			return engine.Plan{}, engine.BadInput("src: %v", err)
+		}
+	case a.Package:
+		newVersion = f.Installed
+		if newVersion == "" {
+			newVersion = f.Candidate
+		}
+	default:
+		newVersion = f.Installed
+	}
+	c.Set("etcd_version", f.Installed)
+	c.Set("new_version", newVersion)
+	if a.Version != "" && newVersion != "" {
+		want, _ := etcd.ParseVersion(a.Version)
+		got, ok := etcd.ParseVersion(newVersion)
+		if ok && !got.SameMinor(want) {
+			return refuse("the etcd to install is %s and the cluster runs %s: a member of another minor version joins only during an upgrade (etcdplay run upgrade); install %s.x", got, want, want.MinorString())
+		}
+		checks = append(checks, fmt.Sprintf("etcd %s fits the cluster's %s", got, want))
+	}
+	if f.Active && f.Installed != "" && newVersion != "" && f.Installed != newVersion {
+		return refuse("etcd %s runs there and the etcd to install is %s: install_etcd does not change the version under a running member (etcdplay run upgrade does)", f.Installed, newVersion)
+	}
+	c.Set("checks", checks)
+	return engine.NothingToDo("ready: %s", strings.Join(checks, "; ")), nil
+}
+
+func isRefused(err error) bool { return etcd.IsRefused(err) }
+
+func firstLineOf(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
