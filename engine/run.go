@@ -52,6 +52,14 @@ type Config struct {
 	// take it again: ctx.command in playbooks, which print it as the
 	// command that continues a run that stopped.
 	Command string
+	// CommandFor is Command with another playbook ("" keeps it) and
+	// these extra vars: ctx.command_for, for remedies that are another
+	// playbook's run. Nil: Command's playbook word is replaced.
+	CommandFor func(playbook string, vars map[string]string) string
+	// ExecCommandFor is the etcdplay exec command that runs module on the
+	// hosts of pattern with args, reaching the hosts as this run does:
+	// ctx.exec_command, for a remedy that is one module call.
+	ExecCommandFor func(pattern, module string, args map[string]string) string
 	// BreakLock asks the modules that take a cluster lock to break one
 	// held by another run (etcdplay run --break-lock).
 	BreakLock bool

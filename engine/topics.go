@@ -30,6 +30,15 @@ CONTEXT
     ctx.check, ctx.diff       true with --check, --diff
     ctx.command               the command line that started the run, to
                               print as the one that continues it
+    ctx.command_for(playbook, k=v, ..., drop = [names])
+                              that command line with another playbook,
+                              these extra vars set and those in drop left
+                              out, for a remedy that is another playbook's
+                              run
+    ctx.exec_command(pattern, module, k=v, ...)
+                              the etcdplay exec command that runs module on
+                              pattern's hosts, reaching them as this run
+                              does, for a remedy that is one module call
     ctx.dropped_hosts         hosts that have left the run (failed, unreachable)
 
 HOSTS

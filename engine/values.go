@@ -2,7 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -104,7 +107,7 @@ func (c *playCtx) Truth() starlark.Bool  { return starlark.True }
 func (c *playCtx) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ctx") }
 
 func (c *playCtx) AttrNames() []string {
-	return []string{"check", "command", "diff", "dropped_hosts", "host", "hosts", "vars"}
+	return []string{"check", "command", "command_for", "diff", "dropped_hosts", "exec_command", "host", "hosts", "vars"}
 }
 
 func (c *playCtx) Attr(name string) (starlark.Value, error) {
@@ -115,6 +118,10 @@ func (c *playCtx) Attr(name string) (starlark.Value, error) {
 		return starlark.Bool(c.r.cfg.Diff), nil
 	case "command":
 		return starlark.String(c.r.cfg.Command), nil
+	case "command_for":
+		return starlark.NewBuiltin("command_for", c.commandFor).BindReceiver(c), nil
+	case "exec_command":
+		return starlark.NewBuiltin("exec_command", c.execCommand).BindReceiver(c), nil
 	case "vars":
 		return varsDict{c.vars}, nil
 	case "hosts":
@@ -125,6 +132,72 @@ func (c *playCtx) Attr(name string) (starlark.Value, error) {
 		return c.r.droppedHosts(), nil
 	}
 	return nil, nil
+}
+
+// commandFor implements ctx.command_for(playbook, drop = [], **vars):
+// the command line of this run with another playbook, the extra vars in
+// drop left out and these set, for a remedy that is another playbook's
+// run.
+func (c *playCtx) commandFor(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var playbook string
+	if err := starlark.UnpackPositionalArgs("ctx.command_for", args, nil, 1, &playbook); err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.command_for", Err: inputErr(err)}
+	}
+	vars := map[string]string{}
+	for _, kv := range kwargs {
+		k := string(kv[0].(starlark.String))
+		if k == "drop" {
+			l, ok := kv[1].(*starlark.List)
+			if !ok {
+				return nil, &Error{Pos: callerPos(th), Module: "ctx.command_for", Err: BadInput("drop: want a list of extra var names, got %s", kv[1].Type())}
+			}
+			for i := range l.Len() {
+				if n, ok := starlark.AsString(l.Index(i)); ok {
+					vars[n] = ""
+				}
+			}
+			continue
+		}
+		v, ok := starlark.AsString(kv[1])
+		if !ok {
+			v = kv[1].String()
+		}
+		vars[k] = v
+	}
+	if c.r.cfg.CommandFor == nil {
+		words := []string{"etcdplay", "run", playbook}
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
+			words = append(words, "-e", k+"="+vars[k])
+		}
+		return starlark.String(strings.Join(words, " ")), nil
+	}
+	return starlark.String(c.r.cfg.CommandFor(playbook, vars)), nil
+}
+
+// execCommand implements ctx.exec_command(pattern, module, **args): the
+// etcdplay exec command that runs module on pattern's hosts with args, as
+// this run reaches them.
+func (c *playCtx) execCommand(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var pattern, module string
+	if err := starlark.UnpackPositionalArgs("ctx.exec_command", args, nil, 2, &pattern, &module); err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.exec_command", Err: inputErr(err)}
+	}
+	margs := map[string]string{}
+	for _, kv := range kwargs {
+		v, ok := starlark.AsString(kv[1])
+		if !ok {
+			v = kv[1].String()
+		}
+		margs[string(kv[0].(starlark.String))] = v
+	}
+	if c.r.cfg.ExecCommandFor == nil {
+		words := []string{"etcdplay", "exec", pattern, "-m", module}
+		for _, k := range slices.Sorted(maps.Keys(margs)) {
+			words = append(words, "-a", k+"="+margs[k])
+		}
+		return starlark.String(strings.Join(words, " ")), nil
+	}
+	return starlark.String(c.r.cfg.ExecCommandFor(pattern, module, margs)), nil
 }
 
 // hosts implements ctx.hosts(pattern="all"): the hosts matching an

@@ -229,7 +229,7 @@ func (r route) dial(ctx context.Context, p *paths, addr string) (net.Conn, error
 				case !transport.IsForwardingRefused(err):
 					return nil, err
 				}
-				why = host + "'s sshd refuses port forwarding (" + firstLineOf(err.Error()) + ")"
+				why = host + "'s sshd refuses port forwarding (ssh: administratively prohibited)"
 			}
 			if p.note(p.noForward, host, why) && r.mode == DialAuto && r.warn != nil {
 				r.warn("%s; reaching etcd through a relay command in an SSH session on %s instead (%s=ssh forbids that)", why, host, VarDial)
@@ -239,7 +239,7 @@ func (r route) dial(ctx context.Context, p *paths, addr string) (net.Conn, error
 			tried = append(tried, why)
 		}
 		if r.mode == DialSSH {
-			return nil, &PathError{Via: host, Addr: addr, Tried: append(tried, VarDial+"=ssh allows no relay")}
+			return nil, &PathError{Via: host, Addr: addr, Tried: append(tried, VarDial+"=ssh rules out a relay")}
 		}
 	}
 	if why, broken := p.known(p.noRelay, host); broken {

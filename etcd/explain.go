@@ -12,6 +12,10 @@ type knownEtcdError struct {
 	match string
 	cause string
 	fix   string
+	// repair is the shipped playbook that repairs a member in this state:
+	// "recreate" (replace with old = new = the member's host) or "add"
+	// (the host is no member any more); "" when none.
+	repair string
 }
 
 // knownEtcdErrors are matched in order against the text of an error from
@@ -19,9 +23,19 @@ type knownEtcdError struct {
 // explains it. Messages are those of etcd v3.4 to v3.6.
 var knownEtcdErrors = []knownEtcdError{
 	{
-		match: "cluster ID mismatch",
-		cause: "this member and the cluster it talks to belong to different clusters: its data dir was created by another cluster (an earlier bootstrap, or a bootstrap run twice with state \"new\"), or its initial cluster lists peer URLs of another cluster",
-		fix:   "remove the member from this cluster if it was added (member_remove), wipe its data dir (wipe_datadir), add it again with member_add and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\" and the initial_cluster that member_add returned",
+		// raft's panic when a member's log is shorter than the leader
+		// knows it to be: "tocommit(9) is out of range [lastIndex(0)].
+		// Was the raft log corrupted, truncated, or lost?"
+		match:  "is out of range [lastIndex(",
+		cause:  "the member's raft log is shorter than the cluster knows it to be: its data dir was lost, emptied or restored from an older copy while the cluster still lists it, and etcd stops rather than serve old data",
+		fix:    "re-create the member on its host, which removes it, moves its data dir aside (kept) and adds it again as a learner: etcdplay run replace -i INVENTORY -e old=HOST -e new=HOST",
+		repair: "recreate",
+	},
+	{
+		match:  "cluster ID mismatch",
+		cause:  "this member and the cluster it talks to belong to different clusters: its data dir was created by another cluster (an earlier bootstrap, or a bootstrap run twice with state \"new\"), or its initial cluster lists peer URLs of another cluster",
+		fix:    "re-create the member on its host, which removes it, moves its data dir aside (kept) and adds it again as a learner: etcdplay run replace -i INVENTORY -e old=HOST -e new=HOST",
+		repair: "recreate",
 	},
 	{
 		match: "member count is unequal",
@@ -39,9 +53,10 @@ var knownEtcdErrors = []knownEtcdError{
 		fix:   "use the initial_cluster string member_add returned; if a member's peer URL really changed, change it in the cluster first with member_update",
 	},
 	{
-		match: "permanently removed",
-		cause: "this member was removed from the cluster (member_remove) and its data dir still holds the old member's identity; a removed member can never rejoin under its old ID",
-		fix:   "stop it, wipe its data dir (wipe_datadir), add it again with member_add, and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\"",
+		match:  "permanently removed",
+		cause:  "this member was removed from the cluster (member_remove) and its data dir still holds the old member's identity; a removed member can never rejoin under its old ID",
+		fix:    "add it again as a new member, which moves its old data dir aside: etcdplay run add -i INVENTORY -e new=HOST",
+		repair: "add",
 	},
 	{
 		match: "too many learner members in cluster",
@@ -79,9 +94,10 @@ var knownEtcdErrors = []knownEtcdError{
 		fix:   "check the member table with member_list",
 	},
 	{
-		match: "has already been bootstrapped",
-		cause: "this member started with ETCD_INITIAL_CLUSTER_STATE=\"new\" but the cluster it names is already running with it as a member; its data dir was lost or wiped",
-		fix:   "remove it (member_remove), wipe its data dir, add it again with member_add and start it with ETCD_INITIAL_CLUSTER_STATE=\"existing\"",
+		match:  "has already been bootstrapped",
+		cause:  "this member started with ETCD_INITIAL_CLUSTER_STATE=\"new\" but the cluster it names is already running with it as a member; its data dir was lost or wiped",
+		fix:    "re-create the member on its host, which removes it, moves its data dir aside (kept) and adds it again as a learner: etcdplay run replace -i INVENTORY -e old=HOST -e new=HOST",
+		repair: "recreate",
 	},
 	{
 		match: "couldn't find local name",
@@ -147,6 +163,28 @@ func ExplainLog(log string) string {
 		return "cause: " + k.cause + "; fix: " + k.fix
 	}
 	return ""
+}
+
+// Diagnosis is what a known failure in a member's log says.
+type Diagnosis struct {
+	Cause, Fix string
+	// Repair names the shipped playbook that repairs it: "recreate"
+	// (replace with old = new), "add", or "".
+	Repair string
+	// Line is the log line that shows it.
+	Line string
+}
+
+// Diagnose finds the known failure a member's log shows, the last one
+// logged when there are several.
+func Diagnose(log string) (Diagnosis, bool) {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if k, ok := matchEtcdError(lines[i]); ok {
+			return Diagnosis{Cause: k.cause, Fix: k.fix, Repair: k.repair, Line: strings.TrimSpace(lines[i])}, true
+		}
+	}
+	return Diagnosis{}, false
 }
 
 func matchEtcdError(msg string) (knownEtcdError, bool) {

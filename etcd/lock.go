@@ -312,3 +312,13 @@ func Whoami() string {
 	h := self("")
 	return fmt.Sprintf("%s@%s (pid %d)", h.User, h.Host, h.PID)
 }
+
+// LockHolder is who holds the cluster's lock now, nil when nobody does.
+func LockHolder(ctx context.Context, s *Session, cl *Cluster) (*Holder, error) {
+	raw, err := s.raw(ctx, cl.URL)
+	if err != nil {
+		return nil, err
+	}
+	h, _, err := lockHolder(ctx, raw)
+	return h, err
+}

@@ -112,7 +112,7 @@ func TestSnapshotSave(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "backups")
 	snap := func(_ context.Context, s *etcd.Session, ec *etcd.Cluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
-		return planSnapshotSave(ctx, s, ec, dir, set, nil)
+		return planSnapshotSave(ctx, s, ec, dir, set)
 	}
 	c, p, err := step(t, cl, snap, &struct{}{})
 	if err != nil {

@@ -266,7 +266,7 @@ def main(ctx):
     hs = ctx.hosts("etcd")
     rest = [h for h in hs if h.name != "etcd-3"]
     new = ctx.host("etcd-3")
-    systemd(new, unit = "etcd", state = "stopped")
+    systemd(new, unit = "etcd", state = "stopped", cluster = rest)
     w = wipe_datadir(new, path = "/var/lib/etcd", cluster = rest)
     if w.backup_path == "":
         fail("no backup_path")

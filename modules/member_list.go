@@ -20,8 +20,10 @@ type memberListArgs struct {
 // The result has members, a list with one dict per member: id (hex, as
 // etcdctl prints it), name ("" for a member added but never started),
 // peer_urls, client_urls, is_learner, started and is_leader; and
-// cluster_id, leader (the leader's name, "" when there is none) and
-// voters (the number of voting members).
+// cluster_id, leader (the leader's name, "" when there is none), voters
+// (the number of voting members), pending (the membership change recorded
+// as unfinished, as cluster_lock gives it, or None) and locked_by (who
+// holds the cluster lock, "" when nobody does).
 //
 // Arguments: only those reaching the cluster, which every etcd module
 // takes the same way:
@@ -97,6 +99,18 @@ func planMemberList(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, set 
 	}
 	set("leader", leaderName)
 	set("voters", voters)
+	set("pending", nil)
+	set("locked_by", "")
+	if !cl.NoQuorum {
+		// Both are reads of the cluster's own keys: best effort, a list
+		// is what was asked.
+		if ch, err := etcd.ReadChange(ctx, cl); err == nil {
+			set("pending", changeData(ch))
+		}
+		if h, err := etcd.LockHolder(ctx, s, cl); err == nil && h != nil {
+			set("locked_by", h.String())
+		}
+	}
 	msg := fmt.Sprintf("%d %s: %s", len(infos), etcd.Plural(len(infos), "member", "members"), strings.Join(parts, ", "))
 	if cl.NoQuorum {
 		s.Warnf("the cluster did not answer a linearizable read: this member list is %s's own view and the cluster may have lost quorum", cl.URL)

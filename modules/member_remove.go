@@ -93,7 +93,7 @@ func planMemberRemove(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 	return engine.Do(engine.Action{
 		Desc: fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.Label(), m.ID, cl.ID, q.Voters(), after.Voters(), after.Quorum()),
 		Do: func(ctx context.Context) error {
-			return etcd.Reconfigure(ctx, s, "remove "+mi.Label(), v.Safe, func(ctx context.Context) error {
+			return etcd.Reconfigure(ctx, s, "remove "+mi.Label(), v.Safe || a.Force, func(ctx context.Context) error {
 				_, err := via.MemberRemove(ctx, m.ID)
 				return err
 			})

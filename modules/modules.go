@@ -34,6 +34,7 @@ func All() []engine.Module {
 		waitHealthyModule,
 		snapshotSaveModule,
 		preflightModule,
+		diagnoseModule,
 		clusterLockModule,
 		pendingChangeModule,
 		wipeDatadirModule,

@@ -222,7 +222,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	a.DataDir = path.Clean(a.DataDir)
 	host := c.Host.Name
 	refuse := func(format string, args ...any) (engine.Plan, error) {
-		return engine.Plan{}, engine.Refuse("preflight: %s: %s; nothing was changed", host, fmt.Sprintf(format, args...))
+		return engine.Plan{}, engine.Refuse("%s; nothing was changed", fmt.Sprintf(format, args...))
 	}
 	res, err := c.Shell(ctx, preflightScript(a))
 	if err != nil {
@@ -256,7 +256,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
 		}
 		if m, perr := etcd.ParseWALMetadata(f.Data.Head); perr == nil && fmt.Sprintf("%x", m.MemberID) == a.MemberID {
-			data = fmt.Sprintf("the data of member %s, which runs: the member this change added", a.MemberID)
+			data = fmt.Sprintf("the data of member %s, which runs: the member this change takes care of", a.MemberID)
 		} else {
 			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
 		}
@@ -267,7 +267,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	case meta == nil:
 		data = "etcd files without a WAL: moved aside before the member starts"
 	case fmt.Sprintf("%x", meta.MemberID) == a.MemberID:
-		data = fmt.Sprintf("the data of member %x, the member this change added", meta.MemberID)
+		data = fmt.Sprintf("the data of member %x, the member this change takes care of", meta.MemberID)
 	default:
 		hosts, herr := hostsArg(a.Cluster)
 		if herr != nil {
@@ -280,7 +280,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		data = note + ": moved aside (kept) before the member starts"
 	}
 	c.Set("data", data)
-	checks = append(checks, a.DataDir+": "+data)
+	checks = append(checks, "data dir: "+data)
 
 	// The way from / to the data dir, for the user etcd runs as.
 	for _, p := range f.Paths {

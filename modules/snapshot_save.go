@@ -72,14 +72,15 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set, c.IfRunFails)
+		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set)
 	},
 }
 
-// planSnapshotSave reads the cluster and plans the snapshot. set records
-// result data; ifRunFails (may be nil) records the restore command for the
-// run's recap should a later step fail.
-func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, dir string, set func(string, any), ifRunFails func(string, ...any)) (engine.Plan, error) {
+// planSnapshotSave reads the cluster and plans the snapshot; set records
+// result data. A playbook that wants the restore command in its recap
+// should the cluster be lost says so in its on_failure: a snapshot is
+// only the remedy when the data is in danger.
+func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, dir string, set func(string, any)) (engine.Plan, error) {
 	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	st, err := cl.Client.Status(rctx, cl.URL)
 	cancel()
@@ -117,10 +118,6 @@ func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, di
 			set("keys", snap.Keys)
 			set("etcd_version", snap.Version)
 			set("restore_command", restoreCommand(final, cl))
-			if ifRunFails != nil {
-				ifRunFails("a snapshot of cluster %x at revision %d was saved before the change: %s\n%s",
-					cl.ID, snap.Revision, final, restoreCommand(final, cl))
-			}
 			return nil
 		},
 	}), nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -30,6 +31,7 @@ type systemdArgs struct {
 	JournalLines int
 	QuorumCheck  etcd.OptBool
 	Force        bool
+	IfNewer      engine.StringList
 	Cluster      starlark.Value
 	etcd.ConnArgs
 }
@@ -83,6 +85,11 @@ type systemdArgs struct {
 //	quorum_check    force the quorum gate on (True) or off (False); by
 //	          default it is on for units named etcd
 //	force     stop or restart even when the quorum gate refuses
+//	if_newer  with state="restarted": files (paths on the host) the
+//	          running process must have started after; it is restarted
+//	          only when one changed since, so a run that stopped between
+//	          writing a configuration and the restart restarts what still
+//	          runs the old one, and a run that finished restarts nothing
 //	cluster   more hosts of the cluster to read it through
 //	dial, direct, cacert, cert, key, tls_from_host, to reach the cluster: see
 //	          etcdplay doc member_list
@@ -102,7 +109,7 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 		return append([]any{"unit", &a.Unit, "content?", &a.Content, "src?", &a.Src, "template?", &a.Template, "state?", &a.State,
 			"enabled?", &a.Enabled, "masked?", &a.Masked, "daemon_reload?", &a.DaemonReload, "no_block?", &a.NoBlock,
 			"unit_dir?", &a.UnitDir, "journal_lines?", &a.JournalLines, "quorum_check?", &a.QuorumCheck,
-			"force?", &a.Force, "cluster?", &a.Cluster}, a.Pairs()...)
+			"force?", &a.Force, "if_newer?", &a.IfNewer, "cluster?", &a.Cluster}, a.Pairs()...)
 	},
 	Validate: func(a *systemdArgs) error {
 		if a.Unit == "" {
@@ -313,6 +320,16 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	if verb == "restart" && !f.running() {
 		verb = "start"
 	}
+	if verb == "restart" && len(a.IfNewer) > 0 {
+		fresh, why, err := startedAfter(ctx, c, unit, a.IfNewer)
+		if err != nil {
+			return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
+		}
+		if fresh {
+			verb = ""
+			c.Set("if_newer", why)
+		}
+	}
 	if (verb == "stop" || verb == "restart") && a.QuorumCheck.Or(etcdUnitRE.MatchString(unit)) {
 		more, err := hostsArg(a.Cluster)
 		if err != nil {
@@ -390,4 +407,38 @@ func indent(s, pre string) string {
 		b.WriteByte('\n')
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// startedAfter reports whether the unit's main process started after
+// every one of files last changed (a file that does not exist does not
+// count), and says so in words.
+func startedAfter(ctx context.Context, c *engine.HostCall, unit string, files []string) (bool, string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "systemctl show -p ExecMainStartTimestamp --timestamp=unix -- %s\n", transport.QuoteWord(unit))
+	for _, f := range files {
+		fmt.Fprintf(&b, "if [ -e %[1]s ]; then echo \"file $(stat -L -c %%Y -- %[1]s) %[1]s\"; fi\n", transport.QuoteWord(f))
+	}
+	out, err := shellOK(ctx, c, b.String())
+	if err != nil {
+		return false, "", err
+	}
+	var start int64 = -1
+	var newer []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out.Stdout)), "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecMainStartTimestamp=@"); ok {
+			start, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(l, "file "); ok {
+			mt, name, _ := strings.Cut(rest, " ")
+			t, _ := strconv.ParseInt(mt, 10, 64)
+			if start < 0 || t >= start {
+				newer = append(newer, name)
+			}
+		}
+	}
+	if start < 0 || len(newer) > 0 {
+		return false, "", nil
+	}
+	return true, fmt.Sprintf("its process started after %s last changed", strings.Join(files, ", ")), nil
 }

@@ -19,6 +19,7 @@ type waitHealthyArgs struct {
 	Interval engine.Duration
 	MaxGap   int
 	Alarms   string
+	Wait     etcd.OptBool
 	etcd.ConnArgs
 }
 
@@ -48,6 +49,8 @@ type waitHealthyArgs struct {
 //	interval   pause between rounds (default 1s)
 //	max_gap    entries behind the leader a member may be without being
 //	           read again (default 100)
+//	wait       False: one round, no waiting; an unhealthy cluster is then
+//	           a failure at once, with the table of what was found
 //	alarms     "fail" (default): a raised alarm is unhealthy; "report":
 //	           alarms are in the result but do not fail, for the steps
 //	           that clear them (a restart with a larger quota)
@@ -70,7 +73,7 @@ type waitHealthyArgs struct {
 var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 	Name: "wait_healthy",
 	Args: func(a *waitHealthyArgs) []any {
-		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap, "alarms?", &a.Alarms}, a.Pairs()...)
+		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap, "alarms?", &a.Alarms, "wait?", &a.Wait}, a.Pairs()...)
 	},
 	Validate: func(a *waitHealthyArgs) error {
 		if a.MaxGap < 0 {
@@ -169,6 +172,9 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if check {
 			s.Warnf("the cluster is not healthy now: %s (check mode does not wait)", strings.Join(r.problems, "; "))
 			return engine.NothingToDo("not healthy now: %s; check mode does not wait", strings.Join(r.problems, "; ")), nil
+		}
+		if !a.Wait.Or(true) {
+			return engine.Plan{}, fmt.Errorf("cluster not healthy: %s", strings.Join(r.problems, "; "))
 		}
 		if time.Now().Add(interval).After(deadline) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy after %s: %s", timeout.Round(time.Second), strings.Join(r.problems, "; "))

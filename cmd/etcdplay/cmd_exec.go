@@ -41,6 +41,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "args", Aliases: []string{"a"}, Usage: "module argument `KEY=VALUE`; repeat for more"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
+			breakLockFlag(),
 		}),
 		Action: execAction,
 	}

@@ -43,7 +43,14 @@ func playFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
+		breakLockFlag(),
 	}
+}
+
+// breakLockFlag takes a cluster lock another run holds (see etcdplay doc
+// cluster_lock).
+func breakLockFlag() cli.Flag {
+	return &cli.BoolFlag{DisableDefaultText: true, Name: "break-lock", Usage: "take the cluster lock even when another etcdplay run holds it (its holder is named when it is refused)"}
 }
 
 func runAction(c *cli.Context) error {
@@ -102,6 +109,12 @@ func engineConfig(c *cli.Context, inv *inventory.Inventory, conn engine.Connecto
 		BecomeUser: c.String("become-user"),
 		Output:     out,
 		Shipped:    playbooks.FS,
+		Command:    commandFor(c, "", nil),
+		CommandFor: func(playbook string, vars map[string]string) string { return commandFor(c, playbook, vars) },
+		ExecCommandFor: func(pattern, module string, args map[string]string) string {
+			return execCommandFor(c, pattern, module, args)
+		},
+		BreakLock: c.Bool("break-lock"),
 	}
 }
 

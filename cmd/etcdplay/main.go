@@ -53,7 +53,9 @@ func run(args []string, stdout, stderr *os.File) int {
 	defer stop()
 	app := newApp()
 	app.Writer, app.ErrWriter = stdout, stderr
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	argv := reorderArgs(app, args)
+	app.Metadata = map[string]any{argvKey: argv}
+	err := app.RunContext(ctx, argv)
 	if err == nil {
 		return exitOK
 	}
