@@ -161,6 +161,9 @@ func (l *Lab) stopHost(h *hostState, timeout time.Duration) error {
 			return l.killHost(h)
 		}
 	}
+	if !waitReaped(reapWait, proc{pid, start}) {
+		l.logf("%s: its systemd-nspawn (pid %d) has exited but is not reaped after %s", h.Name, pid, reapWait)
+	}
 	if err := l.cleanupHost(h); err != nil {
 		return err
 	}
@@ -185,6 +188,9 @@ func (l *Lab) killHost(h *hostState) error {
 	signalProc(initPID, initStart, syscall.SIGKILL)
 	signalProc(pid, start, syscall.SIGKILL)
 	waitGone(10*time.Second, proc{initPID, initStart}, proc{pid, start})
+	if !waitReaped(reapWait, proc{pid, start}) {
+		l.logf("%s: its systemd-nspawn (pid %d) has exited but is not reaped after %s", h.Name, pid, reapWait)
+	}
 	if err := l.cleanupHost(h); err != nil {
 		return err
 	}
@@ -248,6 +254,33 @@ func (l *Lab) removeHost(ctx context.Context, h *hostState) error {
 		return err
 	}
 	return removeTree(l.hostDir(h.Index))
+}
+
+// reapWait bounds how long the lab waits for the machine's init to reap a
+// host's exited nspawn: a lab destroyed and booted again at once must not
+// meet the processes of the one before.
+const reapWait = 10 * time.Second
+
+// waitReaped waits until procs have not only exited but are gone from the
+// process table (their parent, the machine's init once the lab up that
+// started them has ended, reaped them), and reports whether they are.
+func waitReaped(timeout time.Duration, procs ...proc) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		present := false
+		for _, p := range procs {
+			if procPresent(p.pid, p.start) {
+				present = true
+			}
+		}
+		if !present {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // proc is a process as the lab identifies it: PID and start time.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -259,8 +260,8 @@ func assertGone(t *testing.T, dir string, st *state, procs []proc) {
 		}
 	}
 	for _, p := range procs {
-		if p.pid > 0 && isProc(p.pid, p.start) {
-			t.Errorf("process %d still running", p.pid)
+		if p.pid > 0 && procPresent(p.pid, p.start) {
+			t.Errorf("process %d still in the process table (running, or exited and not reaped)", p.pid)
 		}
 	}
 	for _, f := range []string{"state.json", "hosts", "inventory.ini", "known_hosts", "id_ed25519"} {
@@ -338,4 +339,91 @@ func runKnownHosts(t *testing.T, l *Lab, h Host, cmd string) string {
 		t.Fatalf("%s: %v: %s", h.Name, err, out)
 	}
 	return string(out)
+}
+
+// TestDestroyWaitsForReaping: hosts booted by another process (as
+// etcdplay lab up does: it exits, and the machine's init becomes their
+// nspawns' parent) are gone from the process table, not only exited, when
+// Destroy returns; a lab destroyed and booted again at once must not meet
+// the processes of the one before.
+func TestDestroyWaitsForReaping(t *testing.T) {
+	if os.Getenv("ETCDPLAY_LAB_REAP_HELPER") != "" {
+		return // the helper's part is in TestMain
+	}
+	if testing.Short() {
+		t.Skip("boots containers; skipped with -short")
+	}
+	imageDir := os.Getenv(EnvImageDir)
+	if imageDir == "" {
+		imageDir = filepath.Join(DefaultDir, "image")
+	}
+	if _, cached := readImage(filepath.Join(imageDir, imageKey(nil))); !cached || CheckMachine(false) != nil {
+		t.Skip("needs the lab's cached image and a machine that runs it (TestLab builds the image)")
+	}
+	dir := filepath.Join(os.TempDir(), "etcdplay-lab-test-reap")
+	unlock, err := lockFile(dir+".lock", testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+	cfg := Config{Dir: dir, ImageDir: imageDir, Name: "etcdplay-r", Subnet: netip.MustParsePrefix(envOr("ETCDPLAY_LAB_REAP_SUBNET", "10.77.3.0/24")), Log: testLog{t}}
+	l, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if l.Exists() {
+		if err := l.Destroy(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Up in a process of its own, which then exits.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDestroyWaitsForReaping$")
+	cmd.Env = append(os.Environ(), "ETCDPLAY_LAB_REAP_HELPER="+dir, "ETCDPLAY_LAB_REAP_SUBNET="+cfg.Subnet.String(), EnvImageDir+"="+imageDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lab up in a helper process: %v\n%s", err, out)
+	}
+	l, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if l.Exists() {
+			l.Destroy(context.Background(), false)
+		}
+	})
+	l.mu.Lock()
+	var procs []proc
+	for _, h := range l.st.Hosts {
+		procs = append(procs, proc{h.PID, h.PIDStart})
+	}
+	l.mu.Unlock()
+	if len(procs) != 2 {
+		t.Fatalf("hosts of the helper's lab: %v", procs)
+	}
+	if err := l.Destroy(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if procPresent(p.pid, p.start) {
+			t.Errorf("systemd-nspawn %d is still in the process table after Destroy returned", p.pid)
+		}
+	}
+}
+
+// TestMain runs the helper of TestDestroyWaitsForReaping: boot its lab
+// and exit, leaving the hosts to the machine's init.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("ETCDPLAY_LAB_REAP_HELPER"); dir != "" {
+		l, err := Open(Config{Dir: dir, ImageDir: os.Getenv(EnvImageDir), Name: "etcdplay-r", Subnet: netip.MustParsePrefix(os.Getenv("ETCDPLAY_LAB_REAP_SUBNET"))})
+		if err == nil {
+			err = l.Up(context.Background(), 2)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }

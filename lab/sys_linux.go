@@ -95,6 +95,30 @@ func isProc(pid int, start uint64) bool {
 	return alive && s == start
 }
 
+// procPresent reports whether pid is still the process that started at
+// start, exited or not: a zombie its parent has not reaped yet holds its
+// PID, and with it the host's name in the process table.
+func procPresent(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return false
+	}
+	n, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && n == start
+}
+
 // signalProc sends sig to pid if it is still the process that started at
 // start; it reports whether it did.
 func signalProc(pid int, start uint64, sig syscall.Signal) bool {

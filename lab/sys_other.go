@@ -18,6 +18,7 @@ func unmount(target string) error                          { return errNotLinux 
 func lockFile(path string, log io.Writer) (func(), error)  { return nil, errNotLinux }
 func procStart(pid int) (uint64, bool)                     { return 0, false }
 func isProc(pid int, start uint64) bool                    { return false }
+func procPresent(pid int, start uint64) bool               { return false }
 func signalProc(pid int, start uint64, sig syscall.Signal) bool {
 	return false
 }
