@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -173,6 +175,21 @@ func (c *HostCall) Peers() []*inventory.Host { return c.task.hosts }
 // RunCommand is the command line that started the run (Config.Command),
 // for messages that say how to run it again.
 func (c *HostCall) RunCommand() string { return c.r.cfg.Command }
+
+// ExecCommand is the etcdplay exec command that runs module on the hosts
+// of pattern with args, reaching them as this run does: for a module's
+// message whose remedy is one module call. Without the CLI's help it is
+// a template with INVENTORY for the inventory.
+func (c *HostCall) ExecCommand(pattern, module string, args map[string]string) string {
+	if c.r.cfg.ExecCommandFor != nil {
+		return c.r.cfg.ExecCommandFor(pattern, module, args)
+	}
+	words := []string{"etcdplay", "exec", "-i", "INVENTORY", pattern, "-m", module}
+	for _, k := range slices.Sorted(maps.Keys(args)) {
+		words = append(words, "-a", k+"="+args[k])
+	}
+	return strings.Join(words, " ")
+}
 
 // BreakLock reports whether the run was asked to break a cluster lock that
 // another run holds (Config.BreakLock).

@@ -292,7 +292,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 			if f.User == nil {
 				who += " (not created yet: a system user with a group of its own)"
 			}
-			fix := fmt.Sprintf("etcdplay exec -i INVENTORY %s -b -m file -a path=%s -a mode=0755", host, p.Path)
+			fix := c.ExecCommand(host, "file", map[string]string{"path": p.Path, "state": "directory", "mode": "0755"})
 			return refuse("%s cannot reach %s: %s is mode %04o, owner uid %d gid %d, and does not let it through. etcd would fail to start with \"permission denied\". Open it, e.g. %s, or put etcd_data_dir elsewhere",
 				who, a.DataDir, p.Path, p.Mode, p.UID, p.GID, fix)
 		}

@@ -38,7 +38,7 @@ const (
 func setupLab(tb testing.TB) *labtest.Env {
 	return labtest.Setup(tb, labtest.Spec{
 		Name: e2eName, Bridge: e2eBridge, Subnet: e2eSubnet, SubnetEnv: envE2ESubnet, DirEnv: envE2EDir, Hosts: e2eHosts,
-		Groups: "[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n\n[current]\netcd-2\netcd-4\netcd-5\n",
+		Groups: "[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n\n[current]\netcd-2\netcd-4\netcd-5\n\n[members]\netcd-1\netcd-4\netcd-5\n",
 	})
 }
 

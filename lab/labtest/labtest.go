@@ -395,9 +395,56 @@ func (e *Env) start(tb testing.TB, cmd *exec.Cmd, json bool, at func(Event) bool
 	}
 	r.Out = stdout.String() + stderr.String()
 	if json {
-		r.Out = r.Prints() + stderr.String()
+		var warnings strings.Builder
+		for _, ev := range r.Events {
+			if ev.Type == "warning" {
+				fmt.Fprintf(&warnings, "warning: %s: %s\n", ev.Host, ev.Msg)
+			}
+		}
+		r.Out = r.Prints() + warnings.String() + stderr.String()
 	}
 	return r, hit
+}
+
+// Key is the value of key in the cluster, read through the members on
+// hosts ("" when there is none).
+func (e *Env) Key(tb testing.TB, hosts []string, key string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := e.Client(tb, hosts...).Get(ctx, key)
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// SSHDConfig puts content in an sshd drop-in of every host and reloads
+// sshd ("" removes it): a hardened sshd, for a while.
+func (e *Env) SSHDConfig(tb testing.TB, hosts []string, content string) {
+	tb.Helper()
+	for _, h := range hosts {
+		cmd := "rm -f /etc/ssh/sshd_config.d/etcdplay-test.conf"
+		if content != "" {
+			cmd = fmt.Sprintf("printf '%%s' '%s' > /etc/ssh/sshd_config.d/etcdplay-test.conf", strings.ReplaceAll(content, "'", ""))
+		}
+		e.Exec(tb, h, cmd+" && systemctl reload ssh")
+	}
+}
+
+// Active are the hosts of hosts whose etcd unit is active.
+func (e *Env) Active(tb testing.TB, hosts ...string) []string {
+	tb.Helper()
+	var out []string
+	for _, h := range hosts {
+		if strings.TrimSpace(e.Exec(tb, h, "systemctl is-active etcd; true")) == "active" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 var jsonUnmarshal = json.Unmarshal
