@@ -49,12 +49,16 @@ func StopGate(ctx context.Context, c *engine.HostCall, a *ConnArgs, more []*inve
 		return "", err
 	}
 	own := ClientURL(c.Host, tlsOn)
-	urls := []string{own}
+	// The others first: the member being stopped may be one that was
+	// just removed, or is shutting down, and hang a request until its
+	// deadline; it is asked last, when no other answers.
+	var urls []string
 	for _, h := range others {
-		if u := ClientURL(h, tlsOn); !slices.Contains(urls, u) {
+		if u := ClientURL(h, tlsOn); u != own && !slices.Contains(urls, u) {
 			urls = append(urls, u)
 		}
 	}
+	urls = append(urls, own)
 	cl, err := s.Members(ctx, urls)
 	if err != nil {
 		return refuse("%s %s on %s: cannot read the cluster to check its quorum: %v. %sforce=True to override", verb, unit, c.Host.Name, err, readFix(err, len(others) == 0))

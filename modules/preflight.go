@@ -245,29 +245,36 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	}
 	checks = append(checks, "has systemd")
 
-	// The data dir: what is there, and whose.
+	// The data dir: what is there, and whose. etcd may run on it (a
+	// removed member crash-looping, the learner of an earlier run): the
+	// playbook stops it before it moves the data aside, so what counts
+	// is whose data it is.
 	data := "missing"
 	nothing, meta, err := wipeLocal(a.DataDir, f.Data)
+	running := ""
+	if err != nil && isRefused(err) && f.Data.IsDir && strings.Contains(err.Error(), "holds a lock") {
+		running = "etcd runs on it; "
+		if len(f.Data.Head) > 0 {
+			m, perr := etcd.ParseWALMetadata(f.Data.Head)
+			if perr != nil {
+				return refuse("etcd runs on %s and its WAL cannot be read to tell whose data it is: %v", a.DataDir, perr)
+			}
+			meta, err = &m, nil
+		} else {
+			err = nil
+		}
+	}
 	switch {
 	case err != nil && isRefused(err):
-		// etcd running on the data dir is the member's own start of an
-		// earlier run when the data is the member named; else refused.
-		if !(f.Data.IsDir && a.MemberID != "" && strings.Contains(err.Error(), "holds a lock")) {
-			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
-		}
-		if m, perr := etcd.ParseWALMetadata(f.Data.Head); perr == nil && fmt.Sprintf("%x", m.MemberID) == a.MemberID {
-			data = fmt.Sprintf("the data of member %s, which runs: the member this change takes care of", a.MemberID)
-		} else {
-			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
-		}
+		return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
 	case err != nil:
 		return engine.Plan{}, err
 	case nothing != "":
 		data = nothing
 	case meta == nil:
-		data = "etcd files without a WAL: moved aside before the member starts"
+		data = running + "etcd files without a WAL: moved aside before the member starts"
 	case fmt.Sprintf("%x", meta.MemberID) == a.MemberID:
-		data = fmt.Sprintf("the data of member %x, the member this change takes care of", meta.MemberID)
+		data = fmt.Sprintf("%sthe data of member %x, the member this change takes care of", running, meta.MemberID)
 	default:
 		hosts, herr := hostsArg(a.Cluster)
 		if herr != nil {
@@ -277,7 +284,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		if err != nil {
 			return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
 		}
-		data = note + ": moved aside (kept) before the member starts"
+		data = running + note + ": moved aside (kept) before the member starts"
 	}
 	c.Set("data", data)
 	checks = append(checks, "data dir: "+data)

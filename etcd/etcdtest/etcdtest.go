@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -357,5 +359,15 @@ func (c *Cluster) Put(ctx context.Context, key, value string) error {
 		}
 	}
 	_, err := c.Client(eps...).Put(ctx, key, value)
+	return err
+}
+
+// RaiseAlarm raises a NOSPACE alarm for member m, as etcd does when its
+// backend reaches its quota.
+func (c *Cluster) RaiseAlarm(ctx context.Context, m *Member) error {
+	cli := c.Client()
+	_, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx, &pb.AlarmRequest{
+		Action: pb.AlarmRequest_ACTIVATE, MemberID: m.ID(), Alarm: pb.AlarmType_NOSPACE,
+	})
 	return err
 }
