@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ func TestSafety(t *testing.T) {
 		{"forwarding-refused", testForwardingRefused},
 		{"lost-data", testLostData},
 		{"datadir-unreachable", testDataDirUnreachable},
+		{"learner-present", testLearnerPresent},
 		{"two-operators", testTwoOperators},
 		{"foreign-lock", testForeignLock},
 	}
@@ -242,6 +244,39 @@ func testDataDirUnreachable(t *testing.T, e *labtest.Env) {
 	fix, _, _ = strings.Cut(fix, ", or put etcd_data_dir elsewhere")
 	if x := e.RunCommand(t, fix); x.Code != 0 {
 		t.Fatalf("%s: exit %d\n%s", fix, x.Code, x.Out)
+	}
+	e.MustPlay(t, "add", "-e", "new=etcd-2", "-e", "group=members")
+	e.WantMembers(t, []string{"etcd-1"}, "etcd-1", "etcd-2", "etcd-4", "etcd-5")
+	e.MustPlay(t, "remove", "-e", "member=etcd-2", "-e", "group=members")
+	e.WantMembers(t, []string{"etcd-1"}, members...)
+}
+
+// testLearnerPresent: an add killed just before it promotes leaves a
+// started learner; status shows it as a learner and succeeds, and a
+// rolling restart restarts it with the others. The add run again
+// finishes; etcd-2 is removed again after.
+func testLearnerPresent(t *testing.T, e *labtest.Env) {
+	_, hit := e.PlayUntil(t, func(ev labtest.Event) bool { return ev.Type == "task_start" && ev.Module == "member_promote" },
+		func(p *os.Process) { p.Signal(syscall.SIGKILL) }, "add", "-e", "new=etcd-2", "-e", "group=members")
+	if !hit {
+		t.Fatal("add did not reach member_promote")
+	}
+	e.WaitHealthy(t, members...)
+	r := e.MustPlay(t, "status", "-e", "group=members")
+	_, rows := labtest.PrintedTable(t, r, "ID")
+	roles := map[string]string{}
+	for _, row := range rows {
+		roles[row["NAME"]] = row["STATUS"]
+	}
+	if roles["etcd-2"] != "learner" || len(rows) != 4 {
+		t.Errorf("status with a learner: %v\n%s", roles, r.Out)
+	}
+	if !strings.Contains(r.Out, "unfinished change: add new=etcd-2") {
+		t.Errorf("status does not show the unfinished add:\n%s", r.Out)
+	}
+	rr := e.MustPlay(t, "rolling_restart", "-e", "group=members")
+	if !strings.Contains(rr.Out, "etcd-2") {
+		t.Errorf("rolling_restart did not restart the learner:\n%s", rr.Out)
 	}
 	e.MustPlay(t, "add", "-e", "new=etcd-2", "-e", "group=members")
 	e.WantMembers(t, []string{"etcd-1"}, "etcd-1", "etcd-2", "etcd-4", "etcd-5")
