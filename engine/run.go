@@ -60,6 +60,12 @@ type Config struct {
 	// hosts of pattern with args, reaching the hosts as this run does:
 	// ctx.exec_command, for a remedy that is one module call.
 	ExecCommandFor func(pattern, module string, args map[string]string) string
+	// Secrets are masked in the run's output from the start (values of
+	// the command line that name a password).
+	Secrets []string
+	// HostAttrs are attributes of host values besides the engine's own
+	// (name, address, port, user, groups, vars): h.etcd.
+	HostAttrs map[string]HostAttr
 	// BreakLock asks the modules that take a cluster lock to break one
 	// held by another run (etcdplay run --break-lock).
 	BreakLock bool
@@ -139,6 +145,10 @@ type runner struct {
 	onFail starlark.Callable
 	quiet  bool
 
+	// secrets are masked in every event (HostCall.Secret).
+	secretMu sync.Mutex
+	secrets  []string
+
 	// stateMu guards the modules' run state (RunKey), endMu AtRunEnd's
 	// functions.
 	stateMu sync.Mutex
@@ -173,6 +183,9 @@ func newRunner(ctx context.Context, cfg Config) *runner {
 				r.inLimit[h.Name] = true
 			}
 		}
+	}
+	for _, s := range cfg.Secrets {
+		r.addSecret(s)
 	}
 	for _, m := range cfg.Modules {
 		name := m.Info().Name
@@ -326,6 +339,7 @@ func (r *runner) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	r.redact(&e)
 	if r.quiet {
 		if e.Type == EventPrint && !slices.Contains(r.recovery, e.Msg) {
 			r.recovery = append(r.recovery, e.Msg)
@@ -408,7 +422,7 @@ func (r *runner) hostValue(h *inventory.Host) (*Host, error) {
 	if v, ok := r.hostVals[h.Name]; ok {
 		return v, nil
 	}
-	v, err := newHost(h)
+	v, err := newHost(h, r.cfg.HostAttrs)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -18,16 +19,26 @@ import (
 // hashable and compare by name, so they work as dict keys, in sets, with
 // ==, in and sorted().
 type Host struct {
-	h    *inventory.Host
-	vars *starlark.Dict
+	h     *inventory.Host
+	vars  *starlark.Dict
+	attrs map[string]HostAttr
+
+	mu     sync.Mutex
+	values map[string]starlark.Value
 }
+
+// HostAttr computes an attribute of host values that a layer above the
+// engine defines (Config.HostAttrs): h.etcd is the etcd layer's identity of
+// the host's member. It is computed once per host and run; an error is
+// the playbook's, at the attribute's use.
+type HostAttr func(h *inventory.Host) (starlark.Value, error)
 
 var (
 	_ starlark.HasAttrs   = (*Host)(nil)
 	_ starlark.Comparable = (*Host)(nil)
 )
 
-func newHost(h *inventory.Host) (*Host, error) {
+func newHost(h *inventory.Host, attrs map[string]HostAttr) (*Host, error) {
 	vars := starlark.NewDict(len(h.Vars))
 	keys := make([]string, 0, len(h.Vars))
 	for k := range h.Vars {
@@ -42,7 +53,7 @@ func newHost(h *inventory.Host) (*Host, error) {
 		vars.SetKey(starlark.String(k), v)
 	}
 	vars.Freeze()
-	return &Host{h: h, vars: vars}, nil
+	return &Host{h: h, vars: vars, attrs: attrs}, nil
 }
 
 // Inventory returns the inventory host.
@@ -85,11 +96,33 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 	case "vars":
 		return h.vars, nil
 	}
+	if f, ok := h.attrs[name]; ok {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if v, ok := h.values[name]; ok {
+			return v, nil
+		}
+		v, err := f(h.h)
+		if err != nil {
+			return nil, err
+		}
+		v.Freeze()
+		if h.values == nil {
+			h.values = map[string]starlark.Value{}
+		}
+		h.values[name] = v
+		return v, nil
+	}
 	return nil, nil
 }
 
 func (h *Host) AttrNames() []string {
-	return []string{"address", "groups", "name", "port", "user", "vars"}
+	names := []string{"address", "groups", "name", "port", "user", "vars"}
+	for n := range h.attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // playCtx is the ctx argument of main(ctx).

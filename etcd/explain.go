@@ -110,6 +110,21 @@ var knownEtcdErrors = []knownEtcdError{
 		fix:   "compact and defragment (etcdctl compact, etcdctl defrag), then disarm the alarm (etcdctl alarm disarm); raise the quota if the data really needs the room",
 	},
 	{
+		match: "user name is empty",
+		cause: "the cluster has authentication enabled and etcdplay gave no user",
+		fix:   "set etcd_user and its password: etcd_password_file (a file on the control machine), the environment variable ETCDPLAY_ETCD_PASSWORD, or etcd_password",
+	},
+	{
+		match: "authentication failed, invalid user ID or password",
+		cause: "etcd does not know this user, or the password is not its",
+		fix:   "check etcd_user and its password (etcd_password_file, ETCDPLAY_ETCD_PASSWORD or etcd_password)",
+	},
+	{
+		match: "etcdserver: permission denied",
+		cause: "the user etcd_user names has no role that allows this request",
+		fix:   "use root, or grant the user a role with read and write on /etcdplay/ (etcdplay's lock and change record) and the rights of what it changes (member changes need root)",
+	},
+	{
 		match: "etcdserver: no leader",
 		cause: "the member answering has no leader: the cluster has lost quorum or is electing one",
 		fix:   "check which members are down (wait_healthy, member_list) and bring enough of them back to regain quorum",

@@ -35,6 +35,7 @@ type Client interface {
 	Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (*clientv3.PutResponse, error)
 	Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.DeleteResponse, error)
 	SnapshotWithVersion(ctx context.Context) (*clientv3.SnapshotResponse, error)
+	MoveLeader(ctx context.Context, transfereeID uint64) (*clientv3.MoveLeaderResponse, error)
 	Close() error
 }
 
@@ -64,6 +65,9 @@ type Session struct {
 	Warn     func(format string, args ...any)
 	Progress func(format string, args ...any)
 
+	// Creds are the credentials of etcd's authentication, if the cluster
+	// asks for them.
+	Creds Credentials
 	// routeOf says how to dial a client URL; nil dials every URL from
 	// the control machine.
 	routeOf func(url string) route
@@ -72,6 +76,7 @@ type Session struct {
 
 	mu     sync.Mutex
 	warned map[string]bool
+	expiry map[string]time.Time // client URL -> its server certificate's NotAfter
 }
 
 // pool holds clients by client URL, route and TLS files.
@@ -104,15 +109,19 @@ func NewSession(ctx context.Context, tlsCfg *tls.Config) *Session {
 
 // forCall is a session of a module call: the run's clients and what the
 // run knows of the ways to etcd.
-func forCall(c *engine.HostCall, tlsCfg *tls.Config, files TLSFiles) *Session {
-	s := &Session{TLS: tlsCfg, Files: files, Warn: c.Warn, Progress: c.Progress}
+func forCall(c *engine.HostCall, tlsCfg *tls.Config, files TLSFiles) (*Session, error) {
+	creds, err := credentialsFor(c, c.Host)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{TLS: tlsCfg, Files: files, Creds: creds, Warn: c.Warn, Progress: c.Progress}
 	s.pool = runClients.Get(c, func() *pool {
 		p := newPool()
 		c.AtRunEnd(p.close)
 		return p
 	})
 	s.paths = runPaths.Get(c, newPaths)
-	return s
+	return s, nil
 }
 
 // viaHost is the route of client URLs dialled through host h's SSH
@@ -151,7 +160,10 @@ func ClusterSession(ctx context.Context, c *engine.ClusterCall, a *ConnArgs) (*S
 		return nil, "", err
 	}
 	tlsOn := tlsCfg != nil
-	s := forCall(c.HostCall, tlsCfg, files)
+	s, err := forCall(c.HostCall, tlsCfg, files)
+	if err != nil {
+		return nil, "", err
+	}
 	byURL := map[string]*inventory.Host{}
 	for _, h := range c.Targets {
 		byURL[ClientURL(h, tlsOn)] = h
@@ -178,7 +190,10 @@ func HostSession(ctx context.Context, c *engine.HostCall, a *ConnArgs, others []
 		return nil, false, err
 	}
 	tlsOn := tlsCfg != nil
-	s := forCall(c, tlsCfg, files)
+	s, err := forCall(c, tlsCfg, files)
+	if err != nil {
+		return nil, false, err
+	}
 	byURL := map[string]*inventory.Host{}
 	for _, h := range others {
 		byURL[ClientURL(h, tlsOn)] = h
@@ -247,14 +262,14 @@ func (s *Session) Client(ctx context.Context, url string) (Client, error) {
 // raw is Client's *clientv3.Client, which the lock's session needs.
 func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 	r := s.route(u)
-	key := u + "|" + r.key() + "|" + s.Files.key()
+	key := u + "|" + r.key() + "|" + s.Files.key() + "|" + s.Creds.key()
 	s.pool.mu.Lock()
 	defer s.pool.mu.Unlock()
 	if c, ok := s.pool.clients[key]; ok {
 		return c, nil
 	}
 	paths := s.paths
-	c, err := newEtcdClient(u, s.TLS, func(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := newEtcdClient(u, s.TLS, s.Creds, func(ctx context.Context, addr string) (net.Conn, error) {
 		return r.dial(ctx, paths, addr)
 	})
 	if err != nil {
@@ -266,7 +281,7 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 
 // newEtcdClient returns a client of the one member at endpoint, its
 // connections opened by dial.
-func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial func(ctx context.Context, addr string) (net.Conn, error)) (*clientv3.Client, error) {
+func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial func(ctx context.Context, addr string) (net.Conn, error)) (*clientv3.Client, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("client URL %q: expected scheme://host:port", endpoint)
@@ -282,6 +297,8 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, dial func(ctx context.Co
 		MaxUnaryRetries:    2,
 		BackoffWaitBetween: 100 * time.Millisecond,
 		DialOptions:        []grpc.DialOption{grpc.WithContextDialer(dial)},
+		Username:           creds.User,
+		Password:           creds.Password,
 	}
 	if u.Scheme == "https" || u.Scheme == "unixs" {
 		if tlsCfg == nil {
@@ -330,7 +347,24 @@ func (s *Session) Probe(ctx context.Context, u string) error {
 		}
 		return fmt.Errorf("TLS handshake with %s: %w", pu.Host, err)
 	}
+	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+		s.mu.Lock()
+		if s.expiry == nil {
+			s.expiry = map[string]time.Time{}
+		}
+		s.expiry[u] = pc[0].NotAfter
+		s.mu.Unlock()
+	}
 	return nil
+}
+
+// CertExpiry is when the server certificate the member at u showed in
+// its last handshake expires (zero when unknown: not https, or not
+// probed).
+func (s *Session) CertExpiry(u string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expiry[u]
 }
 
 // readLocal reads a file on the control machine.

@@ -55,13 +55,26 @@ func (a *ConnArgs) TLSFilesOf(h *inventory.Host) TLSFiles {
 		}
 		return HostVar(h, v)
 	}
-	return TLSFiles{
+	f := TLSFiles{
 		CACert:   pick(a.CACert, VarCACert),
 		Cert:     pick(a.Cert, VarCert),
 		Key:      pick(a.Key, VarKey),
 		FromHost: a.TLSFromHost.Or(HostBool(h, VarTLSFromHost)),
 		Host:     h.Name,
 	}
+	if f.any() {
+		return f
+	}
+	// Without files of its own, etcdplay is a client of the CA etcd_tls
+	// set up: its own (auto), or the operator's CA file (files).
+	switch mode, _ := ParseTLSMode(HostVar(h, VarTLS)); mode {
+	case TLSAuto:
+		p := LocalPKI{Dir: LocalPKIDir(h)}
+		f.CACert, f.Cert, f.Key, f.FromHost = p.CAFile(), p.ClientCert(), p.ClientKey(), false
+	case TLSOwnFiles:
+		f.CACert, f.FromHost = HostVar(h, VarCAFile), HostBool(h, VarFilesOnHost)
+	}
+	return f
 }
 
 // loadTLS builds the client TLS configuration from PEM files, read by

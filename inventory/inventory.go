@@ -47,8 +47,9 @@ type Host struct {
 	Groups []string
 
 	index int
-	def   *hostDef // for VarSource: the host's own variables
-	chain *chain   // and its groups' merged variables
+	def   *hostDef        // for VarSource: the host's own variables
+	chain *chain          // and its groups' merged variables
+	extra map[string]bool // variables set by extra vars (SetExtraVars)
 }
 
 // Group is one inventory group. "all" and "ungrouped" always exist.
@@ -521,9 +522,12 @@ func (h *Host) Var(name string) (any, bool) {
 	return v, ok
 }
 
-// VarSource says where the value of a variable came from, as "FILE:LINE",
-// or "" for magic variables and unknown names.
+// VarSource says where the value of a variable came from, as "FILE:LINE"
+// (or "extra vars (-e)"), or "" for magic variables and unknown names.
 func (h *Host) VarSource(name string) string {
+	if h.extra[name] {
+		return "extra vars (-e)"
+	}
 	if p, ok := h.source(name); ok {
 		return p.String()
 	}

@@ -91,6 +91,6 @@ var copyModule = &engine.HostModule[copyArgs]{
 				dest = path.Join(dest, path.Base(a.Src))
 			}
 		}
-		return planWrite(ctx, c, wantFile{Path: dest, Content: content, Mode: a.Mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup})
+		return planWrite(ctx, c, wantFile{Path: dest, Content: content, Mode: a.Mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup, Secret: isSecret(content)})
 	},
 }

@@ -35,6 +35,8 @@ func All() []engine.Module {
 		snapshotSaveModule,
 		preflightModule,
 		diagnoseModule,
+		certsModule,
+		moveLeaderModule,
 		clusterLockModule,
 		pendingChangeModule,
 		wipeDatadirModule,

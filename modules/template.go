@@ -86,7 +86,7 @@ var templateModule = &engine.HostModule[templateArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		return planWrite(ctx, c, wantFile{Path: a.Dest, Content: out, Mode: a.Mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup})
+		return planWrite(ctx, c, wantFile{Path: a.Dest, Content: out, Mode: a.Mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup, Secret: isSecret(out)})
 	},
 }
 

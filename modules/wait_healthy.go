@@ -60,7 +60,10 @@ type waitHealthyArgs struct {
 //
 // The result has members, the status table: per member id, name,
 // is_leader, is_learner, started, raft_term, raft_index, applied_index,
-// db_size, db_size_in_use, version, errors, healthy, catching_up and problem (why not,
+// db_size, db_size_in_use, version, errors, healthy, catching_up,
+// cert_expires (when the member's server certificate expires, RFC 3339;
+// "" without TLS), cert_days (whole days until then, None without TLS)
+// and problem (why not,
 // "" when healthy); and cluster_id, leader, alarms, rounds.
 //
 // Check mode: one round, no waiting: earlier steps of the run did not
@@ -105,6 +108,9 @@ type healthRow struct {
 	target     bool
 	problem    string
 	catchingUp bool
+	// certExpires is when the server certificate the member showed
+	// expires (zero without TLS).
+	certExpires time.Time
 }
 
 // lagRecheck is how long wait_healthy waits before reading again a member
@@ -124,6 +130,12 @@ func (r healthRow) data() map[string]any {
 		d["db_size_in_use"] = r.status.DbSizeInUse
 		d["version"] = r.status.Version
 		d["errors"] = etcd.NonNil(r.status.Errors)
+	}
+	d["cert_expires"] = ""
+	d["cert_days"] = nil
+	if !r.certExpires.IsZero() {
+		d["cert_expires"] = r.certExpires.UTC().Format(time.RFC3339)
+		d["cert_days"] = int64(time.Until(r.certExpires) / (24 * time.Hour))
 	}
 	return d
 }
@@ -245,7 +257,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	byID := map[uint64]int{}
 	for i, st := range sts {
 		byID[st.Member.ID] = i
-		r.rows = append(r.rows, healthRow{info: etcd.InfoOf(st.Member, 0), status: st.Status})
+		r.rows = append(r.rows, healthRow{info: etcd.InfoOf(st.Member, 0), status: st.Status, certExpires: s.CertExpiry(st.URL)})
 	}
 	problem := func(i int, msg string) {
 		if r.rows[i].problem == "" {

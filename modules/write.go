@@ -18,6 +18,8 @@ type wantFile struct {
 	Owner   string
 	Group   string
 	Backup  bool
+	// Secret keeps the content out of --diff (a private key).
+	Secret bool
 }
 
 // writeStep is one change writeSteps decided.
@@ -85,6 +87,8 @@ func planWrite(ctx context.Context, c *engine.HostCall, w wantFile) (engine.Plan
 	}
 	var diff *engine.FileDiff
 	switch {
+	case w.Secret:
+		diff = &engine.FileDiff{Path: w.Path, Omitted: "secret: not shown"}
 	case !f.Exists:
 		diff = &engine.FileDiff{Path: w.Path, After: w.Content}
 	case f.SHA256 != sha256Hex(w.Content) && c.Diff:
@@ -146,4 +150,10 @@ func planWrite(ctx context.Context, c *engine.HostCall, w wantFile) (engine.Plan
 		actions = append(actions, a)
 	}
 	return engine.Do(actions...), nil
+}
+
+// isSecret reports whether content is a private key (PEM), which --diff
+// must never show.
+func isSecret(content []byte) bool {
+	return bytes.Contains(content, []byte("PRIVATE KEY-----"))
 }

@@ -610,7 +610,7 @@ func testRemove(t *testing.T, e *labtest.Env) {
 	}
 	t.Logf("remove etcd-2:\n%s", r.Prints())
 	t.Logf("writer: %d writes, %d retried (%s), %d failed", len(st.KV), st.Retried, st.RetryKinds(), len(st.Failed))
-	if !strings.Contains(r.Out, "etcd-2 leads: moving leadership to") {
+	if !strings.Contains(r.Out, "etcd-2 led: moved leadership to") {
 		t.Errorf("remove of the leader does not hand leadership over first:\n%s", r.Out)
 	}
 	if len(st.Failed) > 0 || st.Kinds["context deadline exceeded"] > 0 {

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/inventory"
 	"github.com/etcdplay/etcdplay/modules"
 	"github.com/etcdplay/etcdplay/playbooks"
@@ -76,6 +78,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return badInput("%v", err)
 	}
+	// Extra vars win over every inventory variable, as in Ansible: the
+	// hosts' variables see them too.
+	inv.SetExtraVars(vars)
+	secrets := secretVars(vars)
 	out, err := newPrinter(c, false)
 	if err != nil {
 		return err
@@ -88,6 +94,7 @@ func runAction(c *cli.Context) error {
 	cfg := engineConfig(c, inv, conn, out)
 	cfg.Modules = mods
 	cfg.Vars = vars
+	cfg.Secrets = secrets
 	if dir, ok := pb.Local(); ok {
 		cfg.BaseDir = dir
 	}
@@ -115,6 +122,7 @@ func engineConfig(c *cli.Context, inv *inventory.Inventory, conn engine.Connecto
 			return execCommandFor(c, pattern, module, args)
 		},
 		BreakLock: c.Bool("break-lock"),
+		HostAttrs: etcd.HostAttrs(),
 	}
 }
 
@@ -178,3 +186,17 @@ type reported struct{ err error }
 
 func (r reported) Error() string   { return r.err.Error() }
 func (r reported) Unwrap() []error { return []error{r.err, errQuiet} }
+
+// secretVars are the values of extra vars whose names say they are
+// secrets (etcd_password, *_token, ...): the run masks them in its
+// output. Passwords are better given in a file or the environment.
+func secretVars(vars map[string]any) []string {
+	var out []string
+	for k, v := range vars {
+		lk := strings.ToLower(k)
+		if s, ok := v.(string); ok && (strings.Contains(lk, "password") || strings.Contains(lk, "passwd") || strings.Contains(lk, "secret") || strings.HasSuffix(lk, "_token")) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
