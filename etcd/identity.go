@@ -17,16 +17,16 @@ import (
 
 // Variables of a member's identity and TLS, besides those of vars.go.
 const (
-	VarPeerScheme   = "etcd_peer_scheme"   // http or https; default https with etcd_tls
-	VarPeerPort     = "etcd_peer_port"     // default 2380
-	VarDataDir      = "etcd_data_dir"      // default /var/lib/etcd/NAME.etcd
-	VarConfFile     = "etcd_conf_file"     // default /etc/etcd/etcd.conf
-	VarTLS          = "etcd_tls"           // none (default), auto or files (TLSMode)
-	VarPKIDir       = "etcd_pki_dir"       // on the control machine: etcdplay's CA and certificates (auto); default INVENTORY_DIR/etcd-pki
-	VarHostPKIDir   = "etcd_host_pki_dir"  // on the member host; default /etc/etcd/pki
-	VarCAFile       = "etcd_ca_file"       // files: the CA certificate (bundle) members trust
-	VarCertFile     = "etcd_cert_file"     // files: the member's server certificate
-	VarKeyFile      = "etcd_key_file"      // files: its key
+	VarPeerScheme   = "etcd_peer_scheme"  // http or https; default https with etcd_tls
+	VarPeerPort     = "etcd_peer_port"    // default 2380
+	VarDataDir      = "etcd_data_dir"     // default /var/lib/etcd/NAME.etcd
+	VarConfFile     = "etcd_conf_file"    // default /etc/etcd/etcd.conf
+	VarTLS          = "etcd_tls"          // none (default), auto or files (TLSMode)
+	VarPKIDir       = "etcd_pki_dir"      // on the control machine: etcdplay's CA and certificates (auto); default INVENTORY_DIR/etcd-pki
+	VarHostPKIDir   = "etcd_host_pki_dir" // on the member host; default /etc/etcd/pki
+	VarCAFile       = "etcd_ca_file"      // files: the CA certificate (bundle) members trust
+	VarCertFile     = "etcd_cert_file"    // files: the member's server certificate
+	VarKeyFile      = "etcd_key_file"     // files: its key
 	VarPeerCertFile = "etcd_peer_cert_file"
 	VarPeerKeyFile  = "etcd_peer_key_file"
 	VarFilesOnHost  = "etcd_tls_files_on_host" // files: the paths are on the member host, not to upload
@@ -56,9 +56,9 @@ const (
 // host's variables (extra vars included), for the modules and, as h.etcd,
 // for playbooks, so the two cannot disagree.
 type Identity struct {
-	Host     string
-	Name     string
-	Address  string // the host's address, without brackets
+	Host      string
+	Name      string
+	Address   string // the host's address, without brackets
 	ClientURL string
 	PeerURL   string
 	// ListenClientURLs and ListenPeerURLs are what etcd binds: the
@@ -79,10 +79,10 @@ type Identity struct {
 
 // HostPKI are the TLS files a member reads on its host.
 type HostPKI struct {
-	Dir                string
-	CA                 string // the CA certificates it trusts, client and peer
-	Cert, Key          string // its server certificate, for clients
-	PeerCert, PeerKey  string // its peer certificate, server and client of its peers
+	Dir               string
+	CA                string // the CA certificates it trusts, client and peer
+	Cert, Key         string // its server certificate, for clients
+	PeerCert, PeerKey string // its peer certificate, server and client of its peers
 }
 
 // Settings are the ETCD_* settings of the member's etcd.conf that its

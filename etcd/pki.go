@@ -72,8 +72,8 @@ type CA struct {
 // LocalPKI is etcdplay's CA directory on the control machine.
 type LocalPKI struct{ Dir string }
 
-func (p LocalPKI) caCert() string   { return filepath.Join(p.Dir, "ca.crt") }
-func (p LocalPKI) caKey() string    { return filepath.Join(p.Dir, "ca.key") }
+func (p LocalPKI) caCert() string     { return filepath.Join(p.Dir, "ca.crt") }
+func (p LocalPKI) caKey() string      { return filepath.Join(p.Dir, "ca.key") }
 func (p LocalPKI) ClientCert() string { return filepath.Join(p.Dir, "etcdplay-client.crt") }
 func (p LocalPKI) ClientKey() string  { return filepath.Join(p.Dir, "etcdplay-client.key") }
 func (p LocalPKI) CAFile() string     { return p.caCert() }
