@@ -327,12 +327,19 @@ func CheckCert(what string, certPEM, keyPEM, caPEM []byte, need []string, u Usag
 		for _, c := range certs[1:] {
 			inter.AddCert(c)
 		}
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: u.extKeyUsage()}); err != nil {
-			var inv x509.CertificateInvalidError
-			if errors.As(err, &inv) && inv.Reason == x509.Expired {
-				return problem("it expired on %s (or is not valid yet: from %s)", cert.NotAfter.UTC().Format(time.DateOnly), cert.NotBefore.UTC().Format(time.DateOnly))
+		// Each usage on its own: Verify accepts a chain that allows any
+		// of the usages given, and a peer certificate must allow both.
+		for _, eku := range u.extKeyUsage() {
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{eku}}); err != nil {
+				var inv x509.CertificateInvalidError
+				switch {
+				case errors.As(err, &inv) && inv.Reason == x509.Expired:
+					return problem("it expired on %s (or is not valid yet: from %s)", cert.NotAfter.UTC().Format(time.DateOnly), cert.NotBefore.UTC().Format(time.DateOnly))
+				case errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage:
+					return problem("it may not be used as a %s certificate (extended key usage %s is missing): a peer certificate needs server and client auth", u, ekuName(eku))
+				}
+				return problem("it does not chain to the CA (%s): %v", subjects(caPEM), err)
 			}
-			return problem("it does not chain to the CA (%s): %v", subjects(caPEM), err)
 		}
 	}
 	if now.After(cert.NotAfter) {
@@ -353,6 +360,13 @@ func CertExpiry(certPEM []byte) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("no PEM certificate")
 	}
 	return certs[0].NotAfter, nil
+}
+
+func ekuName(e x509.ExtKeyUsage) string {
+	if e == x509.ExtKeyUsageClientAuth {
+		return "client auth"
+	}
+	return "server auth"
 }
 
 func certNames(c *x509.Certificate) string {

@@ -2,8 +2,10 @@ package etcd
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +22,8 @@ type TLSFiles struct {
 	FromHost          bool
 	// Host is the host the files are read on when FromHost is set.
 	Host string
+	// sum is the SHA-256 of what was read, once read.
+	sum string
 }
 
 // describe is a file's path as messages show it: with the host it is
@@ -39,7 +43,7 @@ func (f TLSFiles) key() string {
 	if !f.any() {
 		return ""
 	}
-	k := f.CACert + "," + f.Cert + "," + f.Key
+	k := f.CACert + "," + f.Cert + "," + f.Key + "," + f.sum
 	if f.FromHost {
 		k += "@" + f.Host
 	}
@@ -227,9 +231,21 @@ func tlsFor(ctx context.Context, c *engine.HostCall, a *ConnArgs) (*tls.Config, 
 	if !f.any() {
 		return nil, f, nil
 	}
-	read := func(ctx context.Context, p string) ([]byte, error) { return readLocal(c.LocalPath(p)) }
+	read0 := func(ctx context.Context, p string) ([]byte, error) { return readLocal(c.LocalPath(p)) }
 	if f.FromHost {
-		read = func(ctx context.Context, p string) ([]byte, error) { return c.ReadFile(ctx, p) }
+		read0 = func(ctx context.Context, p string) ([]byte, error) { return c.ReadFile(ctx, p) }
+	}
+	// What was read tells clients of other TLS files apart in the run's
+	// pool: a CA rotated or a certificate renewed during the run makes
+	// new clients.
+	sum := sha256.New()
+	read := func(ctx context.Context, p string) ([]byte, error) {
+		b, err := read0(ctx, p)
+		sum.Write(b)
+		return b, err
+	}
+	if f.Cert != "" && f.CACert == "" {
+		return nil, f, engine.BadInput("a client certificate (%s) without a CA: give %s, the CA that signed etcd's server certificates, as well", f.Cert, VarCACert)
 	}
 	origin := func(role string) string {
 		byArg := map[string]string{"cacert": a.CACert, "cert": a.Cert, "key": a.Key}
@@ -250,6 +266,7 @@ func tlsFor(ctx context.Context, c *engine.HostCall, a *ConnArgs) (*tls.Config, 
 		}
 		return nil, f, engine.BadInput("%v (on the control machine: a relative path is from the playbook's directory; tls_from_host=True reads the files on the member hosts)", err)
 	}
+	f.sum = hex.EncodeToString(sum.Sum(nil))
 	return cfg, f, nil
 }
 
