@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +60,12 @@ type Env struct {
 	Inv     string // inventory: the lab's, plus groups of the test's
 	Work    string // working directory of runs (backups/ lands here)
 	Addrs   map[string]netip.Addr
+	// TLS is Spec.TLS: the harness's clients and etcdctl use CAFile,
+	// CertFile and KeyFile, by default the CA and client certificate
+	// etcdplay makes in PKIDir; a test that brings its own sets them.
+	TLS                       bool
+	PKIDir                    string
+	CAFile, CertFile, KeyFile string
 }
 
 type testLog struct{ tb testing.TB }
@@ -81,6 +89,11 @@ type Spec struct {
 	Hosts             int
 	// Groups is inventory text appended to the lab's inventory.
 	Groups string
+	// TLS is set when the inventory makes the members speak TLS with
+	// etcdplay's own CA (etcd_tls=auto in Groups): the harness's clients
+	// and etcdctl then use the CA and client certificate etcdplay made
+	// beside the inventory.
+	TLS bool
 }
 
 // Environment variables of every lab test.
@@ -107,7 +120,11 @@ func Setup(tb testing.TB, spec Spec) *Env {
 	if etcdDir == "" {
 		tb.Skipf("no etcd binaries: run make etcd, or set %s to a directory with etcd and etcdctl", EnvEtcd)
 	}
-	e := &Env{EtcdDir: etcdDir, Bin: Binary(tb), Work: tb.TempDir(), Addrs: map[string]netip.Addr{}}
+	e := &Env{EtcdDir: etcdDir, Bin: Binary(tb), Work: tb.TempDir(), Addrs: map[string]netip.Addr{}, TLS: spec.TLS}
+	e.PKIDir = filepath.Join(e.Work, "etcd-pki")
+	e.CAFile = filepath.Join(e.PKIDir, "ca.crt")
+	e.CertFile = filepath.Join(e.PKIDir, "etcdplay-client.crt")
+	e.KeyFile = filepath.Join(e.PKIDir, "etcdplay-client.key")
 
 	dir := os.Getenv(spec.DirEnv)
 	if dir == "" {
@@ -490,13 +507,46 @@ func (e *Env) MustPlay(tb testing.TB, playbook string, args ...string) Run {
 func (e *Env) Endpoints(hosts ...string) []string {
 	var eps []string
 	for _, h := range hosts {
-		eps = append(eps, fmt.Sprintf("http://%s:2379", e.Addrs[h]))
+		eps = append(eps, fmt.Sprintf("%s://%s:2379", e.Scheme(), e.Addrs[h]))
 	}
 	return eps
 }
 
+// Scheme is the members' URL scheme: https with TLS.
+func (e *Env) Scheme() string {
+	if e.TLS {
+		return "https"
+	}
+	return "http"
+}
+
 // Peer is the peer URL of the member on host.
-func (e *Env) Peer(host string) string { return fmt.Sprintf("http://%s:2380", e.Addrs[host]) }
+func (e *Env) Peer(host string) string { return fmt.Sprintf("%s://%s:2380", e.Scheme(), e.Addrs[host]) }
+
+// PeerAt is the peer URL of the member on host at another port.
+func (e *Env) PeerAt(host string, port int) string {
+	return fmt.Sprintf("%s://%s:%d", e.Scheme(), e.Addrs[host], port)
+}
+
+// tlsConfig is the client TLS of the harness: etcdplay's CA and client
+// certificate, which its first TLS run made.
+func (e *Env) tlsConfig(tb testing.TB) *tls.Config {
+	tb.Helper()
+	if !e.TLS {
+		return nil
+	}
+	ca, err := os.ReadFile(e.CAFile)
+	if err != nil {
+		tb.Fatalf("the clients' CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	pair, err := tls.LoadX509KeyPair(e.CertFile, e.KeyFile)
+	if err != nil {
+		tb.Fatalf("the clients' certificate: %v", err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
 
 // Cluster is ETCD_INITIAL_CLUSTER of the members on hosts, by name.
 func (e *Env) Cluster(hosts ...string) string {
@@ -511,7 +561,7 @@ func (e *Env) Cluster(hosts ...string) string {
 // ends (before the lab is destroyed).
 func (e *Env) Client(tb testing.TB, hosts ...string) *clientv3.Client {
 	tb.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(hosts...), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(hosts...), DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: e.tlsConfig(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -524,7 +574,11 @@ func (e *Env) Etcdctl(tb testing.TB, hosts []string, args ...string) []byte {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	argv := append([]string{"--endpoints", strings.Join(e.Endpoints(hosts...), ","), "--command-timeout", "10s"}, args...)
+	argv := []string{"--endpoints", strings.Join(e.Endpoints(hosts...), ","), "--command-timeout", "10s"}
+	if e.TLS {
+		argv = append(argv, "--cacert", e.CAFile, "--cert", e.CertFile, "--key", e.KeyFile)
+	}
+	argv = append(argv, args...)
 	out, err := exec.CommandContext(ctx, filepath.Join(e.EtcdDir, "etcdctl"), argv...).Output()
 	if err != nil {
 		var stderr string
@@ -584,11 +638,11 @@ func (e *Env) WantMembers(tb testing.TB, through []string, names ...string) []Me
 }
 
 // HostState is what a host holds that a playbook could change: etcd's
-// process, its unit, config and data dirs, the binaries.
+// process, its unit, config, TLS files and data dirs, the binaries.
 func (e *Env) HostState(tb testing.TB, host string) string {
 	tb.Helper()
 	const script = `systemctl show -p ActiveState -p MainPID -p UnitFileState etcd 2>/dev/null
-sha256sum /etc/etcd/etcd.conf /etc/systemd/system/etcd.service /usr/local/bin/etcd 2>/dev/null
+sha256sum /etc/etcd/etcd.conf /etc/systemd/system/etcd.service /usr/local/bin/etcd /etc/etcd/pki/* 2>/dev/null
 ls -la --time-style=+ /var/lib/etcd 2>/dev/null | sed 1d
 id etcd 2>/dev/null; true`
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
