@@ -101,7 +101,13 @@ func (b *builder) loadPath(path string, top bool) error {
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		return &ParseError{File: path, Msg: "cannot read inventory: " + pathErr(err)}
+		msg := "cannot read inventory: " + pathErr(err)
+		if top && errors.Is(err, fs.ErrNotExist) && strings.Contains(path, ",") {
+			// Ansible reads a -i that is not a path but has a comma as a
+			// list of hosts ("h1,h2,"); etcdplay reads only files.
+			msg += " (a list of hosts such as -i 'h1,h2,' is not read as an inventory: write the hosts in an INI file)"
+		}
+		return &ParseError{File: path, Msg: msg}
 	}
 	if top {
 		b.addVarsDir(path, info.IsDir())

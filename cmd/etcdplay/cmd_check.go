@@ -28,7 +28,7 @@ Examples:
    etcdplay check ./site.star
    etcdplay check replace -i inv.ini`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "also check host patterns against inventory `FILE`", EnvVars: []string{"ETCDPLAY_INVENTORY"}},
+			inventoryFlag("also check host patterns against inventory `FILE`"),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one problem per line)"},
 		},
 		Action: checkAction,
@@ -48,7 +48,7 @@ func checkAction(c *cli.Context) error {
 		return err
 	}
 	cfg := engine.CheckConfig{Modules: modules.All(), Shipped: playbooks.FS}
-	if paths := c.StringSlice("inventory"); len(paths) > 0 {
+	if paths := listValues(c, "inventory"); len(paths) > 0 {
 		inv, err := inventory.Load(paths...)
 		if err != nil {
 			return err

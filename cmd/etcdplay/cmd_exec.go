@@ -38,7 +38,7 @@ Examples:
    etcdplay exec -i inv.ini etcd -m systemd -a unit=etcd -a state=restarted`,
 		Flags: flags(inventoryFlags(), connectionFlags(), outputFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
-			&cli.StringSliceFlag{Name: "args", Aliases: []string{"a"}, Usage: "module argument `KEY=VALUE`; repeat for more"},
+			listFlag("args", "a", "module argument `KEY=VALUE`; repeat for more"),
 			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
 			breakLockFlag(),
@@ -64,7 +64,7 @@ func execAction(c *cli.Context) error {
 		if len(cmdArgs) > 0 {
 			return badInput("exec: give either -m MODULE with -a KEY=VALUE or a command after --, not both")
 		}
-		return runAdhocModule(c, inv, pattern, m, c.StringSlice("args"))
+		return runAdhocModule(c, inv, pattern, m, listValues(c, "args"))
 	}
 	if len(cmdArgs) == 0 {
 		return badInput("exec: missing command: etcdplay exec -i INV %s -- CMD [ARG...]", pattern)

@@ -40,7 +40,7 @@ Examples:
 
 func playFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"},
+		listFlag("extra-vars", "e", "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"),
 		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
 		breakLockFlag(),
@@ -72,7 +72,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	vars, err := engine.ParseVars(c.StringSlice("extra-vars"))
+	vars, err := engine.ParseVars(listValues(c, "extra-vars"))
 	if err != nil {
 		return badInput("%v", err)
 	}
