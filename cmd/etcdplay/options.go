@@ -124,7 +124,13 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l := c.String("limit"); l != "" {
+	if c.IsSet("limit") {
+		l := c.String("limit")
+		if strings.Trim(l, " \t,:") == "" {
+			// Ansible runs on every host then (ansible#83264, #85278): a
+			// --limit "$HOSTS" whose variable came out empty must not.
+			return nil, badInput("--limit %q: expected a host pattern; leave --limit out to work on every host", l)
+		}
 		if err := inv.SetLimit(l); err != nil {
 			return nil, badInput("--limit %q: %v", l, err)
 		}
