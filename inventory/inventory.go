@@ -729,11 +729,18 @@ func scalarString(v any) string {
 	case int:
 		return strconv.Itoa(v)
 	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
+		return FormatFloat(v)
 	case bool:
 		return strconv.FormatBool(v)
 	case nil:
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+// Lookup returns the resolved value of a variable, and an error when it
+// cannot be worked out.
+func (h *Host) Lookup(name string) (v any, ok bool, err error) {
+	v, ok = h.Vars[name]
+	return v, ok, nil
 }
