@@ -15,6 +15,9 @@ func SSHConnector(pool *transport.Pool) Connector { return sshConnector{pool} }
 type sshConnector struct{ pool *transport.Pool }
 
 func (c sshConnector) Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	if err := h.ConnectionError(); err != nil {
+		return nil, err // a template that cannot be evaluated is no address
+	}
 	return c.pool.Connect(ctx, TargetOf(h))
 }
 

@@ -271,6 +271,12 @@ func (b *builder) build() (*Inventory, error) {
 		}
 		return a.Name < c.Name
 	})
+	templated := inv.resolveTemplates()
+	for _, h := range inv.hosts {
+		if err := h.check(templated[h]); err != nil {
+			return nil, err
+		}
+	}
 	return inv, nil
 }
 
@@ -411,9 +417,6 @@ func (b *builder) resolve(hd *hostDef, index int, chains map[string]*chain) (*Ho
 		h.Vars["inventory_file"] = hd.source
 		h.Vars["inventory_dir"] = filepath.Dir(hd.source)
 	}
-	if err := h.check(); err != nil {
-		return nil, err
-	}
 	return h, nil
 }
 
@@ -521,10 +524,40 @@ func (inv *Inventory) Group(name string) (*Group, bool) {
 // host and a group with the same name, or a Vault-encrypted value.
 func (inv *Inventory) Warnings() []string { return append([]string(nil), inv.warnings...) }
 
-// Var returns the resolved value of a variable.
+// Var returns the resolved value of a variable: a *VarError when it
+// cannot be resolved (see Lookup).
 func (h *Host) Var(name string) (any, bool) {
 	v, ok := h.Vars[name]
 	return v, ok
+}
+
+// Lookup returns the resolved value of a variable, with its templates
+// evaluated; err is the *VarError that says why it cannot be resolved
+// (a template outside the subset, an undefined name, a Vault value
+// without the password), naming the host, the variable and the
+// expression.
+func (h *Host) Lookup(name string) (v any, ok bool, err error) {
+	v, ok = h.Vars[name]
+	if e, bad := v.(*VarError); bad {
+		return nil, true, e
+	}
+	return v, ok, nil
+}
+
+// ConnectionError is the first of the connection variables (those that
+// Address, Port, User, KeyFile, Become and BecomeUser read) that cannot
+// be resolved, or nil. Check it before connecting: the accessors cannot
+// return an error, and a host must never be reached at an address that
+// is not the one the inventory meant.
+func (h *Host) ConnectionError() error {
+	for _, names := range [][]string{addressVars, portVars, userVars, keyFileVars, becomeVars, becomeUserVars} {
+		if _, v, ok := h.first(names); ok {
+			if e, bad := v.(*VarError); bad {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // VarSource says where the value of a variable came from, as "FILE:LINE",
@@ -637,11 +670,21 @@ func (h *Host) BecomeUser() string {
 
 // check refuses connection variables that cannot be used, at the line
 // that set them, so a bad port is found when the inventory is read rather
-// than halfway through a run.
-func (h *Host) check() error {
+// than halfway through a run. A value that came from a template
+// (templated holds the host's templated variables as written) is not
+// refused here but turned into a *VarError, raised when it is used, like
+// a template that cannot be evaluated: one host's template must not stop
+// a run that does not touch that host.
+func (h *Host) check(templated map[string]any) error {
 	bad := func(name string, format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
 		at, _ := h.source(name)
-		return at.errorf("%s for host %q: %s", name, h.Name, fmt.Sprintf(format, args...))
+		if raw, ok := templated[name]; ok {
+			expr, _ := raw.(string)
+			h.Vars[name] = &VarError{File: at.file, Line: at.line, Host: h.Name, Var: name, Expr: expr, Msg: msg}
+			return nil
+		}
+		return at.errorf("%s for host %q: %s", name, h.Name, msg)
 	}
 	stringish := func(names []string, what string) error {
 		name, v, ok := h.first(names)
@@ -649,28 +692,30 @@ func (h *Host) check() error {
 			return nil
 		}
 		switch v.(type) {
-		case string, int, float64:
+		case string, int, float64, Vaulted:
+		case *VarError:
+			return nil // raised when used
 		default:
 			return bad(name, "expected %s, found %s", what, describe(v))
 		}
-		s := scalarString(v)
-		switch {
-		case strings.TrimSpace(s) == "":
+		if s := scalarString(v); strings.TrimSpace(s) == "" {
 			return bad(name, "expected %s, found an empty string", what)
-		case strings.Contains(s, "{{") || strings.Contains(s, "{%"):
-			return bad(name, "expected %s, found the template %s: etcdplay does not evaluate Jinja templates in inventories", what, quote(s))
 		}
 		return nil
 	}
 	if err := stringish(addressVars, "a host name or address"); err != nil {
 		return err
 	}
-	if name, v, _ := h.first(addressVars); name != "" && strings.ContainsAny(scalarString(v), " \t") {
-		return bad(name, "expected a host name or address, found %s, which has blanks in it", quote(scalarString(v)))
+	if name, v, _ := h.first(addressVars); name != "" && !isVarError(v) && strings.ContainsAny(scalarString(v), " \t") {
+		if err := bad(name, "expected a host name or address, found %s, which has blanks in it", quote(scalarString(v))); err != nil {
+			return err
+		}
 	}
-	if name, v, ok := h.first(portVars); ok {
+	if name, v, ok := h.first(portVars); ok && !isVarError(v) {
 		if _, ok := portNumber(v); !ok {
-			return bad(name, "expected a port number from 1 to 65535, found %s", describe(v))
+			if err := bad(name, "expected a port number from 1 to 65535, found %s", describe(v)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := stringish(userVars, "a user name"); err != nil {
@@ -682,12 +727,17 @@ func (h *Host) check() error {
 	if err := stringish(becomeUserVars, "a user name"); err != nil {
 		return err
 	}
-	if name, v, ok := h.first(becomeVars); ok {
+	if name, v, ok := h.first(becomeVars); ok && !isVarError(v) {
 		if _, ok := Bool(v); !ok {
 			return bad(name, "expected a boolean (true/false, yes/no, on/off, 1/0), found %s", describe(v))
 		}
 	}
 	return nil
+}
+
+func isVarError(v any) bool {
+	_, ok := v.(*VarError)
+	return ok
 }
 
 func portNumber(v any) (int, bool) {
@@ -736,11 +786,4 @@ func scalarString(v any) string {
 		return ""
 	}
 	return fmt.Sprint(v)
-}
-
-// Lookup returns the resolved value of a variable, and an error when it
-// cannot be worked out.
-func (h *Host) Lookup(name string) (v any, ok bool, err error) {
-	v, ok = h.Vars[name]
-	return v, ok, nil
 }

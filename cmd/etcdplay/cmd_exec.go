@@ -174,6 +174,11 @@ func (x *adhocExec) runHost(ctx context.Context, h *inventory.Host) execResult {
 	start := time.Now()
 	r := execResult{Host: h.Name, RC: -1}
 	defer func() { r.Duration = time.Since(start) }()
+	if err := h.ConnectionError(); err != nil {
+		// Never connect to an address that is not the one meant.
+		r.Status, r.Msg = statusFailed, err.Error()
+		return r
+	}
 	conn, err := x.pool.Connect(ctx, engine.TargetOf(h))
 	if err != nil {
 		return x.errResult(ctx, r, err, start)

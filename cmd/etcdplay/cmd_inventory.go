@@ -228,7 +228,12 @@ func hostHeader(h *inventory.Host) string {
 // here, naming the host, the variable and the expression.
 func hostVars(h *inventory.Host) (map[string]any, error) {
 	out := make(map[string]any, len(h.Vars))
+	names := make([]string, 0, len(h.Vars))
 	for k := range h.Vars {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the same error first every time
+	for _, k := range names {
 		if inventory.MagicVar(k) {
 			continue
 		}
