@@ -46,9 +46,10 @@ type Host struct {
 	// group, sorted, without "all".
 	Groups []string
 
-	index int
-	def   *hostDef // for VarSource: the host's own variables
-	chain *chain   // and its groups' merged variables
+	index  int
+	def    *hostDef        // for VarSource: the host's own variables
+	chain  *chain          // and its groups' merged variables
+	secret map[string]bool // templated variables that used a secret
 }
 
 // Group is one inventory group. "all" and "ungrouped" always exist.
@@ -69,7 +70,22 @@ type Group struct {
 //
 // Every error is a *ParseError (possibly wrapped) with the file and line.
 func Load(paths ...string) (*Inventory, error) {
+	return Options{}.Load(paths...)
+}
+
+// Options say how Load reads inventories.
+type Options struct {
+	// VaultPassword decrypts what is encrypted with Ansible Vault: !vault
+	// values, and inventory, group_vars and host_vars files (see
+	// ReadVaultPasswordFile). Without it an encrypted file is an error, and
+	// a !vault value an error when its host's variable is used.
+	VaultPassword []byte
+}
+
+// Load is Load with o.
+func (o Options) Load(paths ...string) (*Inventory, error) {
 	b := newBuilder()
+	b.vaultPassword = o.VaultPassword
 	for _, p := range paths {
 		if err := b.loadPath(p, true); err != nil {
 			return nil, err
@@ -137,6 +153,14 @@ func (b *builder) loadPath(path string, top bool) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
+	}
+	if isVaulted(data) {
+		// Ansible opens an encrypted inventory file as it opens any.
+		if data, err = b.openVault(path, data); err != nil {
+			return err
+		}
+		b.secret = true
+		defer func() { b.secret = false }()
 	}
 	return b.parse(path, abs, data)
 }
@@ -570,18 +594,57 @@ func (h *Host) VarSource(name string) string {
 }
 
 func (h *Host) source(name string) (pos, bool) {
+	v, ok := h.winning(name)
+	return v.at, ok
+}
+
+// winning is the assignment whose value a variable has.
+func (h *Host) winning(name string) (value, bool) {
 	if h.def == nil || MagicVar(name) {
-		return pos{}, false
+		return value{}, false
 	}
 	for _, list := range [][]hostVar{h.def.fileVars, h.def.vars} {
 		for i := len(list) - 1; i >= 0; i-- {
 			if list[i].key == name {
-				return list[i].at, true
+				return list[i].value, true
 			}
 		}
 	}
 	v, ok := h.chain.vars[name]
-	return v.at, ok
+	return v, ok
+}
+
+// Secret reports whether a variable's value came from Ansible Vault: a
+// !vault value, a file encrypted with it, or a template that used one.
+// Nothing that etcdplay prints shows such a value: it shows VaultedText.
+func (h *Host) Secret(name string) bool {
+	if h.secret[name] {
+		return true
+	}
+	if v, ok := h.winning(name); ok && v.secret {
+		return true
+	}
+	return holdsVaulted(h.Vars[name])
+}
+
+func holdsVaulted(v any) bool {
+	switch v := v.(type) {
+	case Vaulted:
+		return true
+	case []any:
+		for _, x := range v {
+			if holdsVaulted(x) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, x := range v {
+			if holdsVaulted(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // The connection variables and their aliases, first match wins: Ansible's
@@ -761,6 +824,8 @@ func Bool(v any) (b bool, ok bool) {
 		if v == 0 || v == 1 {
 			return v == 1, true
 		}
+	case Vaulted:
+		return Bool(string(v))
 	case string:
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "y", "yes", "on", "1", "true", "t":
@@ -776,6 +841,8 @@ func scalarString(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
+	case Vaulted:
+		return string(v)
 	case int:
 		return strconv.Itoa(v)
 	case float64:

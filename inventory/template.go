@@ -97,6 +97,9 @@ type resolver struct {
 	err   map[varKey]*VarError
 	stack []varKey
 	cycle bool // the error being made is a loop's
+	// usedSecret is set when the template being evaluated reads a
+	// variable from Ansible Vault, which makes its value a secret too.
+	usedSecret bool
 }
 
 type varKey struct {
@@ -113,6 +116,11 @@ func (inv *Inventory) resolveTemplates() map[*Host]map[string]any {
 	for _, h := range inv.hosts {
 		start := len(todo)
 		for k, v := range h.Vars {
+			if _, locked := v.(lockedVault); locked {
+				at, _ := h.source(k)
+				h.Vars[k] = &VarError{File: at.file, Line: at.line, Host: h.Name, Var: k, Msg: vaultNoPassword}
+				continue
+			}
 			if hasTemplate(v) {
 				if r.raw[h] == nil {
 					r.raw[h] = map[string]any{}
@@ -164,7 +172,16 @@ func (r *resolver) resolve(h *Host, name string) (v any, ok bool, err *VarError)
 	}
 	r.state[k] = 1
 	r.stack = append(r.stack, k)
+	outer := r.usedSecret
+	r.usedSecret = false
 	v, msg := r.value(h, raw)
+	if r.usedSecret {
+		if h.secret == nil {
+			h.secret = map[string]bool{}
+		}
+		h.secret[name] = true
+	}
+	r.usedSecret = outer || r.usedSecret
 	r.stack = r.stack[:len(r.stack)-1]
 	r.state[k] = 2
 	if msg != "" {
@@ -317,6 +334,7 @@ func (r *resolver) eval(h *Host, n tnode) (any, error) {
 		if err != nil {
 			return nil, r.inner(n.name, err)
 		}
+		r.usedSecret = r.usedSecret || h.Secret(n.name)
 		if !ok {
 			return undefined{n.name}, nil
 		}
@@ -375,6 +393,7 @@ func (r *resolver) index(x, key any, n tindex) (any, error) {
 		if err != nil {
 			return nil, r.inner(fmt.Sprintf("%s[%s]", what, pyRepr(key)), err)
 		}
+		r.usedSecret = r.usedSecret || x.h.Secret(name)
 		if !found {
 			return undefined{fmt.Sprintf("%s[%s]", what, pyRepr(key))}, nil
 		}

@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/inventory"
 	"github.com/etcdplay/etcdplay/modules"
 	"github.com/etcdplay/etcdplay/playbooks"
 )
@@ -29,6 +28,7 @@ Examples:
    etcdplay check replace -i inv.ini`,
 		Flags: []cli.Flag{
 			inventoryFlag("also check host patterns against inventory `FILE`"),
+			vaultFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one problem per line)"},
 		},
 		Action: checkAction,
@@ -49,7 +49,7 @@ func checkAction(c *cli.Context) error {
 	}
 	cfg := engine.CheckConfig{Modules: modules.All(), Shipped: playbooks.FS}
 	if paths := listValues(c, "inventory"); len(paths) > 0 {
-		inv, err := inventory.Load(paths...)
+		inv, err := openInventory(c, paths)
 		if err != nil {
 			return err
 		}

@@ -225,7 +225,8 @@ func hostHeader(h *inventory.Host) string {
 // hostVars are a host's variables without the magic ones, which the
 // header and groups line already show (ansible-inventory leaves them out
 // too), each resolved: a template that cannot be evaluated is an error
-// here, naming the host, the variable and the expression.
+// here, naming the host, the variable and the expression. What came from
+// Ansible Vault is shown as inventory.VaultedText.
 func hostVars(h *inventory.Host) (map[string]any, error) {
 	out := make(map[string]any, len(h.Vars))
 	names := make([]string, 0, len(h.Vars))
@@ -240,6 +241,9 @@ func hostVars(h *inventory.Host) (map[string]any, error) {
 		v, _, err := h.Lookup(k)
 		if err != nil {
 			return nil, err
+		}
+		if h.Secret(k) {
+			v = inventory.VaultedText
 		}
 		out[k] = v
 	}

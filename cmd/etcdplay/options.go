@@ -21,6 +21,7 @@ var sprintf = fmt.Sprintf
 func inventoryFlags() []cli.Flag {
 	return []cli.Flag{
 		inventoryFlag("inventory `FILE` (Ansible INI or YAML); repeat to merge several"),
+		vaultFlag(),
 		&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "further limit the hosts to `PATTERN` (e.g. 'etcd:!etcd-3')"},
 	}
 }
@@ -45,6 +46,26 @@ func outputFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one object per line)"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "verbose", Aliases: []string{"v"}, Count: new(int), Usage: "more detail: timings, backtraces (repeat for more)"},
 	}
+}
+
+// vaultFlag is the password for what the inventory encrypts with
+// Ansible Vault, named as ansible-playbook names it.
+func vaultFlag() cli.Flag {
+	return &cli.StringFlag{Name: "vault-password-file", Aliases: []string{"vault-pass-file"}, Usage: "decrypt Ansible Vault values and files of the inventory with the password in `FILE`", EnvVars: []string{"ANSIBLE_VAULT_PASSWORD_FILE"}}
+}
+
+// openInventory reads the inventory files paths with the vault password
+// the flags give.
+func openInventory(c *cli.Context, paths []string) (*inventory.Inventory, error) {
+	var opts inventory.Options
+	if f := c.String("vault-password-file"); f != "" {
+		pw, err := inventory.ReadVaultPasswordFile(f)
+		if err != nil {
+			return nil, badInput("--vault-password-file %s: %v", f, err)
+		}
+		opts.VaultPassword = pw
+	}
+	return opts.Load(paths...)
 }
 
 // inventoryFlag is -i, shared by the commands that read an inventory.
@@ -120,7 +141,7 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, error) {
 	if len(paths) == 0 {
 		return nil, badInput("no inventory: give one with -i FILE (Ansible INI or YAML)")
 	}
-	inv, err := inventory.Load(paths...)
+	inv, err := openInventory(c, paths)
 	if err != nil {
 		return nil, err
 	}
