@@ -31,6 +31,7 @@ Examples:
 			vaultFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one problem per line)"},
 		},
+		Before: applyAnsibleCfg,
 		Action: checkAction,
 	}
 }

@@ -43,6 +43,7 @@ Examples:
 			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
 			breakLockFlag(),
 		}),
+		Before: applyAnsibleCfg,
 		Action: execAction,
 	}
 }

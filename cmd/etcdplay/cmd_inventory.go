@@ -38,6 +38,7 @@ func inventoryCommand() *cli.Command {
 			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
 			&cli.StringFlag{Name: "host", Usage: "show the host called `NAME` and where each of its variables is set"},
 		}),
+		Before: applyAnsibleCfg,
 		Action: runInventory,
 	}
 }

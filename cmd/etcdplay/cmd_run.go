@@ -34,6 +34,7 @@ Examples:
    etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --diff
    etcdplay run ./site.star -i inv.yaml -l 'etcd:!etcd-3' -f 50 -e @vars.yaml`,
 		Flags:  flags(inventoryFlags(), connectionFlags(), outputFlags(), playFlags()),
+		Before: applyAnsibleCfg,
 		Action: runAction,
 	}
 }
