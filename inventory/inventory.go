@@ -624,27 +624,29 @@ func (h *Host) Secret(name string) bool {
 	if v, ok := h.winning(name); ok && v.secret {
 		return true
 	}
-	return holdsVaulted(h.Vars[name])
+	return anyLeaf(h.Vars[name], func(v any) bool { _, ok := v.(Vaulted); return ok })
 }
 
-func holdsVaulted(v any) bool {
+// anyLeaf reports whether match is true of v or, in a list or mapping,
+// of any value inside it.
+func anyLeaf(v any, match func(any) bool) bool {
 	switch v := v.(type) {
-	case Vaulted:
-		return true
 	case []any:
 		for _, x := range v {
-			if holdsVaulted(x) {
+			if anyLeaf(x, match) {
 				return true
 			}
 		}
+		return false
 	case map[string]any:
 		for _, x := range v {
-			if holdsVaulted(x) {
+			if anyLeaf(x, match) {
 				return true
 			}
 		}
+		return false
 	}
-	return false
+	return match(v)
 }
 
 // The connection variables and their aliases, first match wins: Ansible's

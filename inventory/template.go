@@ -68,23 +68,7 @@ func isTemplate(s string) bool {
 
 // hasTemplate reports whether v is or holds a template string.
 func hasTemplate(v any) bool {
-	switch v := v.(type) {
-	case string:
-		return isTemplate(v)
-	case []any:
-		for _, x := range v {
-			if hasTemplate(x) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, x := range v {
-			if hasTemplate(x) {
-				return true
-			}
-		}
-	}
-	return false
+	return anyLeaf(v, func(x any) bool { s, ok := x.(string); return ok && isTemplate(s) })
 }
 
 // resolver evaluates the templated variables of an inventory's hosts,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,7 +26,7 @@ import (
 //	[defaults] forks                -f
 //	[defaults] host_key_checking    False: --accept-new-host-keys
 //	[defaults] vault_password_file  --vault-password-file
-//	[ssh_connection] ssh_args       see sshArgsFlags
+//	[ssh_connection] ssh_args       User, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking (sshArgsFlags)
 //
 // Other settings are Ansible's alone and are not read.
 
@@ -253,84 +252,35 @@ func hasFlag(c *cli.Context, name string) bool {
 // flagValue is a flag set from ssh_args.
 type flagValue struct{ flag, value string }
 
-// sshArgsFlags reads the ssh(1) options of ansible.cfg's ssh_args into
-// the flags that do the same: -o User, -l (--user), -o IdentityFile, -i
-// (--private-key), -o UserKnownHostsFile (--known-hosts, the first file),
-// -o StrictHostKeyChecking=no or accept-new (--accept-new-host-keys:
-// changed keys are still refused) and -F (--ssh-config). Options that
-// would send connections elsewhere than etcdplay would go (ProxyJump,
-// ProxyCommand, -J, Port, -p) are refused with where to put them
-// instead; the rest (ControlMaster, ControlPersist, -C, ...) only tune
-// the ssh program Ansible runs and are ignored.
+// sshArgsFlags reads the ssh(1) options of ansible.cfg's ssh_args (with
+// engine.SSHOption, as the engine reads ansible_ssh_common_args) into the
+// flags that do the same: User or -l (--user), IdentityFile or -i
+// (--private-key), UserKnownHostsFile (--known-hosts, its first file),
+// StrictHostKeyChecking=no or accept-new (--accept-new-host-keys: changed
+// keys are still refused). Options that would send every connection
+// elsewhere than etcdplay would go (ProxyJump or -J, ProxyCommand, Port
+// or -p, HostName) are refused with where to put them instead; the rest
+// (ControlMaster, ControlPersist, -C, ...) only tune the ssh program
+// Ansible runs and are ignored.
 func sshArgsFlags(args string) ([]flagValue, error) {
-	words, err := engine.SplitWords(args)
-	if err != nil {
-		return nil, err
+	for _, name := range []string{"ProxyJump", "ProxyCommand", "Port", "HostName"} {
+		if engine.SSHOption(args, name) != "" {
+			return nil, fmt.Errorf("%s is not applied by etcdplay to every host: set it per host in ~/.ssh/config, or (ProxyJump, Port) as ansible_ssh_common_args or ansible_port in the inventory", name)
+		}
 	}
 	var out []flagValue
-	option := func(kv string) error {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			k, v, _ = strings.Cut(kv, " ")
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch strings.ToLower(k) {
-		case "user":
-			out = append(out, flagValue{"user", v})
-		case "identityfile":
-			out = append(out, flagValue{"private-key", v})
-		case "userknownhostsfile":
-			if f := strings.Fields(v); len(f) > 0 {
-				out = append(out, flagValue{"known-hosts", f[0]})
-			}
-		case "stricthostkeychecking":
-			if l := strings.ToLower(v); l == "no" || l == "off" || l == "accept-new" {
-				out = append(out, flagValue{"accept-new-host-keys", "true"})
-			}
-		case "proxyjump", "proxycommand", "port", "hostname":
-			return fmt.Errorf("-o %s is not applied by etcdplay to every host: set it per host in ~/.ssh/config, or in ansible_ssh_common_args of the inventory's all group (ProxyJump)", k)
-		}
-		return nil
+	if v := engine.SSHOption(args, "User"); v != "" {
+		out = append(out, flagValue{"user", v})
 	}
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		next := func() (string, error) {
-			if len(w) > 2 {
-				return w[2:], nil
-			}
-			if i+1 >= len(words) {
-				return "", fmt.Errorf("%s: expected a value after it", w)
-			}
-			i++
-			return words[i], nil
-		}
-		if len(w) < 2 || w[0] != '-' {
-			continue
-		}
-		var v string
-		switch w[1] {
-		case 'o', 'l', 'i', 'F', 'J', 'p':
-			if v, err = next(); err != nil {
-				return nil, err
-			}
-		}
-		switch w[1] {
-		case 'o':
-			err = option(v)
-		case 'l':
-			out = append(out, flagValue{"user", v})
-		case 'i':
-			out = append(out, flagValue{"private-key", v})
-		case 'F':
-			out = append(out, flagValue{"ssh-config", v})
-		case 'J':
-			err = errors.New("-J is not applied by etcdplay to every host: set ProxyJump per host in ~/.ssh/config, or ansible_ssh_common_args='-J ...' in the inventory")
-		case 'p':
-			err = errors.New("-p is not applied by etcdplay to every host: set ansible_port in the inventory")
-		}
-		if err != nil {
-			return nil, err
-		}
+	if v := engine.SSHOption(args, "IdentityFile"); v != "" {
+		out = append(out, flagValue{"private-key", v})
+	}
+	if v := engine.SSHOption(args, "UserKnownHostsFile"); v != "" {
+		out = append(out, flagValue{"known-hosts", v})
+	}
+	switch strings.ToLower(engine.SSHOption(args, "StrictHostKeyChecking")) {
+	case "no", "off", "accept-new":
+		out = append(out, flagValue{"accept-new-host-keys", "true"})
 	}
 	return out, nil
 }

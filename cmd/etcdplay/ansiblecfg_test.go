@@ -44,16 +44,16 @@ ssh_args = -C -o ControlPersist=60s
 }
 
 func TestSSHArgsFlags(t *testing.T) {
-	got, err := sshArgsFlags(`-C -o ControlMaster=auto -o ControlPersist=60s -o "UserKnownHostsFile=/k1 /k2" -oStrictHostKeyChecking=accept-new -l deploy -i ~/.ssh/id -F /etc/ssh/cfg -o 'User admin'`)
+	got, err := sshArgsFlags(`-C -o ControlMaster=auto -o ControlPersist=60s -o "UserKnownHostsFile=/k1 /k2" -oStrictHostKeyChecking=accept-new -l deploy -i ~/.ssh/id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []flagValue{
-		{"known-hosts", "/k1"}, {"accept-new-host-keys", "true"}, {"user", "deploy"},
-		{"private-key", "~/.ssh/id"}, {"ssh-config", "/etc/ssh/cfg"}, {"user", "admin"},
-	}
+	want := []flagValue{{"user", "deploy"}, {"private-key", "~/.ssh/id"}, {"known-hosts", "/k1"}, {"accept-new-host-keys", "true"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
+	}
+	if got, _ := sshArgsFlags(`-o 'User admin' -o StrictHostKeyChecking=yes`); !reflect.DeepEqual(got, []flagValue{{"user", "admin"}}) {
+		t.Errorf("got %v", got)
 	}
 	for _, args := range []string{"-o ProxyJump=b", "-J b", "-o ProxyCommand='nc %h %p'", "-p 2222", "-o Port=2222"} {
 		if _, err := sshArgsFlags(args); err == nil || !strings.Contains(err.Error(), "not applied by etcdplay") {
