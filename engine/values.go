@@ -20,10 +20,6 @@ import (
 type Host struct {
 	h    *inventory.Host
 	vars *starlark.Dict
-	// broken are the variables that cannot be resolved (an inventory
-	// template outside what etcdplay evaluates, say): reading one is an
-	// error, using the host is not.
-	broken map[string]error
 }
 
 var (
@@ -38,14 +34,14 @@ func newHost(h *inventory.Host) (*Host, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var broken map[string]error
 	for _, k := range keys {
+		// A variable that cannot be resolved (an inventory template
+		// outside what etcdplay evaluates) stops the use of its host, not
+		// only the reading of that variable: modules and the etcd layer
+		// read host variables without a way to fail, and would take its
+		// error for a value (a member named after the message).
 		if _, _, err := h.Lookup(k); err != nil {
-			if broken == nil {
-				broken = map[string]error{}
-			}
-			broken[k] = err
-			continue
+			return nil, err
 		}
 		v, err := ToStarlark(h.Vars[k])
 		if err != nil {
@@ -54,7 +50,7 @@ func newHost(h *inventory.Host) (*Host, error) {
 		vars.SetKey(starlark.String(k), v)
 	}
 	vars.Freeze()
-	return &Host{h: h, vars: vars, broken: broken}, nil
+	return &Host{h: h, vars: vars}, nil
 }
 
 // Inventory returns the inventory host.
@@ -74,12 +70,6 @@ func (h *Host) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bo
 }
 
 func (h *Host) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "address", "port", "user":
-		if err := h.h.ConnectionError(); err != nil {
-			return nil, err
-		}
-	}
 	switch name {
 	case "name":
 		return starlark.String(h.h.Name), nil
@@ -101,98 +91,9 @@ func (h *Host) Attr(name string) (starlark.Value, error) {
 		l.Freeze()
 		return l, nil
 	case "vars":
-		if len(h.broken) > 0 {
-			return hostVarsDict{h.vars, h.broken}, nil
-		}
 		return h.vars, nil
 	}
 	return nil, nil
-}
-
-// hostVarsDict is h.vars of a host with variables that cannot be
-// resolved: h.vars[k] and h.vars.get(k) of one of them is its error,
-// which names the host, the variable and the expression; the others read
-// as in any dict. Iterating gives every name; items() and values() fail
-// as reading each would.
-type hostVarsDict struct {
-	d      *starlark.Dict
-	broken map[string]error
-}
-
-var (
-	_ starlark.IterableMapping = hostVarsDict{}
-	_ starlark.HasAttrs        = hostVarsDict{}
-)
-
-func (v hostVarsDict) String() string        { return v.d.String() }
-func (v hostVarsDict) Type() string          { return "dict" }
-func (v hostVarsDict) Freeze()               {}
-func (v hostVarsDict) Truth() starlark.Bool  { return true }
-func (v hostVarsDict) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: dict") }
-func (v hostVarsDict) Len() int              { return v.d.Len() + len(v.broken) }
-func (v hostVarsDict) AttrNames() []string   { return v.d.AttrNames() }
-
-func (v hostVarsDict) keys() []starlark.Value {
-	keys := v.d.Keys()
-	for k := range v.broken {
-		keys = append(keys, starlark.String(k))
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].(starlark.String) < keys[j].(starlark.String) })
-	return keys
-}
-
-func (v hostVarsDict) Iterate() starlark.Iterator {
-	l := starlark.NewList(v.keys())
-	l.Freeze()
-	return l.Iterate()
-}
-
-func (v hostVarsDict) Items() []starlark.Tuple {
-	return v.d.Items() // without the broken ones: Items cannot fail
-}
-
-func (v hostVarsDict) firstBroken() error {
-	names := make([]string, 0, len(v.broken))
-	for k := range v.broken {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return v.broken[names[0]]
-}
-
-func (v hostVarsDict) Get(k starlark.Value) (starlark.Value, bool, error) {
-	if s, ok := k.(starlark.String); ok {
-		if err := v.broken[string(s)]; err != nil {
-			return nil, true, err
-		}
-	}
-	return v.d.Get(k)
-}
-
-func (v hostVarsDict) Attr(name string) (starlark.Value, error) {
-	switch name {
-	case "get":
-		return starlark.NewBuiltin("get", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			var key, dflt starlark.Value = nil, starlark.None
-			if err := starlark.UnpackPositionalArgs("get", args, kwargs, 1, &key, &dflt); err != nil {
-				return nil, err
-			}
-			x, found, err := v.Get(key)
-			if err != nil || !found {
-				return dflt, err
-			}
-			return x, nil
-		}), nil
-	case "keys":
-		return starlark.NewBuiltin("keys", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-			return starlark.NewList(v.keys()), nil
-		}), nil
-	case "items", "values":
-		return starlark.NewBuiltin(name, func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-			return nil, v.firstBroken()
-		}), nil
-	}
-	return v.d.Attr(name)
 }
 
 func (h *Host) AttrNames() []string {

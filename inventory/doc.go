@@ -86,8 +86,10 @@
 // inventory_hostname, groups['g'], hostvars['h']['v'], the filters
 // default, lower, upper, replace and join: see template.go), evaluated for
 // each host. Anything else is a *VarError in Host.Vars that Host.Lookup
-// returns, naming the host, the variable and the expression: it stops only
-// what reads that variable, never the loading of the inventory.
+// returns, naming the host, the variable and the expression: it stops what
+// reads that variable (the engine refuses a host with one, since modules
+// read variables without a way to fail), never the loading of the
+// inventory.
 //
 // # Groups and precedence
 //

@@ -25,8 +25,8 @@ import (
 // with text around it is a string. Anything else ({% %} blocks, other
 // filters, lookups, operators) is an error naming the host, the variable
 // and the expression, and so is an undefined name without default. It is
-// raised only when that host's variable is read (Host.Lookup), never
-// when the inventory is loaded.
+// raised only when that host's variable is read (Host.Lookup,
+// Host.ConnectionError), never when the inventory is loaded.
 
 // templateSubset is what errors say etcdplay does evaluate.
 const templateSubset = "etcdplay evaluates {{ name }}, inventory_hostname, inventory_hostname_short, group_names, groups['g'], hostvars['h']['v'], literals, [..] and .attr subscripts, and the filters default, lower, upper, replace and join"
