@@ -13,6 +13,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"gopkg.in/yaml.v3"
+
+	"github.com/etcdplay/etcdplay/inventory"
 )
 
 // Duration is a module argument for a length of time: a string such as
@@ -208,7 +210,8 @@ func SplitWords(s string) ([]string, error) {
 
 // ParseModuleArgs turns ad-hoc "key=value" strings (etcdplay exec -m MODULE
 // -a key=value ...) into keyword arguments for the module, converting each
-// value to what the parameter takes: "true"/"false" for a bool, a number
+// value to what the parameter takes: a boolean as Ansible reads one
+// (yes/no, true/false, on/off, 1/0, y/n, t/f, in any case), a number
 // for an int, JSON for a list or dict, and the string itself otherwise. It
 // accepts the common arguments (timeout=, retries=, become=, ...) too.
 func ParseModuleArgs(info ModuleInfo, kvs []string) ([]starlark.Tuple, error) {
@@ -262,13 +265,7 @@ func argValue(t reflect.Type, s string) (starlark.Value, error) {
 		}
 		return starlark.String(s), nil
 	case t.Kind() == reflect.Bool:
-		switch strings.ToLower(s) {
-		case "true", "yes", "on", "1":
-			return starlark.True, nil
-		case "false", "no", "off", "0", "":
-			return starlark.False, nil
-		}
-		return nil, fmt.Errorf("got %q, want true or false", s)
+		return ansibleBool(starlark.String(s))
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		n, err := strconv.ParseInt(s, 0, 64)
 		if err != nil {
@@ -396,4 +393,84 @@ func mergeYAML(vars map[string]any, b []byte) error {
 		vars[k] = v
 	}
 	return nil
+}
+
+// ansibleBool reads v as a boolean argument: True or False, or a string
+// Ansible reads as one (inventory.Bool: yes/no, true/false, on/off, 1/0,
+// y/n, t/f, in any case), as -a, -e and inventory variables give them.
+// Other values are returned as they are, for the unpacker to refuse.
+func ansibleBool(v starlark.Value) (starlark.Value, error) {
+	s, ok := v.(starlark.String)
+	if !ok {
+		return v, nil
+	}
+	b, ok := inventory.Bool(string(s))
+	if !ok {
+		return nil, fmt.Errorf("got %q, want a boolean: True or False (or yes/no, true/false, on/off, 1/0)", string(s))
+	}
+	return starlark.Bool(b), nil
+}
+
+// boolArgs returns args and kwargs with the strings given to bool
+// parameters read by ansibleBool, so that a playbook may pass a bool
+// parameter an inventory variable or an extra var ("yes") as it is.
+// pairs is what a module's Args returns; the slices given are not
+// changed.
+func boolArgs(pairs []any, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, error) {
+	isBool := map[string]bool{}
+	var positional []bool
+	for i := 0; i+1 < len(pairs); i += 2 {
+		name, _ := pairs[i].(string)
+		_, b := pairs[i+1].(*bool)
+		name = strings.TrimRight(name, "?")
+		isBool[name] = b
+		positional = append(positional, b)
+	}
+	convert := func(name string, v starlark.Value) (starlark.Value, error) {
+		x, err := ansibleBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("for parameter %s: %v", name, err)
+		}
+		return x, nil
+	}
+	var outArgs starlark.Tuple
+	for i, v := range args {
+		if i >= len(positional) || !positional[i] {
+			continue
+		}
+		if _, ok := v.(starlark.String); !ok {
+			continue
+		}
+		if outArgs == nil {
+			outArgs = append(starlark.Tuple(nil), args...)
+		}
+		name, _ := pairs[2*i].(string)
+		x, err := convert(strings.TrimRight(name, "?"), v)
+		if err != nil {
+			return nil, nil, err
+		}
+		outArgs[i] = x
+	}
+	if outArgs == nil {
+		outArgs = args
+	}
+	var outKw []starlark.Tuple
+	for i, kv := range kwargs {
+		name, _ := starlark.AsString(kv[0])
+		if _, ok := kv[1].(starlark.String); !ok || !isBool[name] {
+			continue
+		}
+		if outKw == nil {
+			outKw = append([]starlark.Tuple(nil), kwargs...)
+		}
+		x, err := convert(name, kv[1])
+		if err != nil {
+			return nil, nil, err
+		}
+		outKw[i] = starlark.Tuple{kv[0], x}
+	}
+	if outKw == nil {
+		outKw = kwargs
+	}
+	return outArgs, outKw, nil
 }

@@ -58,7 +58,9 @@ func TestParseModuleArgs(t *testing.T) {
 		{"=x", `want key=value`},
 		{"nmae=x", `probe_args has no argument nmae (did you mean name?)`},
 		{"count=many", `want a whole number`},
-		{"on=perhaps", `want true or false`},
+		{"on=perhaps", `got "perhaps", want a boolean: True or False (or yes/no, true/false, on/off, 1/0)`},
+		{"on=", `got "", want a boolean`},
+		{"become=maybe", `got "maybe", want a boolean`},
 		{"values={", `not valid JSON`},
 		{"until=x", `has no argument until`},
 		{"for=1", `not an argument name`},
@@ -70,6 +72,79 @@ func TestParseModuleArgs(t *testing.T) {
 	}
 	if _, err := ParseModuleArgs(info, []string{"name=a", "name=b"}); err == nil {
 		t.Error("a key given twice is accepted")
+	}
+}
+
+// TestBooleansAsAnsibleReadsThem: a bool parameter takes Ansible's
+// truthy words, from -a and from Starlark strings (an inventory variable
+// or an extra var passed as it is), with inventory.Bool's rule.
+func TestBooleansAsAnsibleReadsThem(t *testing.T) {
+	info := argsProbeModule.Info()
+	for word, want := range map[string]bool{
+		"yes": true, "YES": true, "Yes": true, "y": true, "true": true, "True": true, "t": true, "on": true, "ON": true, "1": true,
+		"no": false, "NO": false, "n": false, "false": false, "FALSE": false, "f": false, "off": false, "Off": false, "0": false,
+	} {
+		kw, err := ParseModuleArgs(info, []string{"name=x", "on=" + word})
+		if err != nil {
+			t.Errorf("-a on=%s: %v", word, err)
+			continue
+		}
+		a, err := unpack(info.Name, argsProbeModule.Args, nil, nil, kw)
+		if err != nil || a.On != want {
+			t.Errorf("-a on=%s: On = %v, %v; want %v", word, a != nil && a.On, err, want)
+		}
+		// The same word as a Starlark string, by keyword and by position.
+		a, err = unpack(info.Name, argsProbeModule.Args, nil, nil,
+			[]starlark.Tuple{{starlark.String("name"), starlark.String("x")}, {starlark.String("on"), starlark.String(word)}})
+		if err != nil || a.On != want {
+			t.Errorf("on=%q: On = %v, %v; want %v", word, a != nil && a.On, err, want)
+		}
+		a, err = unpack(info.Name, argsProbeModule.Args, nil, starlark.Tuple{starlark.String("x"), starlark.MakeInt(1), starlark.String(word)}, nil)
+		if err != nil || a.On != want {
+			t.Errorf("positional %q: On = %v, %v; want %v", word, a != nil && a.On, err, want)
+		}
+	}
+	// A string that is no boolean is refused naming the parameter; a
+	// string for a string parameter stays a string.
+	_, err := unpack(info.Name, argsProbeModule.Args, nil, nil,
+		[]starlark.Tuple{{starlark.String("name"), starlark.String("yes")}, {starlark.String("on"), starlark.String("perhaps")}})
+	if err == nil || !strings.Contains(err.Error(), `for parameter on: got "perhaps", want a boolean`) {
+		t.Errorf("on=\"perhaps\": %v", err)
+	}
+	a, err := unpack(info.Name, argsProbeModule.Args, nil, nil, []starlark.Tuple{{starlark.String("name"), starlark.String("yes")}})
+	if err != nil || a.Name != "yes" {
+		t.Errorf("name=\"yes\": %+v, %v", a, err)
+	}
+	// The common arguments read booleans the same way.
+	for word, want := range map[string]bool{"yes": true, "off": false, "True": true} {
+		o, _, err := parseOptions(info, []starlark.Tuple{{starlark.String("ignore_errors"), starlark.String(word)}})
+		if err != nil || o.ignoreErrors != want {
+			t.Errorf("ignore_errors=%q: %v, %v; want %v", word, o != nil && o.ignoreErrors, err, want)
+		}
+	}
+	if _, _, err := parseOptions(info, []starlark.Tuple{{starlark.String("become"), starlark.String("sometimes")}}); err == nil ||
+		!strings.Contains(err.Error(), `become: got "sometimes", want a boolean`) {
+		t.Errorf("become=\"sometimes\": %v", err)
+	}
+}
+
+// TestExtraVarBooleans: -e force=yes is the string "yes" in ctx.vars,
+// as in Ansible, and a bool parameter given it reads true.
+func TestExtraVarBooleans(t *testing.T) {
+	vars, err := ParseVars([]string{"force=yes", "learner=OFF"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := argsProbeModule.Info()
+	for k, want := range map[string]bool{"force": true, "learner": false} {
+		v, err := ToStarlark(vars[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := unpack(info.Name, argsProbeModule.Args, nil, nil, []starlark.Tuple{{starlark.String("name"), starlark.String("x")}, {starlark.String("on"), v}})
+		if err != nil || a.On != want {
+			t.Errorf("-e %s=%v to a bool parameter: %v, %v; want %v", k, vars[k], a != nil && a.On, err, want)
+		}
 	}
 }
 

@@ -139,6 +139,13 @@ func parseOptions(info ModuleInfo, kwargs []starlark.Tuple) (*callOptions, []sta
 }
 
 func unpackOne(name string, v starlark.Value, p any) error {
+	if _, ok := p.(*bool); ok {
+		b, err := ansibleBool(v)
+		if err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+		v = b
+	}
 	err := starlark.UnpackArgs(name, nil, []starlark.Tuple{{starlark.String(name), v}}, name, p)
 	if err != nil {
 		// "name: for parameter name: got ..." reads badly; keep the tail.

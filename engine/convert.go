@@ -20,6 +20,11 @@ func ToStarlark(v any) (starlark.Value, error) {
 		return starlark.None, nil
 	case starlark.Value:
 		return v, nil
+	case error:
+		// An inventory variable that cannot be resolved
+		// (*inventory.VarError): its error, which names the host, the
+		// variable and the expression, is the conversion's.
+		return nil, v
 	case bool:
 		return starlark.Bool(v), nil
 	case string:

@@ -148,7 +148,12 @@ func (m *ClusterModule[A]) bind(args starlark.Tuple, kwargs []starlark.Tuple) (p
 
 func unpack[A any](name string, bindArgs func(*A) []any, validate func(*A) error, args starlark.Tuple, kwargs []starlark.Tuple) (*A, error) {
 	a := new(A)
-	if err := starlark.UnpackArgs(name, args, kwargs, bindArgs(a)...); err != nil {
+	pairs := bindArgs(a)
+	args, kwargs, err := boolArgs(pairs, args, kwargs)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	if err := starlark.UnpackArgs(name, args, kwargs, pairs...); err != nil {
 		// The engine names the module already: "copy: copy: ..." reads badly.
 		if msg, ok := strings.CutPrefix(err.Error(), name+": "); ok {
 			err = errors.New(msg)

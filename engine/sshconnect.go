@@ -15,6 +15,9 @@ func SSHConnector(pool *transport.Pool) Connector { return sshConnector{pool} }
 type sshConnector struct{ pool *transport.Pool }
 
 func (c sshConnector) Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	if err := h.ConnectionError(); err != nil {
+		return nil, err // a template that cannot be evaluated is no address
+	}
 	return c.pool.Connect(ctx, TargetOf(h))
 }
 
@@ -38,27 +41,29 @@ func TargetOf(h *inventory.Host) transport.Target {
 		if s == "" {
 			continue
 		}
-		if pj := sshOption(s, "ProxyJump"); t.ProxyJump == "" && pj != "" {
+		if pj := SSHOption(s, "ProxyJump"); t.ProxyJump == "" && pj != "" {
 			t.ProxyJump = pj
 		}
-		if kh := sshOption(s, "UserKnownHostsFile"); len(t.KnownHostsFiles) == 0 && kh != "" {
+		if kh := SSHOption(s, "UserKnownHostsFile"); len(t.KnownHostsFiles) == 0 && kh != "" {
 			t.KnownHostsFiles = strings.Fields(kh)
 		}
 	}
 	return t
 }
 
-// sshOption finds option name in ssh(1) arguments as Ansible users write
-// them in ansible_ssh_common_args: -o Name=X, -oName=X, -o 'Name X', and
-// -J X for ProxyJump.
-func sshOption(args, name string) string {
+// SSHOption finds option name in ssh(1) arguments as Ansible users write
+// them in ansible_ssh_common_args and ansible.cfg's ssh_args: -o Name=X,
+// -oName=X, -o 'Name X', and the short flags -J X for ProxyJump, -l X for
+// User, -i X for IdentityFile and -p X for Port; "" when it is not there.
+func SSHOption(args, name string) string {
+	short := map[string]string{"proxyjump": "-J", "user": "-l", "identityfile": "-i", "port": "-p"}[strings.ToLower(name)]
 	f := strings.Fields(strings.NewReplacer(`"`, " ", `'`, " ").Replace(args))
 	for i := 0; i < len(f); i++ {
 		a := f[i]
 		switch {
-		case name == "ProxyJump" && a == "-J" && i+1 < len(f):
+		case short != "" && a == short && i+1 < len(f):
 			return f[i+1]
-		case name == "ProxyJump" && strings.HasPrefix(a, "-J"):
+		case short != "" && strings.HasPrefix(a, short) && len(a) > 2:
 			return a[2:]
 		case a == "-o" && i+1 < len(f):
 			i++
@@ -69,6 +74,9 @@ func sshOption(args, name string) string {
 		}
 		if kv, ok := strings.CutPrefix(a, "-o"); ok {
 			if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, name) {
+				if v == "" && i+1 < len(f) {
+					v = f[i+1] // -o Name='a b': the quote was a blank
+				}
 				return v
 			}
 		}

@@ -46,6 +46,14 @@ func newHost(h *inventory.Host, attrs map[string]HostAttr) (*Host, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		// A variable that cannot be resolved (an inventory template
+		// outside what etcdplay evaluates) stops the use of its host, not
+		// only the reading of that variable: modules and the etcd layer
+		// read host variables without a way to fail, and would take its
+		// error for a value (a member named after the message).
+		if _, _, err := h.Lookup(k); err != nil {
+			return nil, err
+		}
 		v, err := ToStarlark(h.Vars[k])
 		if err != nil {
 			return nil, fmt.Errorf("host %s: var %s: %v", h.Name, k, err)

@@ -19,6 +19,11 @@ type builder struct {
 	warnings   []string
 	ancestors  [][]*groupDef // by group index, filled in by build
 	varsDirs   []string      // where to look for group_vars/ and host_vars/
+	// vaultPassword opens Ansible Vault values and files (Options).
+	vaultPassword []byte
+	// secret is set while a file encrypted with Ansible Vault is read:
+	// every variable it sets is a secret, never printed.
+	secret bool
 }
 
 type hostDef struct {
@@ -56,6 +61,8 @@ type groupDef struct {
 type value struct {
 	v  any
 	at pos
+	// secret: it came from a file encrypted with Ansible Vault.
+	secret bool
 }
 
 func newBuilder() *builder {
@@ -88,7 +95,7 @@ func (b *builder) host(name string, port int, at pos) *hostDef {
 	}
 	h := &hostDef{name: name, at: at, source: b.source}
 	if port > 0 {
-		h.vars = append(h.vars, hostVar{"ansible_port", value{port, at}})
+		h.vars = append(h.vars, hostVar{"ansible_port", value{v: port, at: at}})
 	}
 	b.hosts = append(b.hosts, h)
 	b.hostByName[name] = h
@@ -167,17 +174,19 @@ func (b *builder) setGroupVar(g *groupDef, key string, v any, at pos) error {
 		g.priority = n
 		return nil
 	}
-	g.vars[key] = value{v, at}
+	g.vars[key] = value{v, at, b.secret}
 	return nil
 }
 
 func (b *builder) setHostVar(h *hostDef, key string, v any, at pos) {
-	h.vars = append(h.vars, hostVar{key, value{v, at}})
+	h.vars = append(h.vars, hostVar{key, value{v, at, b.secret}})
 }
 
 // toInt accepts an int, or a string or float that holds one.
 func toInt(v any) (int, bool) {
 	switch v := v.(type) {
+	case Vaulted:
+		return toInt(string(v))
 	case int:
 		return v, true
 	case float64:
@@ -200,6 +209,8 @@ func describe(v any) string {
 		return "nothing (null)"
 	case string:
 		return "the string " + quote(v)
+	case Vaulted:
+		return "a value from Ansible Vault"
 	case bool:
 		return fmt.Sprintf("the boolean %v", v)
 	case int, float64:

@@ -31,11 +31,9 @@
 // 2379 is an int, 1.5 a float, True and False booleans, None is nil, [1,
 // 2] a list, {'a': 1} a map, and anything else a string. Host lines are
 // split like a shell splits words, so a value with blanks needs quotes,
-// and a number meant as a string needs two pairs: port="'2379'". Two
-// deliberate differences from Ansible: lowercase true and false are
-// booleans too (in Ansible they are truthy strings, a known trap), and a
-// " # comment" after a [group:vars] value that is not a literal is
-// dropped (Ansible keeps it in the string; quote the value to keep a #).
+// and a number meant as a string needs two pairs: port="'2379'". See
+// "Differences from Ansible" for lowercase true and false, and comments
+// after [group:vars] values.
 // Although Ansible's documentation says [group:vars] values are strings,
 // its code reads them as literals (ansible/ansible#86229), and so does
 // this package.
@@ -59,11 +57,9 @@
 //	          ansible_host: 10.77.0.14
 //
 // Plain scalars follow YAML 1.1 as PyYAML resolves them (yes/no/on/off are
-// booleans, 0755 is octal). A key given twice in one mapping, or a key
-// other than hosts, vars and children in a group, is an error (Ansible
-// warns and goes on without part of the inventory). The JSON that
-// ansible-inventory --list prints (hosts and children as lists, host
-// variables in _meta.hostvars) is read too.
+// booleans, 0755 is octal). The JSON that ansible-inventory --list prints
+// (hosts and children as lists, host variables in _meta.hostvars) is read
+// too.
 //
 // Load picks the format by extension (.yaml, .yml, .json: YAML; .ini:
 // INI) and otherwise by the first line that is not a comment. A directory
@@ -71,8 +67,29 @@
 // group_vars/ and host_vars/ in the directory of each inventory (or in
 // the directory given), as Ansible's host_group_vars plugin does: for a
 // group or host NAME, the file NAME, NAME.yml, NAME.yaml or NAME.json, or
-// every file in a directory NAME/. Files encrypted with Ansible Vault are
-// skipped with a warning. Parse reads no files but the one it is given.
+// every file in a directory NAME/. Parse reads no files but the one it is
+// given.
+//
+// # Ansible Vault
+//
+// With Options.VaultPassword (ReadVaultPasswordFile reads it as Ansible
+// does), !vault values and inventory, group_vars and host_vars files
+// encrypted with ansible-vault (format 1.1 or 1.2, AES256) are decrypted.
+// Without it an encrypted file is an error, and a !vault value a
+// *VarError when its host's variable is used. A decrypted string is a
+// Vaulted, whose JSON and YAML encodings are VaultedText; Host.Secret
+// tells what else came from a vault, for printers to hide.
+//
+// # Templates
+//
+// Variables may use the part of Jinja that inventories use ({{ name }},
+// inventory_hostname, groups['g'], hostvars['h']['v'], the filters
+// default, lower, upper, replace and join: see template.go), evaluated for
+// each host. Anything else is a *VarError in Host.Vars that Host.Lookup
+// returns, naming the host, the variable and the expression: it stops what
+// reads that variable (the engine refuses a host with one, since modules
+// read variables without a way to fail), never the loading of the
+// inventory.
 //
 // # Groups and precedence
 //
@@ -105,11 +122,36 @@
 // are etcdplay's own; note that a group variable called "port" or "user"
 // is taken as the SSH port or user. Values that cannot work (a port that
 // is not a number from 1 to 65535, a become that is not a boolean, an
-// empty or templated address or user) are reported when the inventory is
-// loaded, at the line that set them.
+// empty address or user) are reported when the inventory is loaded, at
+// the line that set them; when they come from a template, they are a
+// *VarError instead, and Host.ConnectionError reports it before anyone
+// connects. Booleans, here and wherever etcdplay reads one, are read by
+// Bool, Ansible's rule.
 //
 // # Patterns
 //
 // See Inventory.Select. Hosts, Select and Graph honour the limit set with
 // SetLimit (--limit); Host and Group do not.
+//
+// # Differences from Ansible
+//
+// The package reads inventories as ansible-core 2.14 does, but refuses
+// where Ansible would quietly do something else (the README lists the
+// same):
+//
+//   - A pattern term that names no host or group is an error (Ansible warns
+//     and selects nothing); so is a subscript on a name that is not a group
+//     (etcd-[12] is a subscript, never a glob), and a limit of only
+//     separators (Ansible then limits nothing, ansible#85278).
+//   - A key given twice in one YAML mapping (a host, a variable) is an
+//     error (PyYAML keeps the last); so is a key other than hosts, vars
+//     and children in a YAML group, with a suggestion (host: for hosts:).
+//   - In INI, lowercase true and false are booleans (in Ansible they are
+//     strings, both truthy, a known trap), and a " # comment" after a
+//     [group:vars] value that is not a literal is dropped (Ansible keeps it
+//     in the string; quote the value to keep a #).
+//   - Templates are evaluated for the subset above only.
+//   - A vault password file that is executable is refused (Ansible runs it),
+//     and decrypted values are never printed (ansible-inventory prints the
+//     ciphertext, and encrypted files in plain text).
 package inventory

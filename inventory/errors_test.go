@@ -73,12 +73,10 @@ func TestParseErrors(t *testing.T) {
 		{"t.ini", "h ansible_ssh_port=True\n", 1, `ansible_ssh_port for host "h": expected a port number from 1 to 65535, found the boolean true`},
 		{"t.ini", "h ansible_become=maybe\n", 1, `ansible_become for host "h": expected a boolean (true/false, yes/no, on/off, 1/0), found the string "maybe"`},
 		{"t.ini", "h become=2\n", 1, `become for host "h": expected a boolean (true/false, yes/no, on/off, 1/0), found the number 2`},
-		{"t.ini", "h ansible_host=\"{{ x }}\"\n", 1, `ansible_host for host "h": expected a host name or address, found the template "{{ x }}": etcdplay does not evaluate Jinja templates in inventories`},
 		{"t.ini", "h ansible_host=\"'a b'\"\n", 1, `ansible_host for host "h": expected a host name or address, found "a b", which has blanks in it`},
 		{"t.ini", "h ansible_user=''\n", 1, `ansible_user for host "h": expected a user name, found an empty string`},
 		{"t.ini", "h ansible_user=[1]\n", 1, `ansible_user for host "h": expected a user name, found a list`},
 		{"t.ini", "h private_key={}\n", 1, `private_key for host "h": expected a key file path, found a mapping`},
-		{"t.ini", "h become_user=\"{% x %}\"\n", 1, `become_user for host "h": expected a user name, found the template "{% x %}": ...`},
 		{"t.ini", "[g]\n[g:vars]\nansible_group_priority=high\n", 3, `ansible_group_priority for group "g": expected an integer, found the string "high"`},
 
 		// YAML syntax, at the first line that does not parse.

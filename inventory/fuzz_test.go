@@ -43,6 +43,8 @@ func FuzzParse(f *testing.F) {
 		"g: &a\n  children:\n    x: *a\n",
 		"h x=\"{'a': [1, (2,), {3}]}\" y='\\x41'\n",
 		"g:\n  hosts:\n    h:\n      <<: [*x]\n",
+		"h a=\"{{ b | default(c) | join('-') }}\" b=\"{{ hostvars['h']['a'] }}\" c=\"{{ groups['all'][0] }}x\"\n",
+		"h a=\"{{ x['y'].z[0] | replace('a', 'b', 1) | upper }}\" x=\"{'y': {'z': ['q']}}\"\n",
 	} {
 		f.Add("seed.ini", []byte(s))
 		f.Add("seed.yaml", []byte(s))

@@ -46,10 +46,11 @@ type Host struct {
 	// group, sorted, without "all".
 	Groups []string
 
-	index int
-	def   *hostDef        // for VarSource: the host's own variables
-	chain *chain          // and its groups' merged variables
-	extra map[string]bool // variables set by extra vars (SetExtraVars)
+	index  int
+	def    *hostDef        // for VarSource: the host's own variables
+	chain  *chain          // and its groups' merged variables
+	extra  map[string]bool // variables set by extra vars (SetExtraVars)
+	secret map[string]bool // templated variables that used a secret
 }
 
 // Group is one inventory group. "all" and "ungrouped" always exist.
@@ -70,7 +71,22 @@ type Group struct {
 //
 // Every error is a *ParseError (possibly wrapped) with the file and line.
 func Load(paths ...string) (*Inventory, error) {
+	return Options{}.Load(paths...)
+}
+
+// Options say how Load reads inventories.
+type Options struct {
+	// VaultPassword decrypts what is encrypted with Ansible Vault: !vault
+	// values, and inventory, group_vars and host_vars files (see
+	// ReadVaultPasswordFile). Without it an encrypted file is an error, and
+	// a !vault value an error when its host's variable is used.
+	VaultPassword []byte
+}
+
+// Load is Load with o.
+func (o Options) Load(paths ...string) (*Inventory, error) {
 	b := newBuilder()
+	b.vaultPassword = o.VaultPassword
 	for _, p := range paths {
 		if err := b.loadPath(p, true); err != nil {
 			return nil, err
@@ -102,7 +118,13 @@ func (b *builder) loadPath(path string, top bool) error {
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		return &ParseError{File: path, Msg: "cannot read inventory: " + pathErr(err)}
+		msg := "cannot read inventory: " + pathErr(err)
+		if top && errors.Is(err, fs.ErrNotExist) && strings.Contains(path, ",") {
+			// Ansible reads a -i that is not a path but has a comma as a
+			// list of hosts ("h1,h2,"); etcdplay reads only files.
+			msg += " (a list of hosts such as -i 'h1,h2,' is not read as an inventory: write the hosts in an INI file)"
+		}
+		return &ParseError{File: path, Msg: msg}
 	}
 	if top {
 		b.addVarsDir(path, info.IsDir())
@@ -132,6 +154,14 @@ func (b *builder) loadPath(path string, top bool) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
+	}
+	if isVaulted(data) {
+		// Ansible opens an encrypted inventory file as it opens any.
+		if data, err = b.openVault(path, data); err != nil {
+			return err
+		}
+		b.secret = true
+		defer func() { b.secret = false }()
 	}
 	return b.parse(path, abs, data)
 }
@@ -266,6 +296,12 @@ func (b *builder) build() (*Inventory, error) {
 		}
 		return a.Name < c.Name
 	})
+	templated := inv.resolveTemplates()
+	for _, h := range inv.hosts {
+		if err := h.check(templated[h]); err != nil {
+			return nil, err
+		}
+	}
 	return inv, nil
 }
 
@@ -406,9 +442,6 @@ func (b *builder) resolve(hd *hostDef, index int, chains map[string]*chain) (*Ho
 		h.Vars["inventory_file"] = hd.source
 		h.Vars["inventory_dir"] = filepath.Dir(hd.source)
 	}
-	if err := h.check(); err != nil {
-		return nil, err
-	}
 	return h, nil
 }
 
@@ -516,10 +549,40 @@ func (inv *Inventory) Group(name string) (*Group, bool) {
 // host and a group with the same name, or a Vault-encrypted value.
 func (inv *Inventory) Warnings() []string { return append([]string(nil), inv.warnings...) }
 
-// Var returns the resolved value of a variable.
+// Var returns the resolved value of a variable: a *VarError when it
+// cannot be resolved (see Lookup).
 func (h *Host) Var(name string) (any, bool) {
 	v, ok := h.Vars[name]
 	return v, ok
+}
+
+// Lookup returns the resolved value of a variable, with its templates
+// evaluated; err is the *VarError that says why it cannot be resolved
+// (a template outside the subset, an undefined name, a Vault value
+// without the password), naming the host, the variable and the
+// expression.
+func (h *Host) Lookup(name string) (v any, ok bool, err error) {
+	v, ok = h.Vars[name]
+	if e, bad := v.(*VarError); bad {
+		return nil, true, e
+	}
+	return v, ok, nil
+}
+
+// ConnectionError is the first of the connection variables (those that
+// Address, Port, User, KeyFile, Become and BecomeUser read) that cannot
+// be resolved, or nil. Check it before connecting: the accessors cannot
+// return an error, and a host must never be reached at an address that
+// is not the one the inventory meant.
+func (h *Host) ConnectionError() error {
+	for _, names := range [][]string{addressVars, portVars, userVars, keyFileVars, becomeVars, becomeUserVars} {
+		if _, v, ok := h.first(names); ok {
+			if e, bad := v.(*VarError); bad {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // VarSource says where the value of a variable came from, as "FILE:LINE"
@@ -535,18 +598,59 @@ func (h *Host) VarSource(name string) string {
 }
 
 func (h *Host) source(name string) (pos, bool) {
+	v, ok := h.winning(name)
+	return v.at, ok
+}
+
+// winning is the assignment whose value a variable has.
+func (h *Host) winning(name string) (value, bool) {
 	if h.def == nil || MagicVar(name) {
-		return pos{}, false
+		return value{}, false
 	}
 	for _, list := range [][]hostVar{h.def.fileVars, h.def.vars} {
 		for i := len(list) - 1; i >= 0; i-- {
 			if list[i].key == name {
-				return list[i].at, true
+				return list[i].value, true
 			}
 		}
 	}
 	v, ok := h.chain.vars[name]
-	return v.at, ok
+	return v, ok
+}
+
+// Secret reports whether a variable's value came from Ansible Vault: a
+// !vault value, a file encrypted with it, or a template that used one.
+// Nothing that etcdplay prints shows such a value: it shows VaultedText.
+func (h *Host) Secret(name string) bool {
+	if h.secret[name] {
+		return true
+	}
+	if v, ok := h.winning(name); ok && v.secret {
+		return true
+	}
+	return anyLeaf(h.Vars[name], func(v any) bool { _, ok := v.(Vaulted); return ok })
+}
+
+// anyLeaf reports whether match is true of v or, in a list or mapping,
+// of any value inside it.
+func anyLeaf(v any, match func(any) bool) bool {
+	switch v := v.(type) {
+	case []any:
+		for _, x := range v {
+			if anyLeaf(x, match) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		for _, x := range v {
+			if anyLeaf(x, match) {
+				return true
+			}
+		}
+		return false
+	}
+	return match(v)
 }
 
 // The connection variables and their aliases, first match wins: Ansible's
@@ -635,11 +739,21 @@ func (h *Host) BecomeUser() string {
 
 // check refuses connection variables that cannot be used, at the line
 // that set them, so a bad port is found when the inventory is read rather
-// than halfway through a run.
-func (h *Host) check() error {
+// than halfway through a run. A value that came from a template
+// (templated holds the host's templated variables as written) is not
+// refused here but turned into a *VarError, raised when it is used, like
+// a template that cannot be evaluated: one host's template must not stop
+// a run that does not touch that host.
+func (h *Host) check(templated map[string]any) error {
 	bad := func(name string, format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
 		at, _ := h.source(name)
-		return at.errorf("%s for host %q: %s", name, h.Name, fmt.Sprintf(format, args...))
+		if raw, ok := templated[name]; ok {
+			expr, _ := raw.(string)
+			h.Vars[name] = &VarError{File: at.file, Line: at.line, Host: h.Name, Var: name, Expr: expr, Msg: msg}
+			return nil
+		}
+		return at.errorf("%s for host %q: %s", name, h.Name, msg)
 	}
 	stringish := func(names []string, what string) error {
 		name, v, ok := h.first(names)
@@ -647,28 +761,30 @@ func (h *Host) check() error {
 			return nil
 		}
 		switch v.(type) {
-		case string, int, float64:
+		case string, int, float64, Vaulted:
+		case *VarError:
+			return nil // raised when used
 		default:
 			return bad(name, "expected %s, found %s", what, describe(v))
 		}
-		s := scalarString(v)
-		switch {
-		case strings.TrimSpace(s) == "":
+		if s := scalarString(v); strings.TrimSpace(s) == "" {
 			return bad(name, "expected %s, found an empty string", what)
-		case strings.Contains(s, "{{") || strings.Contains(s, "{%"):
-			return bad(name, "expected %s, found the template %s: etcdplay does not evaluate Jinja templates in inventories", what, quote(s))
 		}
 		return nil
 	}
 	if err := stringish(addressVars, "a host name or address"); err != nil {
 		return err
 	}
-	if name, v, _ := h.first(addressVars); name != "" && strings.ContainsAny(scalarString(v), " \t") {
-		return bad(name, "expected a host name or address, found %s, which has blanks in it", quote(scalarString(v)))
+	if name, v, _ := h.first(addressVars); name != "" && !isVarError(v) && strings.ContainsAny(scalarString(v), " \t") {
+		if err := bad(name, "expected a host name or address, found %s, which has blanks in it", quote(scalarString(v))); err != nil {
+			return err
+		}
 	}
-	if name, v, ok := h.first(portVars); ok {
+	if name, v, ok := h.first(portVars); ok && !isVarError(v) {
 		if _, ok := portNumber(v); !ok {
-			return bad(name, "expected a port number from 1 to 65535, found %s", describe(v))
+			if err := bad(name, "expected a port number from 1 to 65535, found %s", describe(v)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := stringish(userVars, "a user name"); err != nil {
@@ -680,12 +796,17 @@ func (h *Host) check() error {
 	if err := stringish(becomeUserVars, "a user name"); err != nil {
 		return err
 	}
-	if name, v, ok := h.first(becomeVars); ok {
+	if name, v, ok := h.first(becomeVars); ok && !isVarError(v) {
 		if _, ok := Bool(v); !ok {
 			return bad(name, "expected a boolean (true/false, yes/no, on/off, 1/0), found %s", describe(v))
 		}
 	}
 	return nil
+}
+
+func isVarError(v any) bool {
+	_, ok := v.(*VarError)
+	return ok
 }
 
 func portNumber(v any) (int, bool) {
@@ -709,6 +830,8 @@ func Bool(v any) (b bool, ok bool) {
 		if v == 0 || v == 1 {
 			return v == 1, true
 		}
+	case Vaulted:
+		return Bool(string(v))
 	case string:
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "y", "yes", "on", "1", "true", "t":
@@ -724,10 +847,12 @@ func scalarString(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
+	case Vaulted:
+		return string(v)
 	case int:
 		return strconv.Itoa(v)
 	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
+		return FormatFloat(v)
 	case bool:
 		return strconv.FormatBool(v)
 	case nil:

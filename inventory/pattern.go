@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -16,16 +17,19 @@ import (
 // or "*", a glob ("etcd-*", "db[12]x"), a regular expression after "~"
 // ("~etcd-[0-9]+", matched at the start of names), and may end in a
 // subscript picking hosts of what it matches by position: etcd[0],
-// etcd[-1], etcd[0:1] (inclusive), etcd[1:] (when what comes before the
-// brackets names nothing, as in etcd-[12], the term is a glob instead).
-// Terms are applied as Ansible
-// applies them whatever their order: first the plain terms (union), then
-// "&term" (intersection), then "!term" (exclusion); with only & and !
-// terms, the start is all hosts.
+// etcd[-1], etcd[0:1] (inclusive), etcd[1:]. As in Ansible, brackets
+// at the end of a term with digits in them are always a subscript, so
+// etcd-[12] is the 13th host of a group "etcd-", not a glob (write
+// ~etcd-[12]$ for that). Terms are applied as Ansible applies them
+// whatever their order: first the plain terms (union), then "&term"
+// (intersection), then "!term" (exclusion); with only & and ! terms, the
+// start is all hosts. Empty terms, as in "etcd-1,,etcd-3", are ignored,
+// as Ansible ignores them; a pattern with no term at all is an error.
 //
 // A term without glob characters that names neither a host nor a group
-// is an error (a typo should not quietly select nothing); a glob or regex
-// that matches nothing matches nothing.
+// is an error (a typo should not quietly select nothing; Ansible warns
+// and selects nothing); a glob or regex that matches nothing matches
+// nothing.
 func (inv *Inventory) Select(pattern string) ([]*Host, error) {
 	set, err := inv.evaluate(pattern, splitPattern(pattern))
 	if err != nil {
@@ -41,7 +45,9 @@ func (inv *Inventory) Select(pattern string) ([]*Host, error) {
 }
 
 // SetLimit restricts Hosts, Select and Graph to the hosts matching
-// pattern, as --limit does in Ansible; "" removes the limit. A term
+// pattern, as --limit does in Ansible; "" removes the limit, but a
+// pattern of only separators (",") is an error where Ansible would not
+// limit at all. A term
 // "@FILE" reads more terms from FILE, one per line (an Ansible retry
 // file). It is an error if the pattern matches no host.
 func (inv *Inventory) SetLimit(pattern string) error {
@@ -111,7 +117,7 @@ func splitPattern(pattern string) []string {
 // matching host indexes.
 func (inv *Inventory) evaluate(pattern string, terms []string) ([]bool, error) {
 	if len(terms) == 0 {
-		return nil, &PatternError{Pattern: pattern, Msg: "empty host pattern: expected a host or group name, \"all\", or terms like 'etcd:!etcd-3'"}
+		return nil, &PatternError{Pattern: pattern, Msg: "empty host pattern: expected a host or group name, \"all\", or terms like 'etcd:!etcd-3' (empty terms between commas are ignored, but a pattern of nothing else selects nothing)"}
 	}
 	var regular, and, not []string
 	for _, t := range terms {
@@ -183,11 +189,14 @@ func (inv *Inventory) matchTerm(pattern, term string) ([]int, error) {
 	}
 	hosts, err := inv.enumerate(pattern, expr, m != nil)
 	if err != nil && m != nil {
-		// "etcd-[12]" reads as a subscript on "etcd-"; when that names
-		// nothing but the glob matches, the glob is what was meant
-		// (Ansible would match nothing and warn).
+		// "etcd-[12]" is a subscript on "etcd-", as in Ansible, never a
+		// glob: read as a glob it would select hosts Ansible does not. When
+		// the glob would match, say how to ask for that.
 		if g, gerr := inv.enumerate(pattern, term, false); gerr == nil && len(g) > 0 {
-			return g, nil
+			var pe *PatternError
+			if errors.As(err, &pe) {
+				pe.Msg = strings.TrimSuffix(pe.Msg, ")") + fmt.Sprintf("; to match host names by a character class, write ~%s$)", term)
+			}
 		}
 	}
 	if err != nil || m == nil || len(hosts) == 0 {

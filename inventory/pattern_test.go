@@ -116,13 +116,21 @@ func TestSelect(t *testing.T) {
 		{"etcd:&dc3", nil, `no host or group named "dc3" (did you mean "dc1"?)`},
 		{"database", nil, `no host or group named "database"`},
 		{"etcd-[5-9]", nil, `no host or group named "etcd-" (did you mean "etcd"?) (a [N] or [N:M] suffix picks hosts of a group by position)`},
-		{"etcd-[12]", []string{"etcd-1", "etcd-2"}, ""}, // no group "etcd-": a glob
-		{"etcd-[1-3]", []string{"etcd-1", "etcd-2", "etcd-3"}, ""},
+		// A subscript, never a glob, as in Ansible, which selects nothing.
+		{"etcd-[12]", nil, `no host or group named "etcd-" (did you mean "etcd"?) (a [N] or [N:M] suffix picks hosts of a group by position; to match host names by a character class, write ~etcd-[12]$)`},
+		{"etcd-[1-3]", nil, `no host or group named "etcd-" ... by position; to match host names by a character class, write ~etcd-[1-3]$)`},
+		{"~etcd-[12]$", []string{"etcd-1", "etcd-2"}, ""},
 		{"etdc[0]", nil, `no host or group named "etdc" (did you mean "etcd"?) (a [N] or [N:M] suffix picks hosts of a group by position)`},
 		{"web.example.com:22", nil, `no host or group named "web.example.com:22" (did you mean "web.example.com"?)`},
 		{"~(", nil, "~(: invalid regular expression: missing closing ): `(`"},
-		{"", nil, `empty host pattern: expected a host or group name, "all", or terms like 'etcd:!etcd-3'`},
+		{"", nil, `empty host pattern: expected a host or group name, "all", or terms like 'etcd:!etcd-3' (empty terms between commas are ignored, but a pattern of nothing else selects nothing)`},
 		{" , ", nil, `empty host pattern: ...`},
+		{",,", nil, `empty host pattern: ...`},
+
+		// Empty terms are ignored, as Ansible ignores them (ansible#61964).
+		{"etcd-1,,etcd-3", []string{"etcd-1", "etcd-3"}, ""},
+		{"etcd-1,", []string{"etcd-1"}, ""},
+		{",etcd-2, ,", []string{"etcd-2"}, ""},
 		{"etcd:!", nil, `"!": expected a host or group name after "!"`},
 		{"etcd,&", nil, `"&": expected a host or group name after "&"`},
 	}
@@ -359,5 +367,51 @@ func TestBoolean(t *testing.T) {
 		if _, ok := Bool(v); ok {
 			t.Errorf("Bool(%#v) accepted", v)
 		}
+	}
+}
+
+// TestSelectNeverMoreThanAnsible is the case of Ansible's pattern tests
+// with groups a, b, c and hosts c1, c2, baz1, baz2 (a copy written here):
+// what ansible-core 2.14 selects nothing for must select nothing, or be
+// an error naming what is missing, never hosts by a glob.
+func TestSelectNeverMoreThanAnsible(t *testing.T) {
+	inv := mustParse(t, "abc.ini", "[a]\na1\n[b]\nb1\n[c]\n[other]\nc1\nc2\nbaz1\nbaz2\n")
+	for pattern, want := range map[string]string{
+		"c[1:2]":   "",                                                                                                          // the empty group c has no hosts 1 to 2
+		"c[0]":     "",                                                                                                          // nor a first
+		"baz[12]":  `no host or group named "baz" ... by position; to match host names by a character class, write ~baz[12]$)`,  // Ansible: nothing, with a warning
+		"baz[1-2]": `no host or group named "baz" ... by position; to match host names by a character class, write ~baz[1-2]$)`, // the removed [x-y] form
+		"c*[1:2]":  "c2",                                                                                                        // a subscript on a glob counts in what it matches: c1, c2
+		"baz*":     "baz1,baz2",
+		"c1,,c2":   "c1,c2",
+	} {
+		hosts, err := inv.Select(pattern)
+		got := strings.Join(names(hosts), ",")
+		if strings.HasPrefix(want, "no host") {
+			if err == nil || !matchMsg(err.Error(), want) {
+				t.Errorf("Select(%q) = %q, %v; want error %q", pattern, got, err, want)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("Select(%q) = %q, %v; want %q", pattern, got, err, want)
+		}
+	}
+}
+
+func TestSetLimitOfOnlySeparators(t *testing.T) {
+	// Ansible limits nothing then, and works on every host
+	// (ansible#85278); a limit that came out empty must not.
+	inv := mustParse(t, "l.ini", "h1\nh2\nh3\n")
+	for _, l := range []string{",", ",,", " , "} {
+		if err := inv.SetLimit(l); err == nil {
+			t.Errorf("SetLimit(%q) = nil, want an error", l)
+		}
+	}
+	if err := inv.SetLimit("h1,,h3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(inv.Hosts()); !equalStrings(got, []string{"h1", "h3"}) {
+		t.Errorf("SetLimit(h1,,h3): Hosts() = %q", got)
 	}
 }

@@ -1,8 +1,6 @@
 package inventory
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -164,9 +162,11 @@ func (b *builder) readVarsFile(path string) ([]hostVar, error) {
 	if err != nil {
 		return nil, &ParseError{File: path, Msg: "cannot read variables file: " + pathErr(err)}
 	}
-	if bytes.HasPrefix(data, []byte("$ANSIBLE_VAULT;")) {
-		b.warnings = append(b.warnings, fmt.Sprintf("%s is encrypted with Ansible Vault, which etcdplay cannot decrypt: its variables are not set", path))
-		return nil, nil
+	secret := isVaulted(data)
+	if secret {
+		if data, err = b.openVault(path, data); err != nil {
+			return nil, err
+		}
 	}
 	root, err := decodeYAML(path, data)
 	if err != nil || root == nil {
@@ -195,7 +195,7 @@ func (b *builder) readVarsFile(path string) ([]hostVar, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, hostVar{key, value{v, y.at(p.key)}})
+		out = append(out, hostVar{key, value{v, y.at(p.key), secret}})
 	}
 	return out, nil
 }

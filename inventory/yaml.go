@@ -635,10 +635,14 @@ func (y *yamlReader) scalar(n *yaml.Node) (any, error) {
 			}
 			return normalizeNumber(v), nil
 		case "!vault":
-			if y.warn != nil {
-				y.warn(fmt.Sprintf("%s: a !vault encrypted value is kept as its ciphertext: etcdplay cannot decrypt Ansible Vault", y.at(n)))
+			if len(y.b.vaultPassword) == 0 {
+				return lockedVault{}, nil // an error where it is used
 			}
-			return n.Value, nil
+			plain, err := decryptVault([]byte(n.Value), y.b.vaultPassword)
+			if err != nil {
+				return nil, y.at(n).errorf("cannot decrypt this !vault value: %v", err)
+			}
+			return Vaulted(plain), nil
 		default:
 			return n.Value, nil
 		}

@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/inventory"
 	"github.com/etcdplay/etcdplay/modules"
 	"github.com/etcdplay/etcdplay/playbooks"
 )
@@ -28,9 +27,11 @@ Examples:
    etcdplay check ./site.star
    etcdplay check replace -i inv.ini`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "also check host patterns against inventory `FILE`", EnvVars: []string{"ETCDPLAY_INVENTORY"}},
+			inventoryFlag("also check host patterns against inventory `FILE`"),
+			vaultFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one problem per line)"},
 		},
+		Before: applyAnsibleCfg,
 		Action: checkAction,
 	}
 }
@@ -48,8 +49,8 @@ func checkAction(c *cli.Context) error {
 		return err
 	}
 	cfg := engine.CheckConfig{Modules: modules.All(), Shipped: playbooks.FS}
-	if paths := c.StringSlice("inventory"); len(paths) > 0 {
-		inv, err := inventory.Load(paths...)
+	if paths := listValues(c, "inventory"); len(paths) > 0 {
+		inv, err := openInventory(c, paths)
 		if err != nil {
 			return err
 		}

@@ -38,11 +38,12 @@ Examples:
    etcdplay exec -i inv.ini etcd -m systemd -a unit=etcd -a state=restarted`,
 		Flags: flags(inventoryFlags(), connectionFlags(), outputFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
-			&cli.StringSliceFlag{Name: "args", Aliases: []string{"a"}, Usage: "module argument `KEY=VALUE`; repeat for more"},
+			listFlag("args", "a", "module argument `KEY=VALUE`; repeat for more"),
 			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
 			breakLockFlag(),
 		}),
+		Before: applyAnsibleCfg,
 		Action: execAction,
 	}
 }
@@ -64,7 +65,7 @@ func execAction(c *cli.Context) error {
 		if len(cmdArgs) > 0 {
 			return badInput("exec: give either -m MODULE with -a KEY=VALUE or a command after --, not both")
 		}
-		return runAdhocModule(c, inv, pattern, m, c.StringSlice("args"))
+		return runAdhocModule(c, inv, pattern, m, listValues(c, "args"))
 	}
 	if len(cmdArgs) == 0 {
 		return badInput("exec: missing command: etcdplay exec -i INV %s -- CMD [ARG...]", pattern)
@@ -174,6 +175,11 @@ func (x *adhocExec) runHost(ctx context.Context, h *inventory.Host) execResult {
 	start := time.Now()
 	r := execResult{Host: h.Name, RC: -1}
 	defer func() { r.Duration = time.Since(start) }()
+	if err := h.ConnectionError(); err != nil {
+		// Never connect to an address that is not the one meant.
+		r.Status, r.Msg = statusFailed, err.Error()
+		return r
+	}
 	conn, err := x.pool.Connect(ctx, engine.TargetOf(h))
 	if err != nil {
 		return x.errResult(ctx, r, err, start)

@@ -2,17 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/etcdplay/etcdplay/inventory"
 )
@@ -24,17 +22,23 @@ func inventoryCommand() *cli.Command {
 		ArgsUsage: "[PATTERN]",
 		Description: "Lists each host matching PATTERN (default all, within --limit) with its\n" +
 			"address, port, user, groups and resolved variables, as etcdplay will use\n" +
-			"them. Values are shown as JSON, so \"2379\" is a string and 2379 a number.\n\n" +
+			"them. Values are shown as JSON, so \"2379\" is a string and 2379 a number.\n" +
+			"--list, --yaml and --host print what ansible-inventory prints, in the same\n" +
+			"shape, so tools that read its output read etcdplay's; values decrypted\n" +
+			"from Ansible Vault are shown as " + inventory.VaultedText + ".\n\n" +
 			"   etcdplay inventory -i inv.ini                 every host and its variables\n" +
 			"   etcdplay inventory -i inv.ini 'etcd:!etcd-3'  the hosts a pattern selects\n" +
 			"   etcdplay inventory -i inv.ini --graph [GROUP] the group tree\n" +
 			"   etcdplay inventory -i inv.ini --host etcd-1   one host, with where each variable is set\n" +
-			"   etcdplay inventory -i inv.ini -o json         like ansible-inventory --list",
+			"   etcdplay inventory -i inv.ini --list          as ansible-inventory --list (JSON)\n" +
+			"   etcdplay inventory -i inv.ini --list --yaml   as ansible-inventory --list --yaml",
 		Flags: flags(inventoryFlags(), outputFlags(), []cli.Flag{
-			&cli.BoolFlag{DisableDefaultText: true, Name: "list", Usage: "list hosts and their variables (the default)"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "list", Usage: "print hosts, groups and variables as ansible-inventory --list does (JSON, or YAML with --yaml)"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "yaml", Aliases: []string{"y"}, Usage: "with --list or --host: YAML, as ansible-inventory --yaml"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
 			&cli.StringFlag{Name: "host", Usage: "show the host called `NAME` and where each of its variables is set"},
 		}),
+		Before: applyAnsibleCfg,
 		Action: runInventory,
 	}
 }
@@ -52,14 +56,18 @@ func runInventory(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "etcdplay: warning: %s\n", w)
 	}
 	args := c.Args().Slice()
-	graph, host := c.Bool("graph"), c.String("host")
+	graph, host, list, asYAML := c.Bool("graph"), c.String("host"), c.Bool("list"), c.Bool("yaml")
 	switch {
 	case len(args) > 1:
 		return badInput("inventory: expected at most one PATTERN, found %d arguments: %s (join terms with ',' or ':')", len(args), strings.Join(args, " "))
 	case graph && host != "":
 		return badInput("inventory: --graph and --host: expected one of them")
-	case graph && c.Bool("list"), host != "" && c.Bool("list"):
+	case graph && list, host != "" && list:
 		return badInput("inventory: --list with --graph or --host: expected one of them")
+	case asYAML && graph:
+		return badInput("inventory --graph draws text: --yaml goes with --list or --host")
+	case asYAML && format == "json":
+		return badInput("inventory: --yaml and -o json: expected one of them")
 	}
 
 	out := bufio.NewWriter(c.App.Writer)
@@ -67,7 +75,7 @@ func runInventory(c *cli.Context) error {
 	switch {
 	case graph:
 		if format == "json" {
-			return badInput("inventory --graph draws text: expected -o text (for JSON use --list -o json)")
+			return badInput("inventory --graph draws text: expected -o text (for JSON use --list)")
 		}
 		group := "all"
 		if len(args) == 1 {
@@ -86,11 +94,17 @@ func runInventory(c *cli.Context) error {
 		if !ok {
 			return noHost(inv, host)
 		}
-		if format == "json" {
-			return writeJSON(out, hostVars(h))
+		vars, err := hostVars(h)
+		if err != nil {
+			return badInput("%v", err)
 		}
-		writeHost(out, h, true)
-		return nil
+		switch {
+		case asYAML:
+			return writeYAML(out, inventory.YAMLNode(vars))
+		case format == "json":
+			return writeJSON(out, vars, "")
+		}
+		return writeHost(out, h, true)
 	}
 
 	pattern := "all"
@@ -101,8 +115,23 @@ func runInventory(c *cli.Context) error {
 	if err != nil {
 		return badInput("pattern %q: %v", pattern, err)
 	}
-	if format == "json" {
-		return writeJSON(out, listJSON(inv, hosts))
+	switch {
+	case asYAML:
+		node, err := listYAML(inv, hosts)
+		if err != nil {
+			return badInput("%v", err)
+		}
+		return writeYAML(out, node)
+	case list || format == "json":
+		v, err := listJSON(inv, hosts)
+		if err != nil {
+			return badInput("%v", err)
+		}
+		indent := ""
+		if list {
+			indent = "    " // as ansible-inventory --list indents
+		}
+		return writeJSON(out, v, indent)
 	}
 	if len(hosts) == 0 {
 		fmt.Fprintln(out, "(no hosts)")
@@ -111,7 +140,9 @@ func runInventory(c *cli.Context) error {
 		if i > 0 {
 			fmt.Fprintln(out)
 		}
-		writeHost(out, h, c.Count("verbose") > 0)
+		if err := writeHost(out, h, c.Count("verbose") > 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -130,13 +161,16 @@ func noHost(inv *inventory.Inventory, name string) error {
 // writeHost prints one host as a block: a header with how etcdplay will
 // reach it, its groups, and its variables (with where each is set when
 // sources is true).
-func writeHost(w io.Writer, h *inventory.Host, sources bool) {
+func writeHost(w io.Writer, h *inventory.Host, sources bool) error {
+	vars, err := hostVars(h)
+	if err != nil {
+		return badInput("%v", err)
+	}
 	fmt.Fprintln(w, hostHeader(h))
 	fmt.Fprintf(w, "  groups: %s\n", strings.Join(h.Groups, ", "))
-	vars := hostVars(h)
 	if len(vars) == 0 {
 		fmt.Fprintln(w, "  vars: (none)")
-		return
+		return nil
 	}
 	fmt.Fprintln(w, "  vars:")
 	names := make([]string, 0, len(vars))
@@ -147,7 +181,7 @@ func writeHost(w io.Writer, h *inventory.Host, sources bool) {
 	lines := make([]string, len(names))
 	width := 0
 	for i, k := range names {
-		lines[i] = fmt.Sprintf("    %s: %s", k, jsonText(vars[k]))
+		lines[i] = fmt.Sprintf("    %s: %s", k, jsonValue(nil, vars[k], "", 0))
 		width = max(width, len(lines[i]))
 	}
 	for i, k := range names {
@@ -157,6 +191,7 @@ func writeHost(w io.Writer, h *inventory.Host, sources bool) {
 			fmt.Fprintln(w, lines[i])
 		}
 	}
+	return nil
 }
 
 // hostHeader is "etcd-1 (10.77.0.11:2222, user root, become)".
@@ -190,25 +225,45 @@ func hostHeader(h *inventory.Host) string {
 
 // hostVars are a host's variables without the magic ones, which the
 // header and groups line already show (ansible-inventory leaves them out
-// too).
-func hostVars(h *inventory.Host) map[string]any {
+// too), each resolved: a template that cannot be evaluated is an error
+// here, naming the host, the variable and the expression. What came from
+// Ansible Vault is shown as inventory.VaultedText.
+func hostVars(h *inventory.Host) (map[string]any, error) {
 	out := make(map[string]any, len(h.Vars))
-	for k, v := range h.Vars {
-		if !inventory.MagicVar(k) {
-			out[k] = v
-		}
+	names := make([]string, 0, len(h.Vars))
+	for k := range h.Vars {
+		names = append(names, k)
 	}
-	return out
+	sort.Strings(names) // the same error first every time
+	for _, k := range names {
+		if inventory.MagicVar(k) {
+			continue
+		}
+		v, _, err := h.Lookup(k)
+		if err != nil {
+			return nil, err
+		}
+		if h.Secret(k) {
+			v = inventory.VaultedText
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // listJSON is the shape of ansible-inventory --list: a key per group with
-// its hosts (those selected) and children, and _meta.hostvars.
-func listJSON(inv *inventory.Inventory, hosts []*inventory.Host) map[string]any {
+// its hosts (those selected) and children, in the order they were added,
+// groups with neither left out, and _meta.hostvars.
+func listJSON(inv *inventory.Inventory, hosts []*inventory.Host) (map[string]any, error) {
 	selected := make(map[string]bool, len(hosts))
 	hostvars := map[string]any{}
 	for _, h := range hosts {
 		selected[h.Name] = true
-		if v := hostVars(h); len(v) > 0 {
+		v, err := hostVars(h)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) > 0 {
 			hostvars[h.Name] = v
 		}
 	}
@@ -233,56 +288,78 @@ func listJSON(inv *inventory.Inventory, hosts []*inventory.Host) map[string]any 
 			out[g.Name] = entry
 		}
 	}
-	return out
+	return out, nil
 }
 
-func writeJSON(w io.Writer, v any) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(jsonSafe(v)); err != nil {
-		return err
+// listYAML is the shape of ansible-inventory --list --yaml: the tree from
+// all down, each group with its children and its (selected) hosts, a
+// host's variables under its first appearance and {} under the others,
+// and an empty group as {}.
+func listYAML(inv *inventory.Inventory, hosts []*inventory.Host) (*yaml.Node, error) {
+	selected := make(map[string]*inventory.Host, len(hosts))
+	for _, h := range hosts {
+		selected[h.Name] = h
 	}
-	_, err := w.Write(b.Bytes())
+	shown := map[string]bool{}
+	var group func(g *inventory.Group) (map[string]any, error)
+	group = func(g *inventory.Group) (map[string]any, error) {
+		body := map[string]any{}
+		children := map[string]any{}
+		for _, name := range g.Children {
+			c, _ := inv.Group(name)
+			sub, err := group(c)
+			if err != nil {
+				return nil, err
+			}
+			children[name] = sub
+		}
+		if len(children) > 0 {
+			body["children"] = children
+		}
+		members := map[string]any{}
+		if g.Name != "all" {
+			for _, name := range g.Hosts {
+				h := selected[name]
+				if h == nil {
+					continue
+				}
+				vars := map[string]any{}
+				if !shown[name] {
+					shown[name] = true
+					v, err := hostVars(h)
+					if err != nil {
+						return nil, err
+					}
+					vars = v
+				}
+				members[name] = vars
+			}
+		}
+		if len(members) > 0 {
+			body["hosts"] = members
+		}
+		return body, nil
+	}
+	all, _ := inv.Group("all")
+	tree, err := group(all)
+	if err != nil {
+		return nil, err
+	}
+	return inventory.YAMLNode(map[string]any{"all": tree}), nil
+}
+
+// writeJSON writes v as one JSON document (see jsonValue).
+func writeJSON(w io.Writer, v any, indent string) error {
+	b := jsonValue(nil, v, indent, 0)
+	_, err := w.Write(append(b, '\n'))
 	return err
 }
 
-// jsonText is one value as compact JSON.
-func jsonText(v any) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(jsonSafe(v)); err != nil {
-		return fmt.Sprint(v)
+func writeYAML(w io.Writer, n *yaml.Node) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return err
 	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// jsonSafe replaces what JSON cannot hold (infinities and NaN, which YAML
-// and Python literals can give) with strings.
-func jsonSafe(v any) any {
-	switch v := v.(type) {
-	case float64:
-		switch {
-		case math.IsInf(v, 1):
-			return "inf"
-		case math.IsInf(v, -1):
-			return "-inf"
-		case math.IsNaN(v):
-			return "nan"
-		}
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = jsonSafe(x)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = jsonSafe(x)
-		}
-		return out
-	}
-	return v
+	return enc.Close()
 }

@@ -36,13 +36,14 @@ Examples:
    etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --diff
    etcdplay run ./site.star -i inv.yaml -l 'etcd:!etcd-3' -f 50 -e @vars.yaml`,
 		Flags:  flags(inventoryFlags(), connectionFlags(), outputFlags(), playFlags()),
+		Before: applyAnsibleCfg,
 		Action: runAction,
 	}
 }
 
 func playFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"},
+		listFlag("extra-vars", "e", "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"),
 		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
 		breakLockFlag(),
@@ -74,7 +75,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	vars, err := engine.ParseVars(c.StringSlice("extra-vars"))
+	vars, err := engine.ParseVars(listValues(c, "extra-vars"))
 	if err != nil {
 		return badInput("%v", err)
 	}

@@ -61,6 +61,7 @@ func exitCode(err error) int {
 	var (
 		ue *usageError
 		pe *inventory.ParseError
+		ve *inventory.VarError
 		he *hostsError
 		ec exitCoder
 	)
@@ -76,7 +77,7 @@ func exitCode(err error) int {
 		return exitUnreachable
 	case errors.As(err, &ec):
 		return ec.ExitCode()
-	case errors.As(err, &ue), errors.As(err, &pe):
+	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ve):
 		return exitBadInput
 	}
 	return exitError

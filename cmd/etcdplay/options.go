@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -19,7 +20,8 @@ var sprintf = fmt.Sprintf
 // "etcdplay exec -i inv.ini etcd -- uptime".
 func inventoryFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (Ansible INI or YAML); repeat to merge several", EnvVars: []string{"ETCDPLAY_INVENTORY"}},
+		inventoryFlag("inventory `FILE` (Ansible INI or YAML); repeat to merge several"),
+		vaultFlag(),
 		&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "further limit the hosts to `PATTERN` (e.g. 'etcd:!etcd-3')"},
 	}
 }
@@ -46,6 +48,80 @@ func outputFlags() []cli.Flag {
 	}
 }
 
+// vaultFlag is the password for what the inventory encrypts with
+// Ansible Vault, named as ansible-playbook names it.
+func vaultFlag() cli.Flag {
+	return &cli.StringFlag{Name: "vault-password-file", Aliases: []string{"vault-pass-file"}, Usage: "decrypt Ansible Vault values and files of the inventory with the password in `FILE`", EnvVars: []string{"ANSIBLE_VAULT_PASSWORD_FILE"}}
+}
+
+// openInventory reads the inventory files paths with the vault password
+// the flags give.
+func openInventory(c *cli.Context, paths []string) (*inventory.Inventory, error) {
+	var opts inventory.Options
+	if f := c.String("vault-password-file"); f != "" {
+		pw, err := inventory.ReadVaultPasswordFile(f)
+		if err != nil {
+			return nil, badInput("--vault-password-file %s: %v", f, err)
+		}
+		opts.VaultPassword = pw
+	}
+	return opts.Load(paths...)
+}
+
+// inventoryFlag is -i, shared by the commands that read an inventory.
+func inventoryFlag(usage string) cli.Flag {
+	return listFlag("inventory", "i", usage, "ETCDPLAY_INVENTORY")
+}
+
+// listFlag is a repeatable flag whose every value is taken whole, commas
+// and all. urfave/cli's StringSliceFlag splits each value at commas,
+// which turns -i 'inventories/a,b/hosts' into two paths and
+// -e peer_urls=http://a:2380,http://b:2380 into a key=value and a stray
+// "http://b:2380"; Ansible takes both whole. (cli.App's
+// DisableSliceFlagSeparator would do it for every flag, but lab
+// --packages is documented as comma-separated.) An environment variable,
+// if given, is one value too. Read it back with listValues.
+func listFlag(name, alias, usage string, env ...string) cli.Flag {
+	f := &cli.GenericFlag{Name: name, Usage: usage, Value: &wholeValues{}, EnvVars: env}
+	if alias != "" {
+		f.Aliases = []string{alias}
+	}
+	return f
+}
+
+// wholeValues collects the values of a listFlag, in order.
+type wholeValues []string
+
+// wholeValuesCopy starts what Serialize returns. urfave/cli copies a
+// flag's value between its names (-e and --extra-vars) by giving Set what
+// Serialize made, which must then replace the values rather than add one;
+// no command-line argument can hold the NUL it starts with.
+const wholeValuesCopy = "\x00values:"
+
+func (w *wholeValues) Set(s string) error {
+	if list, ok := strings.CutPrefix(s, wholeValuesCopy); ok {
+		return json.Unmarshal([]byte(list), w)
+	}
+	*w = append(*w, s)
+	return nil
+}
+
+func (w *wholeValues) String() string { return strings.Join(*w, " ") }
+
+// Serialize implements cli.Serializer.
+func (w *wholeValues) Serialize() string {
+	b, _ := json.Marshal([]string(*w))
+	return wholeValuesCopy + string(b)
+}
+
+// listValues returns the values given to the listFlag called name.
+func listValues(c *cli.Context, name string) []string {
+	if w, ok := c.Generic(name).(*wholeValues); ok {
+		return append([]string(nil), (*w)...)
+	}
+	return nil
+}
+
 func flags(groups ...[]cli.Flag) []cli.Flag {
 	var all []cli.Flag
 	for _, g := range groups {
@@ -57,7 +133,7 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 // loadInventory reads the inventories named with -i and applies --limit.
 func loadInventory(c *cli.Context) (*inventory.Inventory, error) {
 	var paths []string
-	for _, p := range c.StringSlice("inventory") {
+	for _, p := range listValues(c, "inventory") {
 		if p != "" { // an empty $ETCDPLAY_INVENTORY is no inventory
 			paths = append(paths, p)
 		}
@@ -65,11 +141,17 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, error) {
 	if len(paths) == 0 {
 		return nil, badInput("no inventory: give one with -i FILE (Ansible INI or YAML)")
 	}
-	inv, err := inventory.Load(paths...)
+	inv, err := openInventory(c, paths)
 	if err != nil {
 		return nil, err
 	}
-	if l := c.String("limit"); l != "" {
+	if c.IsSet("limit") {
+		l := c.String("limit")
+		if strings.Trim(l, " \t,:") == "" {
+			// Ansible runs on every host then (ansible#83264, #85278): a
+			// --limit "$HOSTS" whose variable came out empty must not.
+			return nil, badInput("--limit %q: expected a host pattern; leave --limit out to work on every host", l)
+		}
 		if err := inv.SetLimit(l); err != nil {
 			return nil, badInput("--limit %q: %v", l, err)
 		}
