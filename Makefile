@@ -16,7 +16,7 @@ ETCD_VERSION ?= v3.6.16
 ETCD_DIR     := .cache/etcd/$(ETCD_VERSION)
 
 # Debian packages the tests and the lab need; installed when missing and root.
-DEB_PACKAGES := openssh-server openssh-client sudo debootstrap systemd-container iproute2
+DEB_PACKAGES := openssh-server openssh-client sudo debootstrap systemd-container iproute2 openssl
 
 .PHONY: all build test test-short bench demo deps etcd fuzz vet clean
 

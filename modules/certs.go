@@ -15,9 +15,10 @@ import (
 )
 
 type certsArgs struct {
-	User  string
-	Renew bool
-	CA    string
+	User   string
+	Renew  bool
+	CA     string
+	Verify bool
 }
 
 // certs puts each host's etcd TLS certificates in place, as its etcd_tls
@@ -62,6 +63,10 @@ type certsArgs struct {
 //	       CA alone in the bundle, once every certificate is its; "keep"
 //	       (the default) leaves the CA as it is. Once per run and
 //	       directory, whatever the number of hosts.
+//	verify only check (etcd_tls=files: the operator's files as above;
+//	       auto: that etcdplay's CA can be read), changing nothing: the
+//	       shipped playbooks do so before they install anything, so that
+//	       a bad certificate stops the run with nothing changed
 //
 // The result has ca (the CA file on the host), expires (when the member's
 // server certificate expires, RFC 3339) and issued (whether new ones were
@@ -75,7 +80,9 @@ type certsArgs struct {
 //	certs(ctx.hosts("etcd"), become = True)
 var certsModule = &engine.HostModule[certsArgs]{
 	Name: "certs",
-	Args: func(a *certsArgs) []any { return []any{"user?", &a.User, "renew?", &a.Renew, "ca?", &a.CA} },
+	Args: func(a *certsArgs) []any {
+		return []any{"user?", &a.User, "renew?", &a.Renew, "ca?", &a.CA, "verify?", &a.Verify}
+	},
 	Validate: func(a *certsArgs) error {
 		switch a.CA {
 		case "", "keep", "add_new", "drop_old":
@@ -166,6 +173,12 @@ func planAutoCerts(ctx context.Context, c *engine.HostCall, a *certsArgs, id etc
 	fresh := err != nil && os.IsNotExist(err)
 	if err != nil && !fresh {
 		return engine.Plan{}, engine.BadInput("etcd_tls=auto: %v", err)
+	}
+	if a.Verify {
+		if fresh {
+			return engine.NothingToDo("etcd_tls=auto: etcdplay's CA will be made in %s", p.Dir), nil
+		}
+		return engine.NothingToDo("etcd_tls=auto: etcdplay's CA in %s issues the certificates", p.Dir), nil
 	}
 	if a.CA == "add_new" || a.CA == "drop_old" {
 		if fresh {
@@ -278,7 +291,7 @@ func planOwnCerts(ctx context.Context, c *engine.HostCall, a *certsArgs, id etcd
 	}
 	caPEM, caName, err := read(etcd.VarCAFile)
 	if err != nil {
-		return engine.Plan{}, engine.Refuse("certs on %s: the CA file %s: %v", h.Name, caName, err)
+		return engine.Plan{}, engine.Refuse("the CA file %s: %v; nothing was changed", caName, err)
 	}
 	c.Set("ca", id.HostPKI.CA)
 	files := []pkiFile{{dest: id.HostPKI.CA, content: caPEM}}
@@ -289,22 +302,22 @@ func planOwnCerts(ctx context.Context, c *engine.HostCall, a *certsArgs, id etcd
 		}
 		cb, cname, err := read(cv)
 		if err != nil {
-			return engine.Plan{}, engine.Refuse("certs on %s: the %s certificate %s: %v", h.Name, u, cname, err)
+			return engine.Plan{}, engine.Refuse("the %s certificate %s: %v; nothing was changed", u, cname, err)
 		}
 		kb, kname, err := read(kv)
 		if err != nil {
-			return engine.Plan{}, engine.Refuse("certs on %s: the %s key %s: %v", h.Name, u, kname, err)
+			return engine.Plan{}, engine.Refuse("the %s key %s: %v; nothing was changed", u, kname, err)
 		}
 		if err := etcd.CheckCert(u.String()+" certificate "+cname, cb, kb, caPEM, id.Required(u), u, time.Now()); err != nil {
-			return engine.Plan{}, engine.Refuse("certs on %s: %v (CA %s); nothing was changed", h.Name, err, caName)
+			return engine.Plan{}, engine.Refuse("%v; nothing was changed", err)
 		}
 		if u == etcd.UsageServer {
 			setExpiry(c, cb)
 		}
 		files = append(files, hostFile(id, u, cb, kb)...)
 	}
-	if onHost {
-		return engine.NothingToDo("the certificates on %s are good: they chain to %s and hold %s", h.Name, caName, strings.Join(id.Required(etcd.UsageServer), ", ")), nil
+	if onHost || a.Verify {
+		return engine.NothingToDo("the certificates for %s are good: they chain to %s and hold %s", h.Name, caName, strings.Join(id.Required(etcd.UsageServer), ", ")), nil
 	}
 	return planPKIFiles(ctx, c, a, id, files)
 }
