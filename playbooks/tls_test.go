@@ -48,7 +48,7 @@ func TestBroughtCerts(t *testing.T) {
 
 	before := e.HostStates(t, hosts...)
 	r := e.Play(t, "bootstrap")
-	wrong := fmt.Sprintf("etcd-3: server certificate %s (etcd_cert_file): it is not for %s, which the member advertises",
+	wrong := fmt.Sprintf("certs on etcd-3: refused: server certificate %s (etcd_cert_file): it is not for %s, which the member advertises",
 		filepath.Join(ca.dir, "etcd-3.crt"), e.Addrs["etcd-3"])
 	if r.Code != 5 || !strings.Contains(r.Out, wrong) || !strings.Contains(r.Out, "issue one whose subject alternative names include "+e.Addrs["etcd-3"].String()) {
 		t.Fatalf("bootstrap with etcd-3's certificate for %s: exit %d, want 5 and %q\n%s", e.Addrs["etcd-4"], r.Code, wrong, r.Out)
