@@ -386,6 +386,9 @@ func OpenLocked(ctx context.Context, c *engine.ClusterCall, a *ConnArgs, what st
 	}
 	if err := Lock(ctx, c.HostCall, s, cl); err != nil {
 		var le *LockError
+		if IsAuthError(err) {
+			return nil, nil, engine.BadInput("%s: %v", what, Explain(err))
+		}
 		if errors.As(err, &le) {
 			return nil, nil, engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)
 		}

@@ -3,6 +3,8 @@ package etcd
 import (
 	"errors"
 	"strings"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // knownEtcdError is a failure message etcd gives for a mistake an operator
@@ -121,8 +123,8 @@ var knownEtcdErrors = []knownEtcdError{
 	},
 	{
 		match: "etcdserver: permission denied",
-		cause: "the user etcd_user names has no role that allows this request",
-		fix:   "use root, or grant the user a role with read and write on /etcdplay/ (etcdplay's lock and change record) and the rights of what it changes (member changes need root)",
+		cause: "the cluster has authentication enabled and the user etcdplay asked as may not do this: etcd_user, or without it the common name of etcdplay's client certificate, or nobody",
+		fix:   "set etcd_user to root, or to a user with a role that may read and write /etcdplay/ (etcdplay's lock and change record) and do what the playbook changes (member changes need root), and its password: etcd_password_file (a file on the control machine), the environment variable ETCDPLAY_ETCD_PASSWORD, or etcd_password",
 	},
 	{
 		match: "etcdserver: no leader",
@@ -139,6 +141,18 @@ var knownEtcdErrors = []knownEtcdError{
 		cause: "etcd accepts a membership change only when the member handling it has been connected to the voting members for the last 5 seconds; it was not (a member is down, or one started moments ago)",
 		fix:   "bring every member back to health (wait_healthy), wait a few seconds, then retry; the member modules retry this by themselves for a while",
 	},
+}
+
+// IsAuthError says whether err is etcd refusing the request's user: no
+// user, an unknown one, a wrong password, or no permission. Waiting does
+// not change it.
+func IsAuthError(err error) bool {
+	for _, e := range []error{rpctypes.ErrPermissionDenied, rpctypes.ErrUserEmpty, rpctypes.ErrAuthFailed, rpctypes.ErrUserNotFound, rpctypes.ErrInvalidAuthToken, rpctypes.ErrInvalidAuthMgmt} {
+		if errors.Is(err, e) || err != nil && strings.Contains(err.Error(), e.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExplainedError is an error from etcd that the modules recognise, explained.

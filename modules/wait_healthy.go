@@ -306,6 +306,8 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 		case st.Err != nil:
 			problem(i, etcd.DownWhy(st.Err))
 			continue
+		case reads[i] != nil && etcd.IsAuthError(reads[i]) && r.fatal == nil:
+			r.fatal = engine.BadInput("%v", etcd.Explain(fmt.Errorf("%s refused a read: %w", row.info.Label(), reads[i])))
 		case reads[i] != nil:
 			problem(i, "no linearizable read ("+etcd.ShortErr(reads[i])+")")
 		}

@@ -194,10 +194,20 @@ func (r reported) Unwrap() []error { return []error{r.err, errQuiet} }
 func secretVars(vars map[string]any) []string {
 	var out []string
 	for k, v := range vars {
-		lk := strings.ToLower(k)
-		if s, ok := v.(string); ok && (strings.Contains(lk, "password") || strings.Contains(lk, "passwd") || strings.Contains(lk, "secret") || strings.HasSuffix(lk, "_token")) {
+		if s, ok := v.(string); ok && secretName(k) {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// secretName says whether an extra var's name says it holds a secret:
+// a password, passwd, secret or token, but not a file that holds one
+// (etcd_password_file is a path).
+func secretName(k string) bool {
+	lk := strings.ToLower(k)
+	if strings.HasSuffix(lk, "_file") || strings.HasSuffix(lk, "_path") {
+		return false
+	}
+	return strings.Contains(lk, "password") || strings.Contains(lk, "passwd") || strings.Contains(lk, "secret") || strings.HasSuffix(lk, "_token")
 }

@@ -33,6 +33,12 @@ func commandFor(c *cli.Context, playbook string, vars map[string]string) string 
 				if _, set := vars[k]; set {
 					return false
 				}
+				// A password typed on the command line is never
+				// printed: the command is shown without it, and takes
+				// it from etcd_password_file or the environment.
+				if secretName(k) {
+					return false
+				}
 			}
 		}
 		return true

@@ -66,6 +66,9 @@ type Env struct {
 	TLS                       bool
 	PKIDir                    string
 	CAFile, CertFile, KeyFile string
+	// User and Password are the harness's etcd credentials, once a test
+	// enabled authentication.
+	User, Password string
 }
 
 type testLog struct{ tb testing.TB }
@@ -277,6 +280,7 @@ type Event struct {
 type Run struct {
 	Code    int
 	Out     string // stdout and stderr, for messages
+	Raw     string // stdout and stderr as written: JSON events whole
 	Events  []Event
 	Elapsed time.Duration
 }
@@ -411,6 +415,7 @@ func (e *Env) start(tb testing.TB, cmd *exec.Cmd, json bool, at func(Event) bool
 		tb.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	r.Out = stdout.String() + stderr.String()
+	r.Raw = r.Out
 	if json {
 		var warnings strings.Builder
 		for _, ev := range r.Events {
@@ -561,7 +566,8 @@ func (e *Env) Cluster(hosts ...string) string {
 // ends (before the lab is destroyed).
 func (e *Env) Client(tb testing.TB, hosts ...string) *clientv3.Client {
 	tb.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(hosts...), DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: e.tlsConfig(tb)})
+	c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(hosts...), DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: e.tlsConfig(tb),
+		Username: e.User, Password: e.Password})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -577,6 +583,9 @@ func (e *Env) Etcdctl(tb testing.TB, hosts []string, args ...string) []byte {
 	argv := []string{"--endpoints", strings.Join(e.Endpoints(hosts...), ","), "--command-timeout", "10s"}
 	if e.TLS {
 		argv = append(argv, "--cacert", e.CAFile, "--cert", e.CertFile, "--key", e.KeyFile)
+	}
+	if e.User != "" {
+		argv = append(argv, "--user", e.User+":"+e.Password)
 	}
 	argv = append(argv, args...)
 	out, err := exec.CommandContext(ctx, filepath.Join(e.EtcdDir, "etcdctl"), argv...).Output()
