@@ -26,7 +26,9 @@ CONTEXT
                               "etcd:!etcd-3", "etcd-*"), within --limit
     ctx.host(name)            one host by name (also outside --limit; module
                               calls then skip it)
-    ctx.vars                  the extra vars (-e key=value, -e @vars.yaml)
+    ctx.vars                  the extra vars (-e key=value, -e @vars.yaml,
+                              -e '{"k": "v"}'); every host's h.vars has them
+                              too, over its inventory variables
     ctx.check, ctx.diff       true with --check, --diff
     ctx.command               the command line that started the run, to
                               print as the one that continues it
@@ -42,8 +44,13 @@ CONTEXT
     ctx.dropped_hosts         hosts that have left the run (failed, unreachable)
 
 HOSTS
-    h.name, h.address, h.port, h.user, h.groups, h.vars (inventory
-    variables). Hosts compare by name and can be dict keys and set members.
+    h.name, h.address, h.port, h.user, h.groups, h.vars (its variables:
+    the inventory's, with extra vars winning over every one of them, as in
+    Ansible; etcdplay inventory --host NAME -e ... shows which win).
+    h.etcd is the etcd member the host is meant to run, computed once from
+    its variables (etcdplay doc etcd): name, peer_url, client_url, data_dir,
+    conf_file, tls, settings, ...
+    Hosts compare by name and can be dict keys and set members.
 
 MODULE CALLS
     module(TARGET, ARGS..., COMMON...)

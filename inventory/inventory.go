@@ -47,10 +47,10 @@ type Host struct {
 	Groups []string
 
 	index  int
-	def    *hostDef        // for VarSource: the host's own variables
-	chain  *chain          // and its groups' merged variables
-	extra  map[string]bool // variables set by extra vars (SetExtraVars)
-	secret map[string]bool // templated variables that used a secret
+	def    *hostDef          // for VarSource: the host's own variables
+	chain  *chain            // and its groups' merged variables
+	extra  map[string]string // variables set by extra vars (SetExtraVars): the source of what each overrides
+	secret map[string]bool   // templated variables that used a secret
 }
 
 // Group is one inventory group. "all" and "ungrouped" always exist.
@@ -588,7 +588,10 @@ func (h *Host) ConnectionError() error {
 // VarSource says where the value of a variable came from, as "FILE:LINE"
 // (or "extra vars (-e)"), or "" for magic variables and unknown names.
 func (h *Host) VarSource(name string) string {
-	if h.extra[name] {
+	if over, ok := h.extra[name]; ok {
+		if over != "" {
+			return "extra vars (-e), over " + over
+		}
 		return "extra vars (-e)"
 	}
 	if p, ok := h.source(name); ok {

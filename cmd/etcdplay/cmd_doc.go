@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/modules"
 	"github.com/etcdplay/etcdplay/playbooks"
 )
@@ -20,7 +21,8 @@ func docCommand() *cli.Command {
 		Description: `Without NAME, lists the modules and topics. NAME is a module (etcdplay doc
 copy), a shipped playbook (etcdplay doc replace), or a topic: "playbook"
 (writing playbooks: ctx, targets, results, common arguments) or "output"
-(the JSON events of --output json).`,
+(the JSON events of --output json) or "etcd" (a member's variables: names,
+URLs, TLS, authentication, how etcdplay reaches it).`,
 		Action: docAction,
 	}
 }
@@ -45,6 +47,7 @@ func docAction(c *cli.Context) error {
 		fmt.Fprintln(w, "\nTOPICS")
 		fmt.Fprintln(w, "   playbook  writing playbooks: ctx, targets, results, common arguments")
 		fmt.Fprintln(w, "   output    the JSON events of --output json")
+		fmt.Fprintln(w, "   etcd      a member's variables: names, URLs, TLS, authentication, dialing")
 		fmt.Fprintln(w, "\nShipped playbooks: etcdplay playbooks")
 		return nil
 	}
@@ -73,7 +76,7 @@ func docAction(c *cli.Context) error {
 		fmt.Fprintf(w, "\nCommon arguments (etcdplay doc playbook): %s\n", strings.Join(common, ", "))
 		return nil
 	}
-	if t, ok := engine.Topics[name]; ok {
+	if t, ok := topics()[name]; ok {
 		fmt.Fprint(w, t)
 		return nil
 	}
@@ -87,7 +90,7 @@ func docAction(c *cli.Context) error {
 	for _, m := range mods {
 		names = append(names, m.Info().Name)
 	}
-	for t := range engine.Topics {
+	for t := range topics() {
 		names = append(names, t)
 	}
 	sort.Strings(names)
@@ -102,4 +105,13 @@ func indentDoc(doc string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// topics are the documentation topics: the engine's and the etcd layer's.
+func topics() map[string]string {
+	t := map[string]string{"etcd": etcd.Topic}
+	for k, v := range engine.Topics {
+		t[k] = v
+	}
+	return t
 }

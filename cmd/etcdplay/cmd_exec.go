@@ -39,6 +39,7 @@ Examples:
 		Flags: flags(inventoryFlags(), connectionFlags(), outputFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
 			listFlag("args", "a", "module argument `KEY=VALUE`; repeat for more"),
+			extraVarsFlag("set every host's variables, as run -e does: `KEY=VALUE`, @FILE or {...}; repeat for more"),
 			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "with -m: report what would change, change nothing"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
 			breakLockFlag(),
@@ -57,7 +58,7 @@ func execAction(c *cli.Context) error {
 	if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
 		cmdArgs = cmdArgs[1:]
 	}
-	inv, err := loadInventory(c)
+	inv, _, err := loadInventoryVars(c)
 	if err != nil {
 		return err
 	}

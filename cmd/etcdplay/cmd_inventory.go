@@ -37,6 +37,7 @@ func inventoryCommand() *cli.Command {
 			&cli.BoolFlag{DisableDefaultText: true, Name: "yaml", Aliases: []string{"y"}, Usage: "with --list or --host: YAML, as ansible-inventory --yaml"},
 			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
 			&cli.StringFlag{Name: "host", Usage: "show the host called `NAME` and where each of its variables is set"},
+			extraVarsFlag("show the variables as run -e would set them (`KEY=VALUE`, @FILE or {...}): --host names what they override"),
 		}),
 		Before: applyAnsibleCfg,
 		Action: runInventory,
@@ -48,7 +49,7 @@ func runInventory(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	inv, err := loadInventory(c)
+	inv, _, err := loadInventoryVars(c)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ Examples:
 
 func playFlags() []cli.Flag {
 	return []cli.Flag{
-		listFlag("extra-vars", "e", "set ctx.vars: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"),
+		extraVarsFlag("set ctx.vars and every host's variables: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"),
 		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
 		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
 		breakLockFlag(),
@@ -71,18 +71,10 @@ func runAction(c *cli.Context) error {
 		}
 		return badInput("%s: %d problem(s) found by etcdplay check; nothing was run", pb.Name(), len(diags))
 	}
-	inv, err := loadInventory(c)
+	inv, vars, err := loadInventoryVars(c)
 	if err != nil {
 		return err
 	}
-	vars, err := engine.ParseVars(listValues(c, "extra-vars"))
-	if err != nil {
-		return badInput("%v", err)
-	}
-	// Extra vars win over every inventory variable, as in Ansible: the
-	// hosts' variables see them too.
-	inv.SetExtraVars(vars)
-	secrets := secretVars(vars)
 	out, err := newPrinter(c, false)
 	if err != nil {
 		return err
@@ -95,7 +87,6 @@ func runAction(c *cli.Context) error {
 	cfg := engineConfig(c, inv, conn, out)
 	cfg.Modules = mods
 	cfg.Vars = vars
-	cfg.Secrets = secrets
 	if dir, ok := pb.Local(); ok {
 		cfg.BaseDir = dir
 	}
@@ -124,7 +115,36 @@ func engineConfig(c *cli.Context, inv *inventory.Inventory, conn engine.Connecto
 		},
 		BreakLock: c.Bool("break-lock"),
 		HostAttrs: etcd.HostAttrs(),
+		Secrets:   secretVars(extraVars(c)),
 	}
+}
+
+// extraVars are the extra vars loadInventoryVars read, or none.
+func extraVars(c *cli.Context) map[string]any {
+	vars, _ := c.App.Metadata[extraVarsKey].(map[string]any)
+	return vars
+}
+
+// extraVarsFlag is -e of run, exec and inventory.
+func extraVarsFlag(usage string) cli.Flag { return listFlag("extra-vars", "e", usage) }
+
+// extraVarsKey is where loadInventoryVars keeps the command's extra vars.
+const extraVarsKey = "extra vars"
+
+// loadInventoryVars loads the inventory and gives every host the extra
+// vars (-e): they win over every inventory variable, as in Ansible.
+func loadInventoryVars(c *cli.Context) (*inventory.Inventory, map[string]any, error) {
+	inv, err := loadInventory(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	vars, err := engine.ParseVars(listValues(c, "extra-vars"))
+	if err != nil {
+		return nil, nil, badInput("%v", err)
+	}
+	inv.SetExtraVars(vars)
+	c.App.Metadata[extraVarsKey] = vars
+	return inv, vars, nil
 }
 
 // printer is an engine output the command closes when the run ends.

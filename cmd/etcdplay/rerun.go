@@ -73,7 +73,12 @@ func execCommandFor(c *cli.Context, pattern, module string, args map[string]stri
 			keep[n] = true
 		}
 	}
-	flagWords, _ := runFlags(c, func(name, _ string) bool { return keep[name] })
+	flagWords, _ := runFlags(c, func(name, value string) bool {
+		if name == "e" || name == "extra-vars" {
+			return hostExtraVar(value)
+		}
+		return keep[name]
+	})
 	words := append([]string{"etcdplay", exec.Name}, flagWords...)
 	words = append(words, pattern, "-m", module)
 	keys := make([]string, 0, len(args))
@@ -123,4 +128,17 @@ func runFlags(c *cli.Context, keep func(name, value string) bool) (flagWords, po
 		}
 	}
 	return flagWords, pos
+}
+
+// hostExtraVar says whether an extra var of a run (-e VALUE) is one an
+// exec remedy needs too: how hosts and etcd are reached (ansible_*,
+// etcd_*: TLS files, the etcd user) or a file or mapping that may hold
+// them; a playbook's own parameters (old=, new=) are left out, and so are
+// secrets typed on the command line.
+func hostExtraVar(value string) bool {
+	if strings.HasPrefix(value, "@") || strings.HasPrefix(strings.TrimSpace(value), "{") {
+		return true
+	}
+	k, _, _ := strings.Cut(value, "=")
+	return (strings.HasPrefix(k, "etcd_") || strings.HasPrefix(k, "ansible_")) && !secretName(k)
 }

@@ -47,6 +47,11 @@ func TestCommandForLeavesSecretsOut(t *testing.T) {
 	if want := `etcdplay run remove -i inv.ini -e etcd_user=root -e etcd_password_file=pw.txt -e member=etcd-3`; cmd != want {
 		t.Errorf("commandFor:\n got %s\nwant %s", cmd, want)
 	}
+	_, exec := rerun(t, []string{"run", "replace", "-i", "inv.ini", "-e", "old=etcd-1", "-e", "etcd_user=root", "-e", "etcd_password=hunter22", "-e", "@tls.yaml", "-e", "etcd_password_file=pw.txt"},
+		"", nil)
+	if want := `etcdplay exec -i inv.ini -e etcd_user=root -e @tls.yaml -e etcd_password_file=pw.txt etcd-1 -m wipe_datadir -a force=true`; exec != want {
+		t.Errorf("execCommandFor keeps how etcd is reached, not the playbook's parameters or the password:\n got %s\nwant %s", exec, want)
+	}
 	secrets := secretVars(map[string]any{"etcd_password": "hunter22", "etcd_password_file": "pw.txt", "api_token": "t0k3n", "user": "root"})
 	if len(secrets) != 2 {
 		t.Errorf("secretVars: %q, want the password and the token", secrets)
