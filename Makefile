@@ -38,7 +38,7 @@ deps:
 	  else echo "not root: not installing$$missing (tests that need them will skip)"; fi; \
 	fi
 
-etcd: $(ETCD_DIR)/etcd
+etcd: $(ETCD_DIR)/etcd $(ETCD_DIR)/etcdutl
 
 # etcd's own modules carry replace directives, so "go install pkg@version"
 # refuses them; a throwaway module that requires both builds them as a
@@ -52,6 +52,13 @@ $(ETCD_DIR)/etcd:
 	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcd.tmp go.etcd.io/etcd/server/v3
 	mv $(ETCD_DIR)/etcd.tmp $(ETCD_DIR)/etcd
 	@$(ETCD_DIR)/etcd --version | head -1
+
+# etcdutl restores snapshots on the hosts (the restore playbook).
+$(ETCD_DIR)/etcdutl: $(ETCD_DIR)/etcd
+	cd $(ETCD_DIR)/build && \
+	  $(GO) get go.etcd.io/etcd/etcdutl/v3@$(ETCD_VERSION) >/dev/null 2>&1 && \
+	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcdutl.tmp go.etcd.io/etcd/etcdutl/v3
+	mv $(ETCD_DIR)/etcdutl.tmp $(ETCD_DIR)/etcdutl
 
 vet:
 	$(GO) vet ./...

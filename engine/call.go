@@ -191,6 +191,23 @@ func (c *HostCall) ExecCommand(pattern, module string, args map[string]string) s
 	return strings.Join(words, " ")
 }
 
+// CommandFor is the command line of this run with another playbook and
+// these extra vars set (an empty value drops one), as ctx.command_for
+// gives playbooks: for a module's message whose remedy is a playbook run.
+// Without the CLI's help it is a template with INVENTORY.
+func (c *HostCall) CommandFor(playbook string, vars map[string]string) string {
+	if c.r.cfg.CommandFor != nil {
+		return c.r.cfg.CommandFor(playbook, vars)
+	}
+	words := []string{"etcdplay", "run", playbook, "-i", "INVENTORY"}
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if vars[k] != "" {
+			words = append(words, "-e", k+"="+vars[k])
+		}
+	}
+	return strings.Join(words, " ")
+}
+
 // BreakLock reports whether the run was asked to break a cluster lock that
 // another run holds (Config.BreakLock).
 func (c *HostCall) BreakLock() bool { return c.r.cfg.BreakLock }

@@ -37,6 +37,27 @@ type Cluster struct {
 	NoQuorum bool
 }
 
+// ByName is the member called name, or nil.
+func (cl *Cluster) ByName(name string) *etcdserverpb.Member {
+	for _, m := range cl.Members {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// Names are the started members' names, comma-separated, for messages.
+func (cl *Cluster) Names() string {
+	var names []string
+	for _, m := range cl.Members {
+		if m.Name != "" {
+			names = append(names, m.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 // members reads the member list through the first of urls that answers.
 // A URL that does not answer is skipped with a note; when none answers,
 // the error says why for each. A member that answers only a local read is

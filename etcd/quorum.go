@@ -48,6 +48,9 @@ const (
 	// StepWipe destroys the member's data: it stops counting as healthy
 	// and can never come back under its ID.
 	StepWipe
+	// StepDefrag defragments the member's database: it answers nothing
+	// until that is done, as if it were stopped.
+	StepDefrag
 )
 
 func (s Step) gerund() string {
@@ -56,6 +59,8 @@ func (s Step) gerund() string {
 		return "removing"
 	case StepStop:
 		return "stopping"
+	case StepDefrag:
+		return "defragmenting"
 	default:
 		return "wiping the data of"
 	}
@@ -206,7 +211,7 @@ func (q View) Check(step Step, id uint64, name string) Verdict {
 		switch step {
 		case StepRemove:
 			fix += " (a membership change needs quorum to commit)"
-		case StepStop:
+		case StepStop, StepDefrag:
 			return Verdict{Msg: fmt.Sprintf("%s %s: %s: the cluster has lost quorum as etcdplay sees it, and a member it cannot reach may still count. %s, or force=True if you are recovering the cluster and mean to stop it.", gerund, name, q.Summary(), fix)}
 		}
 		return Verdict{Msg: fmt.Sprintf("%s %s needs a cluster with quorum: %s: the cluster has already lost quorum. %s, or force=True to override.", gerund, name, q.Summary(), fix)}

@@ -36,6 +36,10 @@ type Client interface {
 	Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.DeleteResponse, error)
 	SnapshotWithVersion(ctx context.Context) (*clientv3.SnapshotResponse, error)
 	MoveLeader(ctx context.Context, transfereeID uint64) (*clientv3.MoveLeaderResponse, error)
+	Defragment(ctx context.Context, endpoint string) (*clientv3.DefragmentResponse, error)
+	Compact(ctx context.Context, rev int64, opts ...clientv3.CompactOption) (*clientv3.CompactResponse, error)
+	AlarmDisarm(ctx context.Context, m *clientv3.AlarmMember) (*clientv3.AlarmResponse, error)
+	HashKV(ctx context.Context, endpoint string, rev int64) (*clientv3.HashKVResponse, error)
 	Close() error
 }
 

@@ -188,8 +188,10 @@ func (l *Lab) killHost(h *hostState) error {
 	signalProc(initPID, initStart, syscall.SIGKILL)
 	signalProc(pid, start, syscall.SIGKILL)
 	waitGone(10*time.Second, proc{initPID, initStart}, proc{pid, start})
-	if !waitReaped(reapWait, proc{pid, start}) {
-		l.logf("%s: its systemd-nspawn (pid %d) has exited but is not reaped after %s", h.Name, pid, reapWait)
+	// The container's init, killed with its nspawn, is reaped by whoever
+	// inherits it (the machine's init): wait for that too.
+	if !waitReaped(reapWait, proc{pid, start}, proc{initPID, initStart}) {
+		l.logf("%s: its systemd-nspawn (pid %d) or container init (pid %d) has exited but is not reaped after %s", h.Name, pid, initPID, reapWait)
 	}
 	if err := l.cleanupHost(h); err != nil {
 		return err

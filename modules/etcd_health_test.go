@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +115,7 @@ func TestSnapshotSave(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "backups")
 	snap := func(_ context.Context, s *etcd.Session, ec *etcd.Cluster, _ *struct{}, set func(string, any)) (engine.Plan, error) {
-		return planSnapshotSave(ctx, s, ec, dir, set)
+		return planSnapshotSave(ctx, s, ec, dir, 2, set, func(p string) string { return "etcdplay run restore -e snapshot=" + p })
 	}
 	c, p, err := step(t, cl, snap, &struct{}{})
 	if err != nil {
@@ -130,18 +132,38 @@ func TestSnapshotSave(t *testing.T) {
 	if c.data["keys"] != 49 || c.data["revision"].(int64) < 52 || c.data["size"] != fi.Size() || len(c.str("sha256")) != 64 {
 		t.Errorf("snapshot data %v", c.data)
 	}
-	if want := fmt.Sprintf("etcd-%s-r%d-", c.str("cluster_id"), c.data["revision"]); !strings.HasPrefix(filepath.Base(path), want) {
-		t.Errorf("name %s, want prefix %s", filepath.Base(path), want)
+	name := regexp.MustCompile(fmt.Sprintf(`^etcd-%s-\d{8}T\d{6}\.\d{3}Z-r%d\.db$`, c.str("cluster_id"), c.data["revision"]))
+	if !name.MatchString(filepath.Base(path)) {
+		t.Errorf("name %s, want %s", filepath.Base(path), name)
 	}
-	if rc := c.str("restore_command"); !strings.Contains(rc, "etcdutl snapshot restore "+filepath.Base(path)) || !strings.Contains(rc, "etcd-1="+cl.Member("etcd-1").PeerURL) {
+	if rc := c.str("restore_command"); rc != "etcdplay run restore -e snapshot="+path {
 		t.Errorf("restore command %q", rc)
+	}
+	// keep=2: the third snapshot of the cluster removes the first; a
+	// file of another cluster stays.
+	other := filepath.Join(dir, "etcd-abc-20000101T000000.000Z-r1.db")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	paths = append(paths, path)
+	for range 2 {
+		c, _, err := step(t, cl, snap, &struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, c.str("path"))
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "etcd-*.db"))
+	if want := []string{other, paths[1], paths[2]}; !slices.Equal(left, want) {
+		t.Errorf("after 3 snapshots with keep=2: %v, want %v", left, want)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".etcd-snapshot-*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
 
 	// A damaged file fails verification.
-	b, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(paths[2])
 	b[len(b)/2] ^= 0xff
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	os.WriteFile(bad, b, 0o600)

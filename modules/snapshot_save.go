@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -18,12 +19,12 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type snapshotSaveArgs struct {
 	Dest string
+	Keep int
 	etcd.ConnArgs
 }
 
@@ -35,20 +36,26 @@ type snapshotSaveArgs struct {
 // it before giving it its final name: the SHA-256 that etcd appends to
 // the stream must match the data, the file must be a sound bbolt database,
 // and its revision must be at least the revision the cluster reported
-// just before. The file is named by cluster ID and revision:
-// etcd-CLUSTERID-rREVISION-TIME.db.
+// just before. The file is named by cluster ID, time (UTC) and revision,
+// so that a cluster's snapshots sort by time:
+// etcd-CLUSTERID-YYYYMMDDTHHMMSS.mmmZ-rREVISION.db. With keep=N, the oldest
+// snapshots of the same cluster in dest beyond the last N are deleted
+// once the new one is saved and verified (others' files are never
+// touched).
 //
 // Arguments:
 //
 //	dest       directory on the control machine (relative to the
 //	           playbook's directory); created if missing
+//	keep       keep this many of the cluster's snapshots in dest, the
+//	           newest (default 0: keep them all)
 //	dial, direct, cacert, cert, key, tls_from_host, to reach the
 //	           cluster: see etcdplay doc member_list
 //
 // The result has path, revision, cluster_id, sha256 (of the database),
-// size, keys, etcd_version, member (the member it came from) and
-// restore_command: the etcdutl command that restores it, for each member,
-// which the run summary prints when a later step fails.
+// size, keys, etcd_version, member (the member it came from),
+// restore_command (the etcdplay run restore command that restores it)
+// and deleted (the older snapshots keep= removed).
 //
 // Check mode: reads the cluster and reports the snapshot it would save.
 //
@@ -59,11 +66,14 @@ type snapshotSaveArgs struct {
 var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 	Name: "snapshot_save",
 	Args: func(a *snapshotSaveArgs) []any {
-		return append([]any{"dest", &a.Dest}, a.Pairs()...)
+		return append([]any{"dest", &a.Dest, "keep?", &a.Keep}, a.Pairs()...)
 	},
 	Validate: func(a *snapshotSaveArgs) error {
 		if a.Dest == "" {
-			return fmt.Errorf("snapshot_save: dest is empty: give a directory on the control machine")
+			return fmt.Errorf("dest is empty: give a directory on the control machine")
+		}
+		if a.Keep < 0 {
+			return fmt.Errorf("keep: got %d, want 0 (keep all) or more", a.Keep)
 		}
 		return nil
 	},
@@ -72,7 +82,11 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), c.Set)
+		restore := func(p string) string {
+			// The run's own parameters are not the restore's.
+			return c.CommandFor("restore", map[string]string{"snapshot": p, "old": "", "new": "", "member": "", "backup_dir": "", "keep": ""})
+		}
+		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), a.Keep, c.Set, restore)
 	},
 }
 
@@ -80,7 +94,7 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 // result data. A playbook that wants the restore command in its recap
 // should the cluster be lost says so in its on_failure: a snapshot is
 // only the remedy when the data is in danger.
-func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, dir string, set func(string, any)) (engine.Plan, error) {
+func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, dir string, keep int, set func(string, any), restoreCommand func(path string) string) (engine.Plan, error) {
 	rctx, cancel := context.WithTimeout(ctx, etcd.StatusTimeout)
 	st, err := cl.Client.Status(rctx, cl.URL)
 	cancel()
@@ -95,10 +109,11 @@ func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, di
 	set("cluster_id", fmt.Sprintf("%x", cl.ID))
 	set("member", from)
 	set("revision", rev)
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	name := func(rev int64) string { return fmt.Sprintf("etcd-%x-r%d-%s.db", cl.ID, rev, stamp) }
+	stamp := time.Now().UTC().Format("20060102T150405.000Z")
+	name := func(rev int64) string { return fmt.Sprintf("etcd-%x-%s-r%d.db", cl.ID, stamp, rev) }
 	set("path", filepath.Join(dir, name(rev)))
-	set("restore_command", restoreCommand(filepath.Join(dir, name(rev)), cl))
+	set("restore_command", restoreCommand(filepath.Join(dir, name(rev))))
+	set("deleted", []string{})
 	return engine.Do(engine.Action{
 		Desc: fmt.Sprintf("save a snapshot of cluster %x (revision %d) from %s to %s", cl.ID, rev, from, dir),
 		Do: func(ctx context.Context) error {
@@ -117,7 +132,14 @@ func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, di
 			set("size", snap.Size)
 			set("keys", snap.Keys)
 			set("etcd_version", snap.Version)
-			set("restore_command", restoreCommand(final, cl))
+			set("restore_command", restoreCommand(final))
+			if keep > 0 {
+				deleted, err := pruneSnapshots(dir, cl.ID, keep)
+				set("deleted", deleted)
+				if err != nil {
+					return fmt.Errorf("snapshot saved to %s; removing older ones: %w", final, err)
+				}
+			}
 			return nil
 		},
 	}), nil
@@ -131,6 +153,9 @@ type savedSnapshot struct {
 	Size     int64
 	Keys     int
 	Version  string
+	// StorageVersion is the data's, from the database (etcd 3.6 writes
+	// it; "" for older data).
+	StorageVersion string
 }
 
 // saveSnapshot streams a snapshot into a temporary file in dir and
@@ -268,29 +293,27 @@ func verifySnapshot(path string, size int64) (savedSnapshot, error) {
 			if v := m.Get([]byte("finishedCompactRev")); len(v) >= 8 {
 				snap.Revision = max(snap.Revision, int64(binary.BigEndian.Uint64(v[:8])))
 			}
+			snap.StorageVersion = string(m.Get([]byte("storageVersion")))
 		}
 		return nil
 	})
 	return snap, err
 }
 
-// restoreCommand is how to restore the snapshot on every member, for the
-// run summary: etcdutl snapshot restore with each member's name and peer
-// URLs, into a new data dir.
-func restoreCommand(path string, cl *etcd.Cluster) string {
-	var ic []string
-	for _, m := range cl.Members {
-		if m.Name == "" {
-			continue
-		}
-		for _, u := range m.PeerURLs {
-			ic = append(ic, m.Name+"="+u)
-		}
+// pruneSnapshots deletes the oldest snapshots of cluster id in dir beyond
+// the newest keep; names sort by time.
+func pruneSnapshots(dir string, id uint64, keep int) ([]string, error) {
+	mine, err := filepath.Glob(filepath.Join(dir, fmt.Sprintf("etcd-%x-*-r*.db", id)))
+	if err != nil {
+		return nil, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "copy %s to every member, stop etcd on all of them, and on each run (NAME, PEER_URL and DATA_DIR its own):\n", path)
-	fmt.Fprintf(&b, "  etcdutl snapshot restore %s --name NAME --initial-advertise-peer-urls PEER_URL --initial-cluster %s --initial-cluster-token %s --data-dir DATA_DIR.restored\n",
-		transport.QuoteWord(filepath.Base(path)), transport.QuoteWord(strings.Join(ic, ",")), fmt.Sprintf("etcd-restored-%x", cl.ID))
-	b.WriteString("then move DATA_DIR.restored to DATA_DIR and start etcd on all members")
-	return b.String()
+	sort.Strings(mine)
+	deleted := []string{}
+	for i := 0; i < len(mine)-keep; i++ {
+		if err := os.Remove(mine[i]); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, mine[i])
+	}
+	return deleted, nil
 }

@@ -60,6 +60,7 @@ type waitHealthyArgs struct {
 //
 // The result has members, the status table: per member id, name,
 // is_leader, is_learner, started, raft_term, raft_index, applied_index,
+// revision (of its store),
 // db_size, db_size_in_use, version, errors, healthy, catching_up,
 // cert_expires (when the member's server certificate expires, RFC 3339;
 // "" without TLS), cert_days (whole days until then, None without TLS)
@@ -126,6 +127,9 @@ func (r healthRow) data() map[string]any {
 		d["raft_term"] = int64(r.status.RaftTerm)
 		d["raft_index"] = int64(r.status.RaftIndex)
 		d["applied_index"] = int64(r.status.RaftAppliedIndex)
+		if r.status.Header != nil {
+			d["revision"] = r.status.Header.Revision
+		}
 		d["db_size"] = r.status.DbSize
 		d["db_size_in_use"] = r.status.DbSizeInUse
 		d["version"] = r.status.Version

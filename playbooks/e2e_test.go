@@ -503,11 +503,11 @@ func testBackup(t *testing.T, e *labtest.Env) {
 		t.Fatalf("backup saved %v, want one snapshot", made)
 	}
 	path := made[0]
-	want := fmt.Sprintf("etcd-%s-r%d-", clusterID(t, e, "etcd-2"), rev)
-	if name := filepath.Base(path); !strings.HasPrefix(name, want) || !strings.HasSuffix(name, ".db") {
-		t.Errorf("snapshot %s, want etcd-CLUSTERID-rREVISION-TIME.db starting %s", name, want)
+	prefix, suffix := fmt.Sprintf("etcd-%s-", clusterID(t, e, "etcd-2")), fmt.Sprintf("-r%d.db", rev)
+	if name := filepath.Base(path); !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
+		t.Errorf("snapshot %s, want etcd-CLUSTERID-TIME-rREVISION.db: %s...%s", name, prefix, suffix)
 	}
-	if !strings.Contains(r.Out, fmt.Sprintf("at revision %d: ", rev)) || !strings.Contains(r.Out, "etcdutl snapshot restore "+filepath.Base(path)) {
+	if !strings.Contains(r.Out, fmt.Sprintf("at revision %d: ", rev)) || !strings.Contains(r.Out, "etcdplay run restore ") || !strings.Contains(r.Out, "-e snapshot=backups/"+filepath.Base(path)) {
 		t.Errorf("backup does not say the revision %d and how to restore %s:\n%s", rev, filepath.Base(path), r.Out)
 	}
 	st, err := snapshot.NewV3(zap.NewNop()).Status(path)

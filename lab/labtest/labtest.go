@@ -951,6 +951,9 @@ type WriterStats struct {
 	Retried int
 	Kinds   map[string]int
 	Failed  []string
+	// MaxStall is the longest a write took to be acknowledged, retries
+	// included: how long the writer could not write.
+	MaxStall time.Duration
 }
 
 func (s WriterStats) RetryKinds() string {
@@ -975,6 +978,7 @@ func StartWriter(c *clientv3.Client, prefix string) *Writer {
 			}
 			k, v := fmt.Sprintf("%s/%05d", prefix, i), fmt.Sprintf("v%d", i)
 			var err error
+			began := time.Now()
 			for attempt := 0; attempt <= 10; attempt++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				_, err = c.Put(ctx, k, v)
@@ -990,6 +994,7 @@ func StartWriter(c *clientv3.Client, prefix string) *Writer {
 				w.st.Failed = append(w.st.Failed, fmt.Sprintf("%s: %v", k, err))
 				continue
 			}
+			w.st.MaxStall = max(w.st.MaxStall, time.Since(began))
 			w.st.KV[k] = v
 		}
 	}()
