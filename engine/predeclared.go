@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// helperNames are the builtins a playbook has besides modules.
+var helperNames = []string{"fail", "json", "on_failure", "refuse", "serial", "struct"}
+
+// predeclared are the names every playbook file sees besides Starlark's
+// own: the modules, fail, refuse, on_failure, serial, struct and json.
+func (r *runner) predeclared() starlark.StringDict {
+	d := starlark.StringDict{
+		"fail":       starlark.NewBuiltin("fail", r.fail),
+		"refuse":     starlark.NewBuiltin("refuse", r.fail),
+		"on_failure": starlark.NewBuiltin("on_failure", r.onFailure),
+		"serial":     starlark.NewBuiltin("serial", r.serial),
+		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":       json.Module,
+	}
+	for name, b := range r.builtins {
+		if _, dup := d[name]; dup {
+			panic("module " + name + " has the name of a builtin")
+		}
+		d[name] = b
+	}
+	return d
+}
+
+// fail stops the run with a message, placed at the call (exit status 1);
+// refuse does the same for a safety check of the playbook (exit status 5).
+func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	sep := " "
+	if err := starlark.UnpackArgs(b.Name(), nil, kwargs, "sep?", &sep); err != nil {
+		return nil, err
+	}
+	parts := make([]string, len(args))
+	for i, v := range args {
+		if s, ok := starlark.AsString(v); ok {
+			parts[i] = s
+		} else {
+			parts[i] = v.String()
+		}
+	}
+	msg := strings.Join(parts, sep)
+	if b.Name() == "refuse" {
+		// A playbook's own safety check: nothing was changed by the step it
+		// refuses, and the exit status says so (5), as a module's would.
+		return nil, &Error{Pos: callerPos(th), Err: &RefusedError{Msg: msg}}
+	}
+	return nil, &Error{Pos: callerPos(th), Err: errors.New(msg)}
+}
