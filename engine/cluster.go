@@ -27,12 +27,8 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 	var targets []*Host
 	var left []string
 	for _, h := range hosts {
-		if why, ok := r.droppedWhy(h.Name()); ok {
-			left = append(left, h.Name()+" left the run earlier ("+why+")")
-			continue
-		}
-		if r.limited(h.h) {
-			left = append(left, h.Name()+" is outside --limit")
+		if a, ok := r.absent(h); ok {
+			left = append(left, a.note())
 			continue
 		}
 		targets = append(targets, h)

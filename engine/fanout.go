@@ -15,15 +15,13 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 	}
 	results := make([]*HostResult, len(hosts))
 	var run []*Host
+	var absent []absence
 	index := map[string]int{}
 	for i, h := range hosts {
 		index[h.Name()] = i
-		if why, ok := r.droppedWhy(h.Name()); ok {
-			results[i] = &HostResult{Host: h, Module: info.Name, Status: StatusSkipped, Msg: "left the run: " + why}
-			continue
-		}
-		if r.limited(h.h) {
-			results[i] = &HostResult{Host: h, Module: info.Name, Status: StatusSkipped, Msg: "outside --limit"}
+		if a, ok := r.absent(h); ok {
+			absent = append(absent, a)
+			results[i] = &HostResult{Host: h, Module: info.Name, Status: StatusSkipped, Msg: a.skipMsg()}
 			continue
 		}
 		if o.runOnce && len(run) == 1 {
@@ -134,7 +132,7 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		return nil, fail("", fmt.Errorf("serial: %s; not started: %s", strings.TrimPrefix(stopped, "not started: "), strings.Join(notStarted, ", ")))
 	}
 	if !r.adhoc && len(hosts) > 0 {
-		if err := noHostLeft(o, run, results, index, r); err != nil {
+		if err := noHostLeft(o, run, absent, results, index, r); err != nil {
 			host := ""
 			if len(hosts) == 1 {
 				host = hosts[0].Name()
@@ -154,16 +152,16 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 // noHostLeft is the error that stops a playbook when no target of a call
 // came through it (see NoHostsLeftError), or nil. Targets outside --limit
 // do not count: the limit is the operator's choice.
-func noHostLeft(o *callOptions, run []*Host, results []*HostResult, index map[string]int, r *runner) error {
+func noHostLeft(o *callOptions, run []*Host, absent []absence, results []*HostResult, index map[string]int, r *runner) error {
 	var parts []string
 	unreachable := true
 	if len(run) == 0 {
-		for _, hr := range results {
-			if hr == nil || hr.Status != StatusSkipped || !strings.HasPrefix(hr.Msg, "left the run: ") {
+		for _, a := range absent {
+			if a.left == nil {
 				return nil
 			}
-			parts = append(parts, hr.Host.Name()+" "+hr.Msg)
-			unreachable = unreachable && r.droppedUnreachable(hr.Host.Name())
+			parts = append(parts, a.host.Name()+" "+a.skipMsg())
+			unreachable = unreachable && a.left.unreachable
 		}
 		if len(parts) == 0 {
 			return nil

@@ -537,19 +537,6 @@ func (r *runner) drop(host string, d dropInfo) {
 	}
 }
 
-func (r *runner) droppedWhy(host string) (string, bool) {
-	r.emitMu.Lock()
-	defer r.emitMu.Unlock()
-	d, ok := r.dropped[host]
-	return d.why, ok
-}
-
-func (r *runner) droppedUnreachable(host string) bool {
-	r.emitMu.Lock()
-	defer r.emitMu.Unlock()
-	return r.dropped[host].unreachable
-}
-
 func (r *runner) droppedHosts() *starlark.List {
 	r.emitMu.Lock()
 	names := append([]string{}, r.droppedList...)

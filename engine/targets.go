@@ -58,3 +58,46 @@ func (r *runner) targets(v starlark.Value) ([]*Host, error) {
 	}
 	return out, nil
 }
+
+// absence is why a call does not work on one of its targets: the host
+// left the run at an earlier call, or it is outside --limit. A host call
+// reports it as the host's skipped result; a cluster call names it when
+// no target is left to reach the cluster through.
+type absence struct {
+	host *Host
+	// left is where and why the host left the run; nil when it is
+	// outside --limit.
+	left *dropInfo
+}
+
+// absent says whether a call skips h, and why: the one place that decides
+// which targets a call leaves out.
+func (r *runner) absent(h *Host) (absence, bool) {
+	r.emitMu.Lock()
+	d, dropped := r.dropped[h.Name()]
+	r.emitMu.Unlock()
+	switch {
+	case dropped:
+		return absence{host: h, left: &d}, true
+	case r.limited(h.h):
+		return absence{host: h}, true
+	}
+	return absence{}, false
+}
+
+// skipMsg is the absent host's result message in a host call.
+func (a absence) skipMsg() string {
+	if a.left != nil {
+		return "left the run: " + a.left.why
+	}
+	return "outside --limit"
+}
+
+// note names the absent host among the targets a cluster call could not
+// use.
+func (a absence) note() string {
+	if a.left != nil {
+		return a.host.Name() + " left the run earlier (" + a.left.why + ")"
+	}
+	return a.host.Name() + " is outside --limit"
+}
