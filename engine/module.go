@@ -99,7 +99,7 @@ type HostModule[A any] struct {
 	// values, or starlark.Unpacker types such as Duration and FileMode.
 	Args func(a *A) []any
 	// Validate, if set, checks the unpacked arguments before any host is
-	// contacted; its error stops the run as bad input (exit status 4).
+	// contacted; its error stops the run as bad input (KindBadInput).
 	Validate func(a *A) error
 	// Plan reads the host (through the call) and decides: NothingToDo(why),
 	// or the actions that would bring the host to what a asks for. It must

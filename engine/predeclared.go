@@ -32,8 +32,8 @@ func (r *runner) predeclared() starlark.StringDict {
 	return d
 }
 
-// fail stops the run with a message, placed at the call (exit status 1);
-// refuse does the same for a safety check of the playbook (exit status 5).
+// fail stops the run with a message, placed at the call (KindStopped);
+// refuse does the same for a safety check of the playbook (KindRefused).
 func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	sep := " "
 	if err := starlark.UnpackArgs(b.Name(), nil, kwargs, "sep?", &sep); err != nil {
@@ -50,7 +50,7 @@ func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	msg := strings.Join(parts, sep)
 	if b.Name() == "refuse" {
 		// A playbook's own safety check: nothing was changed by the step it
-		// refuses, and the exit status says so (5), as a module's would.
+		// refuses, and the error's kind says so, as a module's would.
 		return nil, &Error{Pos: callerPos(th), Err: &RefusedError{Msg: msg}}
 	}
 	return nil, &Error{Pos: callerPos(th), Err: errors.New(msg)}
