@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlark"
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdplay/etcdplay/internal/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -236,7 +237,7 @@ func ParseModuleArgs(info ModuleInfo, kvs []string) ([]starlark.Tuple, error) {
 		} else if ct, ok := commonTypes[key]; ok && key != "until" && key != "hosts" {
 			t = ct
 		} else {
-			return nil, fmt.Errorf("-a %s: %s has no argument %s%s", key, info.Name, key, suggest(key, argNames(info)))
+			return nil, fmt.Errorf("-a %s: %s has no argument %s%s", key, info.Name, key, suggest.Hint(key, argNames(info)))
 		}
 		v, err := argValue(t, val)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/internal/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -90,7 +91,7 @@ func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []st
 	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	b, ok := r.builtins[module]
 	if !ok {
-		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest(module, r.moduleNames()))})
+		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest.Hint(module, r.moduleNames()))})
 	}
 	kwargs, err := ParseModuleArgs(r.modules[module].Info(), kvs)
 	if err != nil {
@@ -459,7 +460,7 @@ func (r *runner) hostByName(name string) (*Host, error) {
 		for _, h := range r.cfg.Inventory.Hosts() {
 			names = append(names, h.Name)
 		}
-		return nil, fmt.Errorf("no host %q in the inventory%s", name, suggest(name, names))
+		return nil, fmt.Errorf("no host %q in the inventory%s", name, suggest.Hint(name, names))
 	}
 	return r.hostValue(h)
 }
