@@ -63,7 +63,7 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 	},
 	Validate: func(a *snapshotSaveArgs) error {
 		if a.Dest == "" {
-			return fmt.Errorf("snapshot_save: dest is empty: give a directory on the control machine")
+			return fmt.Errorf("dest is empty: give a directory on the control machine")
 		}
 		return nil
 	},
