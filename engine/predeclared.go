@@ -9,17 +9,21 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
-// helperNames are the builtins a playbook has besides modules.
-var helperNames = []string{"fail", "json", "on_failure", "refuse", "serial", "struct"}
+// helperNames are the builtins a playbook has besides modules and
+// Starlark's own, for the static check: those of predeclared, which a
+// runner without modules has alone.
+var helperNames = (&runner{}).predeclared().Keys()
 
 // predeclared are the names every playbook file sees besides Starlark's
-// own: the modules, fail, refuse, on_failure, serial, struct and json.
+// own: the modules, fail, refuse, on_failure, serial, truthy, struct and
+// json.
 func (r *runner) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
 		"fail":       starlark.NewBuiltin("fail", r.fail),
 		"refuse":     starlark.NewBuiltin("refuse", r.fail),
 		"on_failure": starlark.NewBuiltin("on_failure", r.onFailure),
 		"serial":     starlark.NewBuiltin("serial", r.serial),
+		"truthy":     starlark.NewBuiltin("truthy", truthy),
 		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":       json.Module,
 	}
@@ -54,4 +58,22 @@ func (r *runner) fail(th *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, &Error{Pos: callerPos(th), Err: &RefusedError{Msg: msg}}
 	}
 	return nil, &Error{Pos: callerPos(th), Err: errors.New(msg)}
+}
+
+// truthy implements truthy(v): v as a boolean by Ansible's rule, the one
+// module arguments, -a and the inventory's ansible_become follow
+// (inventory.Bool): True or False, 1 or 0, or a word yes/no, true/false,
+// on/off, y/n, t/f, 1/0 in any case. Anything else is refused, naming
+// it, rather than read as false: an extra var "-e recreate=ture" must not
+// quietly mean no.
+func truthy(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+		return nil, &Error{Pos: callerPos(th), Err: inputErr(err)}
+	}
+	t, err := truthOf(v)
+	if err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: b.Name(), Err: inputErr(err)}
+	}
+	return starlark.Bool(t), nil
 }

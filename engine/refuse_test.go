@@ -11,7 +11,8 @@ import (
 
 // TestFailAndRefuse: fail() and refuse() stop the run at their call, the
 // one as stopped (exit status 1), the other as refused (5), and nothing
-// after them runs.
+// after them runs; so does truthy() of a word that is no boolean, as bad
+// input (4).
 func TestFailAndRefuse(t *testing.T) {
 	for _, tc := range []struct {
 		call, msg string
@@ -19,6 +20,7 @@ func TestFailAndRefuse(t *testing.T) {
 	}{
 		{`fail("bootstrap:", "no", sep = " ")`, "fail.star:3:9: bootstrap: no", KindStopped},
 		{`refuse("etcd-2 holds cluster 8e9e05c52164694d")`, "fail.star:3:11: refused: etcd-2 holds cluster 8e9e05c52164694d", KindRefused},
+		{`truthy("ture")`, `fail.star:3:11: truthy: got "ture", want a boolean`, KindBadInput},
 	} {
 		inv, conn := enginetest.Hosts(t, "", "h1")
 		rec := &recorder{}
