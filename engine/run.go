@@ -54,8 +54,9 @@ type Config struct {
 	// command that continues a run that stopped.
 	Command string
 	// CommandFor is Command with another playbook ("" keeps it) and
-	// these extra vars: ctx.command_for, for remedies that are another
-	// playbook's run. Nil: Command's playbook word is replaced.
+	// these extra vars (a var whose value is "" is left out):
+	// ctx.command_for, for remedies that are another playbook's run. Nil:
+	// a bare "etcdplay run PLAYBOOK -e k=v ..." of the vars set.
 	CommandFor func(playbook string, vars map[string]string) string
 	// ExecCommandFor is the etcdplay exec command that runs module on the
 	// hosts of pattern with args, reaching the hosts as this run does:
