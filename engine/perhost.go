@@ -40,52 +40,50 @@ func (r *runner) perHost(th *starlark.Thread, h *Host, v starlark.Value) (starla
 	return v, false, nil
 }
 
-func (r *runner) argsFor(th *starlark.Thread, h *Host, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, bool, error) {
-	any := false
-	a := make(starlark.Tuple, len(args))
-	for i, v := range args {
+// argsFor is a call's arguments for host h (see perHost), frozen for the
+// host's goroutine; per reports whether any of them was per-host.
+func (r *runner) argsFor(th *starlark.Thread, h *Host, args starlark.Tuple, kwargs []starlark.Tuple) (a starlark.Tuple, kw []starlark.Tuple, per bool, err error) {
+	return mapArgs(args, kwargs, func(v starlark.Value) (starlark.Value, bool, error) {
 		x, per, err := r.perHost(th, h, v)
 		if err == nil {
 			x, err = frozenCopy(x)
 		}
+		return x, per, err
+	})
+}
+
+// frozenArgs is frozenCopy of every argument: a cluster call's, which
+// are the same for every target.
+func frozenArgs(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, error) {
+	a, kw, _, err := mapArgs(args, kwargs, func(v starlark.Value) (starlark.Value, bool, error) {
+		x, err := frozenCopy(v)
+		return x, false, err
+	})
+	return a, kw, err
+}
+
+// mapArgs is args and kwargs with f applied to every value; an error
+// names its keyword argument, and per reports whether f said any value
+// was per-host.
+func mapArgs(args starlark.Tuple, kwargs []starlark.Tuple, f func(starlark.Value) (starlark.Value, bool, error)) (starlark.Tuple, []starlark.Tuple, bool, error) {
+	anyPer := false
+	a := make(starlark.Tuple, len(args))
+	for i, v := range args {
+		x, per, err := f(v)
 		if err != nil {
 			return nil, nil, true, err
 		}
-		any = any || per
+		anyPer = anyPer || per
 		a[i] = x
 	}
 	kw := make([]starlark.Tuple, len(kwargs))
 	for i, kv := range kwargs {
-		x, per, err := r.perHost(th, h, kv[1])
-		if err == nil {
-			x, err = frozenCopy(x)
-		}
+		x, per, err := f(kv[1])
 		if err != nil {
 			return nil, nil, true, fmt.Errorf("%s: %w", kv[0].(starlark.String).GoString(), err)
 		}
-		any = any || per
+		anyPer = anyPer || per
 		kw[i] = starlark.Tuple{kv[0], x}
 	}
-	return a, kw, any, nil
-}
-
-// frozenArgs is frozenCopy of every argument.
-func frozenArgs(args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, error) {
-	a := make(starlark.Tuple, len(args))
-	for i, v := range args {
-		c, err := frozenCopy(v)
-		if err != nil {
-			return nil, nil, err
-		}
-		a[i] = c
-	}
-	kw := make([]starlark.Tuple, len(kwargs))
-	for i, kv := range kwargs {
-		c, err := frozenCopy(kv[1])
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", kv[0].(starlark.String).GoString(), err)
-		}
-		kw[i] = starlark.Tuple{kv[0], c}
-	}
-	return a, kw, nil
+	return a, kw, anyPer, nil
 }
