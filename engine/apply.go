@@ -27,6 +27,7 @@ func (r *runner) attemptHost(t *task, h *Host, p planner) *HostResult {
 	return hr
 }
 
+// hostCall is the HostCall a module's Plan and actions get for h.
 func (r *runner) hostCall(t *task, h *Host, conn transport.Conn, hr *HostResult) *HostCall {
 	become, user := r.become(t.opts, h.h)
 	return &HostCall{
@@ -36,6 +37,7 @@ func (r *runner) hostCall(t *task, h *Host, conn transport.Conn, hr *HostResult)
 	}
 }
 
+// attemptContext bounds one attempt by the call's timeout=, if any.
 func (r *runner) attemptContext(t *task) (context.Context, context.CancelFunc) {
 	if t.opts.timeout > 0 {
 		return context.WithTimeout(r.ctx, t.opts.timeout)

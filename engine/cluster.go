@@ -12,6 +12,9 @@ import (
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
+// callCluster runs a cluster module once, through the first of its
+// targets that answers (attemptCluster), and returns that one result,
+// reported under the host that answered.
 func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptions, hosts []*Host, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	fail := func(host string, err error) error {
 		return &Error{Pos: pos, Module: info.Name, Host: host, Err: err}

@@ -9,6 +9,10 @@ import (
 	"go.starlark.net/starlark"
 )
 
+// callHosts runs a host module on every target that is not absent: each
+// host's arguments are bound first, on the playbook's thread; then the
+// batches (serial=) fan out, failed and unreachable hosts leave the run,
+// and the call returns one result per target.
 func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos string, o *callOptions, hosts []*Host, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	fail := func(host string, err error) error {
 		return &Error{Pos: pos, Module: info.Name, Host: host, Err: err}
@@ -188,6 +192,8 @@ func noHostLeft(o *callOptions, run []*Host, absent []absence, results []*HostRe
 	return &NoHostsLeftError{Unreachable: unreachable, Detail: strings.Join(parts, "; ")}
 }
 
+// ignored reports whether the call keeps hr's host in the run despite it
+// (ignore_errors=, ignore_unreachable=).
 func (r *runner) ignored(o *callOptions, hr *HostResult) bool {
 	switch hr.Status {
 	case StatusFailed:
@@ -198,6 +204,8 @@ func (r *runner) ignored(o *callOptions, hr *HostResult) bool {
 	return false
 }
 
+// noteInterrupted records for the recap which hosts of t were done, in
+// flight and not started when the run was interrupted.
 func (r *runner) noteInterrupted(t *task, notStarted []string) {
 	in := &Interruption{Task: t.id, Module: t.module, Pos: t.pos, Done: []string{}, InFlight: []string{}, NotStarted: []string{}}
 	t.mu.Lock()
@@ -217,6 +225,7 @@ func (r *runner) noteInterrupted(t *task, notStarted []string) {
 	r.emitMu.Unlock()
 }
 
+// batch splits hosts into batches of n, in order (one batch when n is 0).
 func batch(hosts []*Host, n int) [][]*Host {
 	if n <= 0 || n >= len(hosts) {
 		return [][]*Host{hosts}
@@ -265,6 +274,7 @@ loop:
 	wg.Wait()
 }
 
+// emitResult reports one host's result as a host_result event.
 func (r *runner) emitResult(t *task, hr *HostResult) {
 	r.resMu.Lock()
 	e := Event{

@@ -80,15 +80,17 @@ func (i ModuleInfo) Param(name string) (Param, bool) {
 // struct; the wrapper makes a fresh A per host, so per-host argument values
 // (a dict keyed by host, or a function of the host) give each host its own.
 //
-// A module file declares one, documented by its doc comment:
+// A module file declares one, documented by its doc comment, and lists
+// it in modules.All (modules/copy.go, shortened):
 //
 //	// copy writes a file ... (user documentation, printed by etcdplay doc)
-//	var Copy = &engine.HostModule[copyArgs]{
+//	var copyModule = &engine.HostModule[copyArgs]{
 //		Name: "copy",
 //		Args: func(a *copyArgs) []any {
 //			return []any{"dest", &a.Dest, "content?", &a.Content, "mode?", &a.Mode}
 //		},
-//		Plan: planCopy,
+//		Validate: func(a *copyArgs) error { ... },
+//		Plan: func(ctx context.Context, c *engine.HostCall, a *copyArgs) (engine.Plan, error) { ... },
 //	}
 type HostModule[A any] struct {
 	Name string
