@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlark"
 	"gopkg.in/yaml.v3"
 
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -236,7 +237,7 @@ func ParseModuleArgs(info ModuleInfo, kvs []string) ([]starlark.Tuple, error) {
 		} else if ct, ok := commonTypes[key]; ok && key != "until" && key != "hosts" {
 			t = ct
 		} else {
-			return nil, fmt.Errorf("-a %s: %s has no argument %s%s", key, info.Name, key, suggest(key, argNames(info)))
+			return nil, fmt.Errorf("-a %s: %s has no argument %s%s", key, info.Name, key, suggest.Hint(key, argNames(info)))
 		}
 		v, err := argValue(t, val)
 		if err != nil {
@@ -396,24 +397,49 @@ func mergeYAML(vars map[string]any, b []byte) error {
 }
 
 // ansibleBool reads v as a boolean argument: True or False, or a string
-// Ansible reads as one (inventory.Bool: yes/no, true/false, on/off, 1/0,
-// y/n, t/f, in any case), as -a, -e and inventory variables give them.
-// Other values are returned as they are, for the unpacker to refuse.
+// or number Ansible reads as one (inventory.Bool: yes/no, true/false,
+// on/off, 1/0, y/n, t/f, in any case), as -a, -e and inventory variables
+// give them. Other values are returned as they are, for the unpacker to
+// refuse.
 func ansibleBool(v starlark.Value) (starlark.Value, error) {
-	s, ok := v.(starlark.String)
-	if !ok {
+	switch v.(type) {
+	case starlark.String, starlark.Int, starlark.Float:
+	default:
 		return v, nil
 	}
-	b, ok := inventory.Bool(string(s))
-	if !ok {
-		return nil, fmt.Errorf("got %q, want a boolean: True or False (or yes/no, true/false, on/off, 1/0)", string(s))
+	b, err := truthOf(v)
+	if err != nil {
+		return nil, err
 	}
 	return starlark.Bool(b), nil
 }
 
-// boolArgs returns args and kwargs with the strings given to bool
+// truthOf reads v as a boolean with inventory.Bool's rule (Ansible's): a
+// bool, 1 or 0, or a truthy word. It is the one rule of ansibleBool and
+// the truthy builtin.
+func truthOf(v starlark.Value) (bool, error) {
+	var x any
+	switch v := v.(type) {
+	case starlark.Bool:
+		x = bool(v)
+	case starlark.String:
+		x = string(v)
+	case starlark.Int:
+		if n, ok := v.Int64(); ok {
+			x = int(n)
+		}
+	case starlark.Float:
+		x = float64(v)
+	}
+	if b, ok := inventory.Bool(x); ok {
+		return b, nil
+	}
+	return false, fmt.Errorf("got %s, want a boolean: True or False (or yes/no, true/false, on/off, 1/0)", v.String())
+}
+
+// boolArgs returns args and kwargs with the values given to bool
 // parameters read by ansibleBool, so that a playbook may pass a bool
-// parameter an inventory variable or an extra var ("yes") as it is.
+// parameter an inventory variable or an extra var ("yes", 1) as it is.
 // pairs is what a module's Args returns; the slices given are not
 // changed.
 func boolArgs(pairs []any, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Tuple, []starlark.Tuple, error) {
@@ -438,9 +464,6 @@ func boolArgs(pairs []any, args starlark.Tuple, kwargs []starlark.Tuple) (starla
 		if i >= len(positional) || !positional[i] {
 			continue
 		}
-		if _, ok := v.(starlark.String); !ok {
-			continue
-		}
 		if outArgs == nil {
 			outArgs = append(starlark.Tuple(nil), args...)
 		}
@@ -457,7 +480,7 @@ func boolArgs(pairs []any, args starlark.Tuple, kwargs []starlark.Tuple) (starla
 	var outKw []starlark.Tuple
 	for i, kv := range kwargs {
 		name, _ := starlark.AsString(kv[0])
-		if _, ok := kv[1].(starlark.String); !ok || !isBool[name] {
+		if !isBool[name] {
 			continue
 		}
 		if outKw == nil {

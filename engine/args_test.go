@@ -115,6 +115,19 @@ func TestBooleansAsAnsibleReadsThem(t *testing.T) {
 	if err != nil || a.Name != "yes" {
 		t.Errorf("name=\"yes\": %+v, %v", a, err)
 	}
+	// So are 1 and 0, as a YAML inventory gives them (etcd_direct: 1).
+	for n, want := range map[int]bool{1: true, 0: false} {
+		a, err := unpack(info.Name, argsProbeModule.Args, nil, nil,
+			[]starlark.Tuple{{starlark.String("name"), starlark.String("x")}, {starlark.String("on"), starlark.MakeInt(n)}})
+		if err != nil || a.On != want {
+			t.Errorf("on=%d: On = %v, %v; want %v", n, a != nil && a.On, err, want)
+		}
+	}
+	if _, err := unpack(info.Name, argsProbeModule.Args, nil, nil,
+		[]starlark.Tuple{{starlark.String("name"), starlark.String("x")}, {starlark.String("on"), starlark.MakeInt(2)}}); err == nil ||
+		!strings.Contains(err.Error(), "for parameter on: got 2, want a boolean") {
+		t.Errorf("on=2: %v", err)
+	}
 	// The common arguments read booleans the same way.
 	for word, want := range map[string]bool{"yes": true, "off": false, "True": true} {
 		o, _, err := parseOptions(info, []starlark.Tuple{{starlark.String("ignore_errors"), starlark.String(word)}})

@@ -181,8 +181,13 @@ func (c *HostCall) RunCommand() string { return c.r.cfg.Command }
 // message whose remedy is one module call. Without the CLI's help it is
 // a template with INVENTORY for the inventory.
 func (c *HostCall) ExecCommand(pattern, module string, args map[string]string) string {
-	if c.r.cfg.ExecCommandFor != nil {
-		return c.r.cfg.ExecCommandFor(pattern, module, args)
+	return c.r.execCommand(pattern, module, args)
+}
+
+// execCommand is HostCall.ExecCommand and ctx.exec_command.
+func (r *runner) execCommand(pattern, module string, args map[string]string) string {
+	if r.cfg.ExecCommandFor != nil {
+		return r.cfg.ExecCommandFor(pattern, module, args)
 	}
 	words := []string{"etcdplay", "exec", "-i", "INVENTORY", pattern, "-m", module}
 	for _, k := range slices.Sorted(maps.Keys(args)) {

@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -153,7 +154,7 @@ func (c *checker) file(src source, data []byte) *checkedFile {
 			if strings.HasPrefix(from.Name, "_") {
 				c.add(from.NamePos.String(), "load: %s is private to %s (names starting with _ are not exported)", from.Name, lsrc.name())
 			} else if !sub.globals[from.Name] {
-				c.add(from.NamePos.String(), "load: %s defines no %s%s", lsrc.name(), from.Name, suggest(from.Name, names))
+				c.add(from.NamePos.String(), "load: %s defines no %s%s", lsrc.name(), from.Name, suggest.Hint(from.Name, names))
 			}
 		}
 	}
@@ -176,7 +177,7 @@ func (c *checker) file(src source, data []byte) *checkedFile {
 				if rest, ok := strings.CutPrefix(msg, "undefined: "); ok && callees[e.Pos] {
 					msg = "unknown module or function " + rest
 					if !strings.Contains(rest, "did you mean") {
-						msg += suggest(rest, c.names())
+						msg += suggest.Hint(rest, c.names())
 					}
 				}
 				c.add(e.Pos.String(), "%s", msg)
@@ -261,7 +262,7 @@ func (c *checker) moduleCall(info ModuleInfo, call *syntax.CallExpr) {
 					}
 					continue
 				}
-				c.add(a.X.(*syntax.Ident).NamePos.String(), "%s has no argument %s%s", info.Name, name, suggest(name, argNames(info)))
+				c.add(a.X.(*syntax.Ident).NamePos.String(), "%s has no argument %s%s", info.Name, name, suggest.Hint(name, argNames(info)))
 				continue
 			}
 			positional = append(positional, arg)
@@ -328,7 +329,7 @@ func (c *checker) hostName(lit *syntax.Literal) {
 		for _, h := range c.cfg.Inventory.Hosts() {
 			names = append(names, h.Name)
 		}
-		c.add(lit.TokenPos.String(), "no host %q in the inventory%s", name, suggest(name, names))
+		c.add(lit.TokenPos.String(), "no host %q in the inventory%s", name, suggest.Hint(name, names))
 	}
 }
 

@@ -10,6 +10,16 @@
 // first (Plan) and change only what their actions say; check mode is the
 // same code stopping before the actions run.
 //
+// A module call in a playbook goes through the files named for each step:
+// wrapper.go (call: the one wrapper, with the common arguments of
+// options.go and the targets of targets.go), then fanout.go for a host
+// module (batches and the parallel fan-out, retry.go around each attempt)
+// or cluster.go for a cluster module (one call, trying the targets in
+// turn), then apply.go (Plan, then the actions' Do outside check mode). A
+// module reaches its host through the HostCall of call.go, whose Run and
+// Put go to the host's transport.Conn.
+//
 // The engine reaches hosts only through a Connector, and never imports the
-// modules package; cmd/etcdplay wires the two together.
+// modules package; cmd/etcdplay wires the two together. It says how an
+// error ended a run as an ErrorKind; the CLI decides the exit status.
 package engine

@@ -7,14 +7,62 @@ import (
 	"strings"
 )
 
-// Exit codes an Error picks for itself; cmd/etcdplay documents them.
+// ErrorKind is how an error ended a run. The engine says only the kind;
+// the CLI's one table (cmd/etcdplay/exitcode.go) turns a kind into an
+// exit status.
+type ErrorKind int
+
 const (
-	exitError       = 1
-	exitFailed      = 2
-	exitUnreachable = 3
-	exitBadInput    = 4
-	exitRefused     = 5
+	// KindNone is no error: the run ended well.
+	KindNone ErrorKind = iota
+	// KindStopped is an error of no other kind that stopped the run:
+	// fail(), a module's error, an internal error.
+	KindStopped
+	// KindHostsFailed is hosts that failed: a call none of whose target
+	// hosts came through, one of them failing (NoHostsLeftError).
+	KindHostsFailed
+	// KindUnreachable is the same with every such host unreachable.
+	KindUnreachable
+	// KindBadInput is input the run cannot work with (InputError).
+	KindBadInput
+	// KindRefused is a safety check refusing a step (RefusedError).
+	KindRefused
+	// KindInterrupted is a run cut short by Ctrl-C or SIGTERM.
+	KindInterrupted
 )
+
+var kindNames = [...]string{"none", "stopped", "hosts failed", "unreachable", "bad input", "refused", "interrupted"}
+
+func (k ErrorKind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("ErrorKind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// Kinded is an error that knows its kind: Error, NoHostsLeftError,
+// RefusedError and InputError are, and so may errors of other packages
+// be. The first one in an error's chain decides (errors.As).
+type Kinded interface {
+	error
+	Kind() ErrorKind
+}
+
+// KindOf is the kind of err: KindNone for nil, KindInterrupted for a
+// cancelled run, else that of the first Kinded error in its chain, and
+// KindStopped when there is none.
+func KindOf(err error) ErrorKind {
+	var k Kinded
+	switch {
+	case err == nil:
+		return KindNone
+	case errors.Is(err, context.Canceled):
+		return KindInterrupted
+	case errors.As(err, &k):
+		return k.Kind()
+	}
+	return KindStopped
+}
 
 // Error is a run stopped by the playbook or a module, placed at the call in
 // the playbook that stopped it:
@@ -52,25 +100,27 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// ExitCode says how etcdplay exits after this error: 5 for a safety
-// refusal, 4 for bad input (playbook, arguments), 1 otherwise. An
-// interrupted run is recognised by errors.Is(err, context.Canceled).
-func (e *Error) ExitCode() int {
+// Kind says how the error ended the run: interrupted, refused, bad input,
+// hosts failed or unreachable (see NoHostsLeftError), or else stopped.
+// A refusal wins over the other kinds wherever it is in the chain: the
+// step was refused, whatever else went wrong.
+func (e *Error) Kind() ErrorKind {
 	var (
 		r *RefusedError
 		i *InputError
+		n *NoHostsLeftError
 	)
 	switch {
+	case Interrupted(e.Err):
+		return KindInterrupted
 	case errors.As(e.Err, &r):
-		return exitRefused
+		return KindRefused
 	case errors.As(e.Err, &i):
-		return exitBadInput
+		return KindBadInput
+	case errors.As(e.Err, &n):
+		return n.Kind()
 	}
-	var n *NoHostsLeftError
-	if errors.As(e.Err, &n) {
-		return n.ExitCode()
-	}
-	return exitError
+	return KindStopped
 }
 
 // NoHostsLeftError stops a playbook at a call that no target host came
@@ -90,24 +140,25 @@ func (e *NoHostsLeftError) Error() string {
 	return e.Detail + "; no target host is left, so the run stops here"
 }
 
-// ExitCode is 3 when the hosts were unreachable, else 2.
-func (e *NoHostsLeftError) ExitCode() int {
+// Kind is KindUnreachable when the hosts were unreachable, else
+// KindHostsFailed.
+func (e *NoHostsLeftError) Kind() ErrorKind {
 	if e.Unreachable {
-		return exitUnreachable
+		return KindUnreachable
 	}
-	return exitFailed
+	return KindHostsFailed
 }
 
 // RefusedError is a safety check refusing a step. A module returns it (see
-// Refuse) from Plan, before changing anything; the run stops with exit
-// status 5 and the message, which should show why (the arithmetic of a
-// quorum, the member a data dir belongs to) and how to proceed.
+// Refuse) from Plan, before changing anything; the run stops, refused
+// (KindRefused), with the message, which should show why (the arithmetic
+// of a quorum, the member a data dir belongs to) and how to proceed.
 type RefusedError struct{ Msg string }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Msg }
 
-// ExitCode is 5: a safety check refused a step.
-func (e *RefusedError) ExitCode() int { return exitRefused }
+// Kind is KindRefused.
+func (e *RefusedError) Kind() ErrorKind { return KindRefused }
 
 // Refuse returns a RefusedError.
 func Refuse(format string, args ...any) error {
@@ -115,15 +166,15 @@ func Refuse(format string, args ...any) error {
 }
 
 // InputError is input the run cannot work with: a playbook that does not
-// parse, an unknown argument, a value of the wrong kind. The run stops with
-// exit status 4.
+// parse, an unknown argument, a value of the wrong kind. The run stops as
+// bad input (KindBadInput).
 type InputError struct{ Err error }
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// ExitCode is 4: bad input.
-func (e *InputError) ExitCode() int { return exitBadInput }
+// Kind is KindBadInput.
+func (e *InputError) Kind() ErrorKind { return KindBadInput }
 
 // BadInput returns an InputError. Modules return it from Validate or Plan
 // for arguments that can never work (as opposed to a host where they failed).
@@ -131,9 +182,14 @@ func BadInput(format string, args ...any) error {
 	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
+// inputErr marks err as bad input, unless it is already, or is a
+// refusal (a Validate that refuses a path stays a refusal).
 func inputErr(err error) error {
-	var ie *InputError
-	if err == nil || errors.As(err, &ie) {
+	var (
+		ie *InputError
+		r  *RefusedError
+	)
+	if err == nil || errors.As(err, &ie) || errors.As(err, &r) {
 		return err
 	}
 	return &InputError{Err: err}

@@ -12,6 +12,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // fileOptions are the Starlark dialect of playbooks: sets, while loops,
@@ -84,7 +86,7 @@ func OpenPlaybook(arg string, shipped fs.FS) (*Playbook, error) {
 	for _, s := range ShippedPlaybooks(shipped) {
 		names = append(names, s.Name)
 	}
-	return nil, BadInput("no playbook %q: not a .star file here, nor a shipped playbook%s (etcdplay playbooks lists them)", arg, suggest(strings.TrimSuffix(arg, ".star"), names))
+	return nil, BadInput("no playbook %q: not a .star file here, nor a shipped playbook%s (etcdplay playbooks lists them)", arg, suggest.Hint(strings.TrimSuffix(arg, ".star"), names))
 }
 
 // loader executes playbook files and their loads, each once per run.

@@ -80,15 +80,17 @@ func (i ModuleInfo) Param(name string) (Param, bool) {
 // struct; the wrapper makes a fresh A per host, so per-host argument values
 // (a dict keyed by host, or a function of the host) give each host its own.
 //
-// A module file declares one, documented by its doc comment:
+// A module file declares one, documented by its doc comment, and lists
+// it in modules.All (modules/copy.go, shortened):
 //
 //	// copy writes a file ... (user documentation, printed by etcdplay doc)
-//	var Copy = &engine.HostModule[copyArgs]{
+//	var copyModule = &engine.HostModule[copyArgs]{
 //		Name: "copy",
 //		Args: func(a *copyArgs) []any {
 //			return []any{"dest", &a.Dest, "content?", &a.Content, "mode?", &a.Mode}
 //		},
-//		Plan: planCopy,
+//		Validate: func(a *copyArgs) error { ... },
+//		Plan: func(ctx context.Context, c *engine.HostCall, a *copyArgs) (engine.Plan, error) { ... },
 //	}
 type HostModule[A any] struct {
 	Name string
@@ -99,7 +101,7 @@ type HostModule[A any] struct {
 	// values, or starlark.Unpacker types such as Duration and FileMode.
 	Args func(a *A) []any
 	// Validate, if set, checks the unpacked arguments before any host is
-	// contacted; its error stops the run as bad input (exit status 4).
+	// contacted; its error stops the run as bad input (KindBadInput).
 	Validate func(a *A) error
 	// Plan reads the host (through the call) and decides: NothingToDo(why),
 	// or the actions that would bring the host to what a asks for. It must

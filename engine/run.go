@@ -13,6 +13,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
@@ -53,8 +54,9 @@ type Config struct {
 	// command that continues a run that stopped.
 	Command string
 	// CommandFor is Command with another playbook ("" keeps it) and
-	// these extra vars: ctx.command_for, for remedies that are another
-	// playbook's run. Nil: Command's playbook word is replaced.
+	// these extra vars (a var whose value is "" is left out):
+	// ctx.command_for, for remedies that are another playbook's run. Nil:
+	// a bare "etcdplay run PLAYBOOK -e k=v ..." of the vars set.
 	CommandFor func(playbook string, vars map[string]string) string
 	// ExecCommandFor is the etcdplay exec command that runs module on the
 	// hosts of pattern with args, reaching the hosts as this run does:
@@ -90,7 +92,7 @@ func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []st
 	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	b, ok := r.builtins[module]
 	if !ok {
-		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest(module, r.moduleNames()))})
+		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest.Hint(module, r.moduleNames()))})
 	}
 	kwargs, err := ParseModuleArgs(r.modules[module].Info(), kvs)
 	if err != nil {
@@ -459,7 +461,7 @@ func (r *runner) hostByName(name string) (*Host, error) {
 		for _, h := range r.cfg.Inventory.Hosts() {
 			names = append(names, h.Name)
 		}
-		return nil, fmt.Errorf("no host %q in the inventory%s", name, suggest(name, names))
+		return nil, fmt.Errorf("no host %q in the inventory%s", name, suggest.Hint(name, names))
 	}
 	return r.hostValue(h)
 }
@@ -535,19 +537,6 @@ func (r *runner) drop(host string, d dropInfo) {
 		r.dropped[host] = d
 		r.droppedList = append(r.droppedList, host)
 	}
-}
-
-func (r *runner) droppedWhy(host string) (string, bool) {
-	r.emitMu.Lock()
-	defer r.emitMu.Unlock()
-	d, ok := r.dropped[host]
-	return d.why, ok
-}
-
-func (r *runner) droppedUnreachable(host string) bool {
-	r.emitMu.Lock()
-	defer r.emitMu.Unlock()
-	return r.dropped[host].unreachable
 }
 
 func (r *runner) droppedHosts() *starlark.List {

@@ -70,8 +70,8 @@ func (r *runner) runEnd() {
 	}
 }
 
-// NewCall returns a call on host h outside any playbook, for tools and
-// tests that use the etcd layer or a module's reading directly: it has
+// NewCall returns a call on host h outside any playbook, for tests that
+// use the etcd layer or a module's reading directly: it has
 // the run's state (RunKey, AtRunEnd) of a run of its own, which end
 // ends. Its connection is cfg.Connector's (nil: none).
 func NewCall(ctx context.Context, cfg Config, h *inventory.Host) (c *HostCall, end func(), err error) {

@@ -137,6 +137,15 @@ LANGUAGE
     Starlark (https://github.com/google/starlark-go/blob/master/doc/spec.md)
     with sets, while loops, top-level if/for and global reassignment; no
     recursion. There is no file or network access except through modules.
-    Besides Starlark's builtins: fail, refuse, on_failure, serial, struct,
-    json (encode, decode, indent), and the modules. print() writes to the run's output.
+    Besides Starlark's builtins: fail, refuse, on_failure, serial, truthy,
+    struct, json (encode, decode, indent), and the modules. print() writes
+    to the run's output.
+
+    truthy(v) reads an extra var or an inventory variable as a boolean by
+    Ansible's rule, the one every boolean argument follows: True or
+    False, 1 or 0, or yes/no, true/false, on/off, y/n, t/f in any case.
+    Any other value stops the run as bad input, naming it, so that a typo
+    (-e recreate=ture) does not quietly mean no:
+        if truthy(ctx.vars.get("recreate", False)):
+            ...
 `

@@ -199,16 +199,14 @@ func (c *playCtx) commandFor(th *starlark.Thread, b *starlark.Builtin, args star
 			}
 			continue
 		}
-		v, ok := starlark.AsString(kv[1])
-		if !ok {
-			v = kv[1].String()
-		}
-		vars[k] = v
+		vars[k] = word(kv[1])
 	}
 	if c.r.cfg.CommandFor == nil {
 		words := []string{"etcdplay", "run", playbook}
 		for _, k := range slices.Sorted(maps.Keys(vars)) {
-			words = append(words, "-e", k+"="+vars[k])
+			if vars[k] != "" {
+				words = append(words, "-e", k+"="+vars[k])
+			}
 		}
 		return starlark.String(strings.Join(words, " ")), nil
 	}
@@ -225,20 +223,18 @@ func (c *playCtx) execCommand(th *starlark.Thread, b *starlark.Builtin, args sta
 	}
 	margs := map[string]string{}
 	for _, kv := range kwargs {
-		v, ok := starlark.AsString(kv[1])
-		if !ok {
-			v = kv[1].String()
-		}
-		margs[string(kv[0].(starlark.String))] = v
+		margs[string(kv[0].(starlark.String))] = word(kv[1])
 	}
-	if c.r.cfg.ExecCommandFor == nil {
-		words := []string{"etcdplay", "exec", pattern, "-m", module}
-		for _, k := range slices.Sorted(maps.Keys(margs)) {
-			words = append(words, "-a", k+"="+margs[k])
-		}
-		return starlark.String(strings.Join(words, " ")), nil
+	return starlark.String(c.r.execCommand(pattern, module, margs)), nil
+}
+
+// word is v as a command line gives it: a string as it is, any other
+// value as Starlark writes it.
+func word(v starlark.Value) string {
+	if s, ok := starlark.AsString(v); ok {
+		return s
 	}
-	return starlark.String(c.r.cfg.ExecCommandFor(pattern, module, margs)), nil
+	return v.String()
 }
 
 // hosts implements ctx.hosts(pattern="all"): the hosts matching an

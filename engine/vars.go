@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.starlark.net/starlark"
+
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // varsDict is ctx.vars: a read-only dict of the extra vars whose missing
@@ -40,7 +42,7 @@ func (v varsDict) Get(k starlark.Value) (starlark.Value, bool, error) {
 				names = append(names, string(ks))
 			}
 		}
-		return nil, false, fmt.Errorf("no extra var %s: give it with -e %s=VALUE%s", s, string(s), suggest(string(s), names))
+		return nil, false, fmt.Errorf("no extra var %s: give it with -e %s=VALUE%s", s, string(s), suggest.Hint(string(s), names))
 	}
 	return nil, false, fmt.Errorf("ctx.vars: key %s not found", k)
 }

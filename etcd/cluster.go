@@ -468,7 +468,7 @@ func (m *MemberArg) Pairs() []any {
 	return []any{"name?", &m.Name, "id?", &m.ID, "peer_url?", &m.PeerURL}
 }
 
-func (m *MemberArg) Validate(module string) error {
+func (m *MemberArg) Validate() error {
 	n := 0
 	for _, s := range []string{m.Name, m.ID, m.PeerURL} {
 		if s != "" {
@@ -476,11 +476,11 @@ func (m *MemberArg) Validate(module string) error {
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("%s: name the member with exactly one of name=, id= (hex, as member_list shows it) or peer_url=", module)
+		return fmt.Errorf("name the member with exactly one of name=, id= (hex, as member_list shows it) or peer_url=")
 	}
 	if m.PeerURL != "" {
 		if msg := CheckURL(m.PeerURL); msg != "" {
-			return fmt.Errorf("%s: peer_url: %s", module, msg)
+			return fmt.Errorf("peer_url: %s", msg)
 		}
 	}
 	return nil

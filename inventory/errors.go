@@ -3,10 +3,11 @@ package inventory
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // ParseError is an error in an inventory file: where it is and what was
@@ -70,74 +71,12 @@ func quote(s string) string {
 }
 
 // didYouMean returns ` (did you mean "x"?)` when one of candidates is close
-// to name, else "".
+// to name (suggest.Closest), else "".
 func didYouMean(name string, candidates []string) string {
-	if s := suggest(name, candidates); s != "" {
+	if s := suggest.Closest(name, candidates); s != "" {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
-}
-
-// suggest returns the candidate closest to name by edit distance, if it is
-// close enough to be a plausible typo.
-func suggest(name string, candidates []string) string {
-	if name == "" {
-		return ""
-	}
-	limit := 1 + utf8.RuneCountInString(name)/4
-	if limit > 3 {
-		limit = 3
-	}
-	best, bestD := "", limit+1
-	sorted := append([]string(nil), candidates...)
-	sort.Strings(sorted) // ties go to the alphabetically first, deterministically
-	for _, c := range sorted {
-		if c == name {
-			continue
-		}
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c), bestD); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b
-// (insertions, deletions, substitutions and adjacent transpositions, so
-// "etdc" is one step from "etcd"). It gives up, returning max, once the
-// distance is known to be at least max.
-func editDistance(a, b string, max int) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d >= max || -d >= max {
-		return max
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			v := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				v = min(v, prev2[j-2]+1)
-			}
-			cur[j] = v
-			rowMin = min(rowMin, v)
-		}
-		if rowMin >= max {
-			return max
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return min(prev[len(rb)], max)
 }
 
 // splitLines splits an INI file into lines as Python's str.splitlines

@@ -250,18 +250,6 @@ func TestExpandHostPattern(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	candidates := []string{"etcd", "etcd-1", "spare", "all", "ungrouped"}
-	for in, want := range map[string]string{
-		"etdc": "etcd", "ectd": "etcd", "etc": "etcd", "spar": "spare", "Etcd": "etcd",
-		"etcd-11": "etcd-1", "x": "", "database": "", "": "",
-	} {
-		if got := suggest(in, candidates); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestShlexBlanks(t *testing.T) {
 	// A no-break space is not a blank to shlex: it stays in the word, on
 	// the fast path as on the slow one.

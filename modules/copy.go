@@ -74,7 +74,7 @@ var copyModule = &engine.HostModule[copyArgs]{
 		if a.Src != "" {
 			b, err := os.ReadFile(c.LocalPath(a.Src))
 			if err != nil {
-				return engine.Plan{}, engine.BadInput("copy: src: %v", err)
+				return engine.Plan{}, engine.BadInput("src: %v", err)
 			}
 			content = b
 		} else {

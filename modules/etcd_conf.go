@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // settingKind is the type of value an etcd setting takes.
@@ -267,7 +267,7 @@ func (c etcdConf) validate() error {
 		v := c[k]
 		s, ok := etcdSettings[k]
 		if !ok {
-			if hint := suggestSetting(k); hint != "" {
+			if hint := suggest.Closest(k, slices.Collect(maps.Keys(etcdSettings))); hint != "" {
 				add(k, "not a setting etcd knows: did you mean %s?", hint)
 			} else {
 				add(k, "not a setting etcd knows (etcd v3.6 only warns about it in its log and goes on without it)")
@@ -455,21 +455,6 @@ func checkAdvertiseURL(s string) string {
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return fmt.Sprintf("%q: an advertised URL is what others dial; %s is a wildcard for listening, not an address to dial", s, host)
-	}
-	return ""
-}
-
-// suggestSetting returns the known setting closest to name, when it is
-// close enough to be a typo.
-func suggestSetting(name string) string {
-	best, bestD := "", 1<<30
-	for k := range etcdSettings {
-		if d := engine.EditDistance(name, k); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
-	}
-	if bestD <= max(2, len(name)/6) {
-		return best
 	}
 	return ""
 }

@@ -55,7 +55,7 @@ def main(ctx):
 	sh("cp /etc/default/etcd /root/etcd.default && echo 'ETCD_NAME=\"etcd-1\"' >> /etc/default/etcd")
 	rec, err := p.run(play, false, nil)
 	var ee *engine.Error
-	if !asEngineError(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(err.Error(), "running and configured in /etc/default/etcd") {
+	if !asEngineError(err, &ee) || ee.Kind() != engine.KindRefused || !strings.Contains(err.Error(), "running and configured in /etc/default/etcd") {
 		t.Errorf("configured instance: %v\n%s", err, rec.buf)
 	}
 	sh("mv /root/etcd.default /etc/default/etcd")

@@ -227,7 +227,7 @@ def main(ctx):
     systemd("etcd-2", unit = "etcd", state = "stopped", cluster = ctx.hosts("etcd"))
 `, false, nil)
 	var ee *engine.Error
-	if !asEngineError(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(err.Error(),
+	if !asEngineError(err, &ee) || ee.Kind() != engine.KindRefused || !strings.Contains(err.Error(),
 		"stopping etcd-2 would lose quorum: 3 voting members, 2 healthy (etcd-3 is down (connection refused)); quorum is 2, fault tolerance 0; after stopping etcd-2, 3 voters with 1 healthy < quorum 2. Bring etcd-3 back first, or force=True to override.") {
 		t.Errorf("second stop: %v\n%s", err, rec.buf)
 	}

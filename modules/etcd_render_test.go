@@ -133,7 +133,7 @@ def main(ctx):
     render_conf("etcd-1", dest = "other.conf", values = c)
 `, false)
 	var ee *engine.Error
-	if !asEngineError(err, &ee) || ee.ExitCode() != 4 {
+	if !asEngineError(err, &ee) || ee.Kind() != engine.KindBadInput {
 		t.Fatalf("bad values: %v\n%s", err, rec.buf)
 	}
 	for _, want := range []string{"ETCD_INITAL_CLUSTER_TOKEN: not a setting etcd knows: did you mean ETCD_INITIAL_CLUSTER_TOKEN?", `does not list this member's name "etcd-9"`} {

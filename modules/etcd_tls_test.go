@@ -166,7 +166,7 @@ def main(ctx):
 		missing := filepath.Join(t.TempDir(), "nope.key")
 		rec, err, _ := run(with(etcd.VarKey, missing), list)
 		var ee *engine.Error
-		if !asEngineError(err, &ee) || ee.ExitCode() != 4 {
+		if !asEngineError(err, &ee) || ee.Kind() != engine.KindBadInput {
 			t.Fatalf("want bad input (exit 4): %v\n%s", err, rec.buf)
 		}
 		if !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "no such file") {
@@ -181,7 +181,7 @@ def main(ctx):
 	t.Run("key of another certificate", func(t *testing.T) {
 		rec, err, _ := run(with(etcd.VarKey, other.Key), list)
 		var ee *engine.Error
-		if !asEngineError(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(err.Error(), "private key does not match public key") {
+		if !asEngineError(err, &ee) || ee.Kind() != engine.KindBadInput || !strings.Contains(err.Error(), "private key does not match public key") {
 			t.Errorf("want bad input (exit 4): %v\n%s", err, rec.buf)
 		}
 	})

@@ -107,7 +107,7 @@ def main(ctx):
 	refused := func(rec *recorder, err error, want string) {
 		t.Helper()
 		var ee *engine.Error
-		if !asEngineError(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(err.Error(), want) {
+		if !asEngineError(err, &ee) || ee.Kind() != engine.KindRefused || !strings.Contains(err.Error(), want) {
 			t.Errorf("want a refusal containing %q, got %v\n%s", want, err, rec.buf)
 		}
 	}

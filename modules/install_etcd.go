@@ -142,16 +142,16 @@ var installEtcdModule = &engine.HostModule[installEtcdArgs]{
 			}
 		}
 		if n != 1 {
-			return fmt.Errorf("install_etcd: give exactly one of src= (a directory of binaries), tarball= (a release archive) or package=True")
+			return fmt.Errorf("give exactly one of src= (a directory of binaries), tarball= (a release archive) or package=True")
 		}
 		a.defaults()
 		for name, p := range map[string]string{"bin_dir": a.BinDir, "data_dir": a.DataDir, "conf_dir": a.ConfDir, "conf_file": a.ConfFile, "unit_dir": a.UnitDir} {
 			if !path.IsAbs(p) {
-				return fmt.Errorf("install_etcd: %s: %q is not an absolute path", name, p)
+				return fmt.Errorf("%s: %q is not an absolute path", name, p)
 			}
 		}
 		if why := unsafeWipePath(a.DataDir); why != "" && !strings.HasPrefix(why, "under /etc") {
-			return fmt.Errorf("install_etcd: data_dir %s: %s", a.DataDir, why)
+			return fmt.Errorf("data_dir %s: %s", a.DataDir, why)
 		}
 		return nil
 	},
@@ -250,10 +250,10 @@ var etcdBinaryNames = []string{"etcd", "etcdctl", "etcdutl"}
 func binariesFromDir(dir string, sums map[string]string) ([]etcdBinary, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, engine.BadInput("install_etcd: src: %v", err)
+		return nil, engine.BadInput("src: %v", err)
 	}
 	if !st.IsDir() {
-		return nil, engine.BadInput("install_etcd: src %s is not a directory (for a release archive use tarball=)", dir)
+		return nil, engine.BadInput("src %s is not a directory (for a release archive use tarball=)", dir)
 	}
 	stamp, _ := os.Stat(filepath.Join(dir, "etcd"))
 	bins, err := cachedBinaries("dir:"+dir, stamp, func() ([]etcdBinary, error) {
@@ -264,7 +264,7 @@ func binariesFromDir(dir string, sums map[string]string) ([]etcdBinary, error) {
 				if os.IsNotExist(err) && n == "etcdutl" {
 					continue
 				}
-				return nil, engine.BadInput("install_etcd: src: %v", err)
+				return nil, engine.BadInput("src: %v", err)
 			}
 			bins = append(bins, newBinary(n, b))
 		}
@@ -279,12 +279,12 @@ func binariesFromDir(dir string, sums map[string]string) ([]etcdBinary, error) {
 			if b.Name == n {
 				found = true
 				if !strings.EqualFold(b.SHA256, want) {
-					return nil, engine.BadInput("install_etcd: %s: SHA-256 %s, checksums= says %s", filepath.Join(dir, n), b.SHA256, want)
+					return nil, engine.BadInput("%s: SHA-256 %s, checksums= says %s", filepath.Join(dir, n), b.SHA256, want)
 				}
 			}
 		}
 		if !found {
-			return nil, engine.BadInput("install_etcd: checksums= names %s, which is not in %s", n, dir)
+			return nil, engine.BadInput("checksums= names %s, which is not in %s", n, dir)
 		}
 	}
 	return bins, nil
@@ -324,26 +324,26 @@ func elfArch(b []byte) string {
 func binariesFromTarball(file, want string) ([]etcdBinary, error) {
 	stamp, err := os.Stat(file)
 	if err != nil {
-		return nil, engine.BadInput("install_etcd: tarball: %v", err)
+		return nil, engine.BadInput("tarball: %v", err)
 	}
 	return cachedBinaries("tar:"+file+":"+want, stamp, func() ([]etcdBinary, error) {
 		raw, err := os.ReadFile(file)
 		if err != nil {
-			return nil, engine.BadInput("install_etcd: tarball: %v", err)
+			return nil, engine.BadInput("tarball: %v", err)
 		}
 		got := sha256Hex(raw)
 		if want == "" {
 			want, err = sumFromFile(filepath.Join(filepath.Dir(file), "SHA256SUMS"), filepath.Base(file))
 			if err != nil {
-				return nil, engine.BadInput("install_etcd: tarball %s: give sha256= (the release's checksum), or put the release's SHA256SUMS beside it: %v", file, err)
+				return nil, engine.BadInput("tarball %s: give sha256= (the release's checksum), or put the release's SHA256SUMS beside it: %v", file, err)
 			}
 		}
 		if !strings.EqualFold(got, strings.TrimSpace(want)) {
-			return nil, engine.BadInput("install_etcd: tarball %s: SHA-256 %s, want %s: the file is damaged or not the release you meant", file, got, want)
+			return nil, engine.BadInput("tarball %s: SHA-256 %s, want %s: the file is damaged or not the release you meant", file, got, want)
 		}
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
-			return nil, engine.BadInput("install_etcd: tarball %s: %v", file, err)
+			return nil, engine.BadInput("tarball %s: %v", file, err)
 		}
 		tr := tar.NewReader(zr)
 		found := map[string][]byte{}
@@ -353,7 +353,7 @@ func binariesFromTarball(file, want string) ([]etcdBinary, error) {
 				break
 			}
 			if err != nil {
-				return nil, engine.BadInput("install_etcd: tarball %s: %v", file, err)
+				return nil, engine.BadInput("tarball %s: %v", file, err)
 			}
 			base := path.Base(h.Name)
 			if h.Typeflag == tar.TypeReg && strings.Count(strings.Trim(h.Name, "/"), "/") <= 1 {
@@ -361,7 +361,7 @@ func binariesFromTarball(file, want string) ([]etcdBinary, error) {
 					if base == n {
 						b, err := io.ReadAll(io.LimitReader(tr, 512<<20))
 						if err != nil {
-							return nil, engine.BadInput("install_etcd: tarball %s: %s: %v", file, h.Name, err)
+							return nil, engine.BadInput("tarball %s: %s: %v", file, h.Name, err)
 						}
 						found[n] = b
 					}
@@ -375,7 +375,7 @@ func binariesFromTarball(file, want string) ([]etcdBinary, error) {
 				if n == "etcdutl" {
 					continue
 				}
-				return nil, engine.BadInput("install_etcd: tarball %s has no %s binary", file, n)
+				return nil, engine.BadInput("tarball %s has no %s binary", file, n)
 			}
 			bins = append(bins, newBinary(n, b))
 		}
@@ -563,7 +563,7 @@ func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellSt
 		case "dnf", "yum":
 			steps = append(steps, shellStep{"install the package etcd with " + f.PkgManager, f.PkgManager + " install -y etcd"})
 		default:
-			return nil, nil, fmt.Errorf("install_etcd: %s has neither apt-get, dnf nor yum for package=True: use src= or tarball=", host)
+			return nil, nil, fmt.Errorf("%s has neither apt-get, dnf nor yum for package=True: use src= or tarball=", host)
 		}
 		return steps, nil, nil
 	}
@@ -572,7 +572,7 @@ func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellSt
 		if f.PkgActive {
 			state, how = "running", `systemd(host, unit = "etcd", state = "stopped", enabled = False) (the quorum gate checks the stop)`
 		}
-		return nil, nil, engine.Refuse("install_etcd: etcd.service on %s is the package's own unit, %s and configured in %s: it may be a member of a cluster, and install_etcd does not stop or disable it. "+
+		return nil, nil, engine.Refuse("etcd.service on %s is the package's own unit, %s and configured in %s: it may be a member of a cluster, and install_etcd does not stop or disable it. "+
 			"Do it with %s, or empty %s if that instance is not needed; then run install_etcd again",
 			host, state, strings.Join(f.PkgConf, ", "), how, strings.Join(f.PkgConf, ", "))
 	}
@@ -606,7 +606,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				k, ok1 := starlark.AsString(kv[0])
 				v, ok2 := starlark.AsString(kv[1])
 				if !ok1 || !ok2 {
-					return engine.Plan{}, engine.BadInput("install_etcd: checksums: want a dict of binary name to SHA-256 string")
+					return engine.Plan{}, engine.BadInput("checksums: want a dict of binary name to SHA-256 string")
 				}
 				sums[k] = v
 			}
@@ -661,7 +661,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				}
 			}
 			if sums["etcd"] == nil {
-				return engine.Plan{}, fmt.Errorf("install_etcd: the etcd package is installed on %s, but %s is not there: give bin_dir= where the package puts etcd", c.Host.Name, path.Join(a.BinDir, "etcd"))
+				return engine.Plan{}, fmt.Errorf("the etcd package is installed on %s, but %s is not there: give bin_dir= where the package puts etcd", c.Host.Name, path.Join(a.BinDir, "etcd"))
 			}
 		} else {
 			needUser = a.User != "etcd"
@@ -669,7 +669,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	} else {
 		for _, b := range bins {
 			if b.Arch != "" && f.Arch != "" && b.Arch != f.Arch && !(b.Arch == "armv7l" && strings.HasPrefix(f.Arch, "arm")) {
-				return engine.Plan{}, fmt.Errorf("install_etcd: %s is built for %s, and %s is %s: use the release for %s", b.Name, b.Arch, c.Host.Name, f.Arch, f.Arch)
+				return engine.Plan{}, fmt.Errorf("%s is built for %s, and %s is %s: use the release for %s", b.Name, b.Arch, c.Host.Name, f.Arch, f.Arch)
 			}
 			sums[b.Name] = b.SHA256
 		}
@@ -688,7 +688,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && f.Active && !a.Upgrade {
 		newVersion := binariesVersion(c, a)
 		if f.Version != "" && newVersion != "" && f.Version != newVersion {
-			return engine.Plan{}, engine.Refuse("install_etcd: etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time (upgrade=True in a playbook made for it); nothing was changed",
+			return engine.Plan{}, engine.Refuse("etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time (upgrade=True in a playbook made for it); nothing was changed",
 				f.Version, c.Host.Name, newVersion)
 		}
 	}
@@ -724,7 +724,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 			fmt.Sprintf("mkdir -p -- %[1]s && chown %[2]s -- %[1]s && chmod 0700 -- %[1]s", q(a.DataDir), q(owner))))
 	} else {
 		if !f.DataDir.Dir {
-			return engine.Plan{}, fmt.Errorf("install_etcd: data_dir %s on %s is a %s, not a directory", a.DataDir, c.Host.Name, f.DataDir.Type)
+			return engine.Plan{}, fmt.Errorf("data_dir %s on %s is a %s, not a directory", a.DataDir, c.Host.Name, f.DataDir.Type)
 		}
 		if f.DataDir.Owner != a.User || f.DataDir.Group != a.Group {
 			actions = append(actions, shell(fmt.Sprintf("chown %s %s (was %s:%s)", owner, a.DataDir, f.DataDir.Owner, f.DataDir.Group), "chown "+q(owner)+" -- "+q(a.DataDir)))
@@ -755,7 +755,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	}
 	p, err := planWrite(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}})
 	if err != nil {
-		return engine.Plan{}, fmt.Errorf("install_etcd: unit file: %w", err)
+		return engine.Plan{}, fmt.Errorf("unit file: %w", err)
 	}
 	if len(p.Actions) > 0 {
 		// The unit dir exists on a systemd host; a host being prepared

@@ -68,14 +68,14 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 	},
 	Validate: func(a *memberAddArgs) error {
 		if a.Name == "" {
-			return fmt.Errorf("member_add: name is empty")
+			return fmt.Errorf("name is empty")
 		}
 		if len(a.PeerURLs) == 0 {
-			return fmt.Errorf("member_add: peer_urls is empty: give the new member's peer URL, e.g. http://10.0.0.4:2380")
+			return fmt.Errorf("peer_urls is empty: give the new member's peer URL, e.g. http://10.0.0.4:2380")
 		}
 		for _, u := range a.PeerURLs {
 			if msg := etcd.CheckURL(u); msg != "" {
-				return fmt.Errorf("member_add: peer_urls: %s", msg)
+				return fmt.Errorf("peer_urls: %s", msg)
 			}
 		}
 		return nil
@@ -101,10 +101,10 @@ func planMemberAdd(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *me
 		case len(shared) == 0:
 			continue
 		case !etcd.SameURLs(m.PeerURLs, peers):
-			return engine.Plan{}, fmt.Errorf("member_add %s: peer URL %s already belongs to member %s (peer URLs %s); give all its peer URLs to reuse it, or remove it first",
+			return engine.Plan{}, fmt.Errorf("adding %s: peer URL %s already belongs to member %s (peer URLs %s); give all its peer URLs to reuse it, or remove it first",
 				a.Name, shared[0], etcd.InfoOf(m, 0).Label(), strings.Join(m.PeerURLs, ","))
 		case m.Name != "" && m.Name != a.Name:
-			return engine.Plan{}, fmt.Errorf("member_add %s: peer URLs %s belong to started member %s (id %x): remove it first (member_remove), or use another peer URL",
+			return engine.Plan{}, fmt.Errorf("adding %s: peer URLs %s belong to started member %s (id %x): remove it first (member_remove), or use another peer URL",
 				a.Name, strings.Join(peers, ","), m.Name, m.ID)
 		}
 		// The member is there already: from an earlier run that stopped,
@@ -129,7 +129,7 @@ func planMemberAdd(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *me
 		return engine.NothingToDo("%s is already a member with peer URLs %s (id %x, %s, %s)", a.Name, strings.Join(peers, ","), m.ID, kind, state), nil
 	}
 	if m := etcd.FindMember(cl.Members, a.Name, "", ""); m != nil {
-		return engine.Plan{}, fmt.Errorf("member_add %s: a member named %s already exists (id %x) with peer URLs %s: move it to new peer URLs with member_update, or remove it first with member_remove",
+		return engine.Plan{}, fmt.Errorf("adding %s: a member named %s already exists (id %x) with peer URLs %s: move it to new peer URLs with member_update, or remove it first with member_remove",
 			a.Name, a.Name, m.ID, strings.Join(m.PeerURLs, ","))
 	}
 	if learners := learnerNames(cl); a.Learner && len(learners) > 0 {

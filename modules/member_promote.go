@@ -51,7 +51,7 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 	Args: func(a *memberPromoteArgs) []any {
 		return append(append(a.MemberArg.Pairs(), "timeout?", &a.Timeout, "interval?", &a.Interval), a.ConnArgs.Pairs()...)
 	},
-	Validate: func(a *memberPromoteArgs) error { return a.MemberArg.Validate("member_promote") },
+	Validate: func(a *memberPromoteArgs) error { return a.MemberArg.Validate() },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberPromoteArgs) (engine.Plan, error) {
 		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "promoting "+a.MemberArg.String())
 		if err != nil {
@@ -64,7 +64,7 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 func planMemberPromote(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *memberPromoteArgs, set func(string, any)) (engine.Plan, error) {
 	m := a.MemberArg.Find(cl.Members)
 	if m == nil {
-		return engine.Plan{}, fmt.Errorf("member_promote: %s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
+		return engine.Plan{}, fmt.Errorf("%s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
 	}
 	mi := etcd.InfoOf(m, 0)
 	if !m.IsLearner {

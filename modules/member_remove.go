@@ -51,7 +51,7 @@ var memberRemoveModule = &engine.ClusterModule[memberRemoveArgs]{
 	Args: func(a *memberRemoveArgs) []any {
 		return append(append(a.MemberArg.Pairs(), "force?", &a.Force), a.ConnArgs.Pairs()...)
 	},
-	Validate: func(a *memberRemoveArgs) error { return a.MemberArg.Validate("member_remove") },
+	Validate: func(a *memberRemoveArgs) error { return a.MemberArg.Validate() },
 	Plan: func(ctx context.Context, c *engine.ClusterCall, a *memberRemoveArgs) (engine.Plan, error) {
 		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "removing "+a.MemberArg.String())
 		if err != nil {

@@ -50,15 +50,15 @@ var memberUpdateModule = &engine.ClusterModule[memberUpdateArgs]{
 		return append(append(a.MemberArg.Pairs(), "peer_urls?", &a.PeerURLs, "force?", &a.Force), a.ConnArgs.Pairs()...)
 	},
 	Validate: func(a *memberUpdateArgs) error {
-		if err := a.MemberArg.Validate("member_update"); err != nil {
+		if err := a.MemberArg.Validate(); err != nil {
 			return err
 		}
 		if len(a.PeerURLs) == 0 {
-			return fmt.Errorf("member_update: peer_urls is missing: give the member's new peer URLs")
+			return fmt.Errorf("peer_urls is missing: give the member's new peer URLs")
 		}
 		for _, u := range a.PeerURLs {
 			if msg := etcd.CheckURL(u); msg != "" {
-				return fmt.Errorf("member_update: peer_urls: %s", msg)
+				return fmt.Errorf("peer_urls: %s", msg)
 			}
 		}
 		return nil
@@ -76,7 +76,7 @@ func planMemberUpdate(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 	peers := []string(a.PeerURLs)
 	m := a.MemberArg.Find(cl.Members)
 	if m == nil {
-		return engine.Plan{}, fmt.Errorf("member_update: %s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
+		return engine.Plan{}, fmt.Errorf("%s is not a member of cluster %x (members: %s)", a.MemberArg.String(), cl.ID, memberLabels(cl))
 	}
 	mi := etcd.InfoOf(m, 0)
 	if etcd.SameURLs(m.PeerURLs, peers) {
@@ -89,7 +89,7 @@ func planMemberUpdate(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 		}
 		for _, u := range peers {
 			if slices.Contains(o.PeerURLs, u) {
-				return engine.Plan{}, fmt.Errorf("member_update %s: peer URL %s belongs to member %s", mi.Label(), u, etcd.InfoOf(o, 0).Label())
+				return engine.Plan{}, fmt.Errorf("updating %s: peer URL %s belongs to member %s", mi.Label(), u, etcd.InfoOf(o, 0).Label())
 			}
 		}
 	}

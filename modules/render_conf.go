@@ -77,20 +77,20 @@ var renderConfModule = &engine.HostModule[renderConfArgs]{
 	},
 	Validate: func(a *renderConfArgs) error {
 		if a.Dest == "" {
-			return fmt.Errorf("render_conf: dest is empty")
+			return fmt.Errorf("dest is empty")
 		}
 		hasValues := a.Values != nil && a.Values != starlark.None
 		if hasValues == (a.Template != "") {
-			return fmt.Errorf("render_conf: give either values= (a dict of ETCD_* settings) or template= (an environment-file template)")
+			return fmt.Errorf("give either values= (a dict of ETCD_* settings) or template= (an environment-file template)")
 		}
 		switch a.Format {
 		case "", "env":
 		case "yaml":
 			if a.Template != "" {
-				return fmt.Errorf("render_conf: template= renders the environment-file form; for format=\"yaml\" give values=")
+				return fmt.Errorf("template= renders the environment-file form; for format=\"yaml\" give values=")
 			}
 		default:
-			return fmt.Errorf("render_conf: format: got %q, want \"env\" or \"yaml\"", a.Format)
+			return fmt.Errorf("format: got %q, want \"env\" or \"yaml\"", a.Format)
 		}
 		return nil
 	},
@@ -118,11 +118,11 @@ func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error)
 	if a.Template != "" {
 		b, err := os.ReadFile(c.LocalPath(a.Template))
 		if err != nil {
-			return nil, nil, engine.BadInput("render_conf: template: %v", err)
+			return nil, nil, engine.BadInput("template: %v", err)
 		}
 		data, err := templateData(c, nil)
 		if err != nil {
-			return nil, nil, engine.BadInput("render_conf: %v", err)
+			return nil, nil, engine.BadInput("%v", err)
 		}
 		out, err := render(a.Template, string(b), data)
 		if err != nil {
@@ -130,24 +130,24 @@ func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error)
 		}
 		conf, err := parseEnv(out)
 		if err != nil {
-			return nil, nil, engine.BadInput("render_conf: template %s renders an environment file that does not parse: %v", a.Template, err)
+			return nil, nil, engine.BadInput("template %s renders an environment file that does not parse: %v", a.Template, err)
 		}
 		if err := conf.validate(); err != nil {
-			return nil, nil, engine.BadInput("render_conf: template %s on %s: %v", a.Template, c.Host.Name, err)
+			return nil, nil, engine.BadInput("template %s: %v", a.Template, err)
 		}
 		return out, conf, nil
 	}
 	conf, err := confFromValues(a.Values)
 	if err != nil {
-		return nil, nil, engine.BadInput("render_conf: values: %v", err)
+		return nil, nil, engine.BadInput("values: %v", err)
 	}
 	if err := conf.validate(); err != nil {
-		return nil, nil, engine.BadInput("render_conf: values for %s: %v", c.Host.Name, err)
+		return nil, nil, engine.BadInput("values: %v", err)
 	}
 	if a.Format == "yaml" {
 		out, err := conf.renderYAML()
 		if err != nil {
-			return nil, nil, engine.BadInput("render_conf: values for %s: %v", c.Host.Name, err)
+			return nil, nil, engine.BadInput("values: %v", err)
 		}
 		return out, conf, nil
 	}

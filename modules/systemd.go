@@ -113,15 +113,15 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 	},
 	Validate: func(a *systemdArgs) error {
 		if a.Unit == "" {
-			return fmt.Errorf("systemd: unit is empty")
+			return fmt.Errorf("unit is empty")
 		}
 		if strings.ContainsAny(a.Unit, "/ \t\n") {
-			return fmt.Errorf("systemd: unit %q: want a unit name such as etcd or etcd.service, not a path", a.Unit)
+			return fmt.Errorf("unit %q: want a unit name such as etcd or etcd.service, not a path", a.Unit)
 		}
 		switch a.State {
 		case "", "started", "stopped", "restarted", "reloaded":
 		default:
-			return fmt.Errorf("systemd: state: got %q, want \"started\", \"stopped\", \"restarted\" or \"reloaded\"", a.State)
+			return fmt.Errorf("state: got %q, want \"started\", \"stopped\", \"restarted\" or \"reloaded\"", a.State)
 		}
 		n := 0
 		for _, x := range []string{a.Content, a.Src, a.Template} {
@@ -130,10 +130,10 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 			}
 		}
 		if n > 1 {
-			return fmt.Errorf("systemd: give one of content=, src= or template= for the unit file")
+			return fmt.Errorf("give one of content=, src= or template= for the unit file")
 		}
 		if a.Masked.Val && (a.State == "started" || a.State == "restarted" || a.State == "reloaded" || a.Enabled.Val) {
-			return fmt.Errorf("systemd: a masked unit cannot be started or enabled (masked=True with state=%q, enabled=%v)", a.State, a.Enabled.Val)
+			return fmt.Errorf("a masked unit cannot be started or enabled (masked=True with state=%q, enabled=%v)", a.State, a.Enabled.Val)
 		}
 		return nil
 	},
@@ -244,18 +244,18 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	if a.Src != "" {
 		b, err := os.ReadFile(c.LocalPath(a.Src))
 		if err != nil {
-			return engine.Plan{}, engine.BadInput("systemd: src: %v", err)
+			return engine.Plan{}, engine.BadInput("src: %v", err)
 		}
 		content = b
 	}
 	if a.Template != "" {
 		b, err := os.ReadFile(c.LocalPath(a.Template))
 		if err != nil {
-			return engine.Plan{}, engine.BadInput("systemd: template: %v", err)
+			return engine.Plan{}, engine.BadInput("template: %v", err)
 		}
 		data, err := templateData(c, nil)
 		if err != nil {
-			return engine.Plan{}, engine.BadInput("systemd: %v", err)
+			return engine.Plan{}, engine.BadInput("%v", err)
 		}
 		if content, err = render(a.Template, string(b), data); err != nil {
 			return engine.Plan{}, err

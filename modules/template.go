@@ -74,13 +74,13 @@ var templateModule = &engine.HostModule[templateArgs]{
 		if a.Src != "" {
 			b, err := os.ReadFile(c.LocalPath(a.Src))
 			if err != nil {
-				return engine.Plan{}, engine.BadInput("template: src: %v", err)
+				return engine.Plan{}, engine.BadInput("src: %v", err)
 			}
 			text, name = string(b), a.Src
 		}
 		data, err := templateData(c, a.Vars)
 		if err != nil {
-			return engine.Plan{}, engine.BadInput("template: vars: %v", err)
+			return engine.Plan{}, engine.BadInput("vars: %v", err)
 		}
 		out, err := render(name, text, data)
 		if err != nil {
@@ -142,7 +142,7 @@ var templateFuncs = template.FuncMap{
 func render(name, text string, data map[string]any) ([]byte, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
 	if err != nil {
-		return nil, engine.BadInput("template: %v", err)
+		return nil, engine.BadInput("%v", err)
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {

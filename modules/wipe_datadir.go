@@ -77,11 +77,11 @@ var wipeDatadirModule = &engine.HostModule[wipeDatadirArgs]{
 				continue
 			}
 			if why := unsafeWipePath(p); why != "" {
-				return engine.Refuse("wipe_datadir %s: %s", p, why)
+				return engine.Refuse("%s: %s", p, why)
 			}
 		}
 		if a.Path == "" {
-			return fmt.Errorf("wipe_datadir: path is empty")
+			return fmt.Errorf("path is empty")
 		}
 		return nil
 	},
@@ -177,7 +177,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 func checkWipeOwner(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs, p string, meta etcd.WALMeta) (string, error) {
 	hosts, err := hostsArg(a.Cluster)
 	if err != nil {
-		return "", engine.BadInput("wipe_datadir: cluster: %v", err)
+		return "", engine.BadInput("cluster: %v", err)
 	}
 	return dataOwner(ctx, c, &a.ConnArgs, hosts, p, meta, "to wipe it anyway")
 }

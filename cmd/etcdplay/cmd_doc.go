@@ -9,6 +9,7 @@ import (
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/modules"
 	"github.com/etcdplay/etcdplay/playbooks"
 )
@@ -94,7 +95,7 @@ func docAction(c *cli.Context) error {
 		names = append(names, t)
 	}
 	sort.Strings(names)
-	return badInput("doc: no module, topic or shipped playbook %q%s; etcdplay doc lists them", name, engine.Suggest(name, names))
+	return badInput("doc: no module, topic or shipped playbook %q%s; etcdplay doc lists them", name, suggest.Hint(name, names))
 }
 
 func indentDoc(doc string) string {

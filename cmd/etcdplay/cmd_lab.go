@@ -268,11 +268,11 @@ func labStatus(c *cli.Context) error {
 	return tw.Flush()
 }
 
-// sshExit carries ssh's exit status as etcdplay's; ssh has said why.
+// sshExit carries ssh's exit status as etcdplay's (exitCode passes it
+// through); ssh has said why.
 type sshExit struct{ code int }
 
 func (e *sshExit) Error() string { return fmt.Sprintf("ssh exited with %d", e.code) }
-func (e *sshExit) ExitCode() int { return e.code }
 func (e *sshExit) Unwrap() error { return errQuiet }
 
 func labSSH(c *cli.Context) error {

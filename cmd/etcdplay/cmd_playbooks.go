@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/playbooks"
 )
 
@@ -62,5 +63,5 @@ func playbooksAction(c *cli.Context) error {
 	for _, p := range list {
 		names = append(names, p.Name)
 	}
-	return badInput("playbooks: no shipped playbook %q%s", name, engine.Suggest(name, names))
+	return badInput("playbooks: no shipped playbook %q%s", name, suggest.Hint(name, names))
 }

@@ -57,7 +57,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.Metadata = map[string]any{argvKey: argv}
 	err := app.RunContext(ctx, argv)
 	if err == nil {
-		return exitOK
+		return exitCode(nil)
 	}
 	if !errors.Is(err, errQuiet) {
 		fmt.Fprintf(stderr, "etcdplay: %v\n", err)

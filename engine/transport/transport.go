@@ -78,16 +78,16 @@ func IsUnreachable(err error) bool {
 }
 
 // Dialer is implemented by connections that can open TCP connections from
-// the remote host, as ssh -L does. The etcd modules use it to reach a
-// member's client port on the member's own loopback when the control
-// machine cannot reach port 2379.
+// the remote host, as ssh -L does. The etcd layer (package etcd) uses it
+// to reach a member's client port on the member's own loopback when the
+// control machine cannot reach port 2379.
 type Dialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Piper is implemented by connections that can run a command whose
 // standard input and output are a byte stream to the caller, as OpenSSH's
-// ProxyCommand uses nc: the etcd modules relay a member's client port this
+// ProxyCommand uses nc: the etcd layer relays a member's client port this
 // way when the host's sshd refuses port forwarding.
 type Piper interface {
 	// Pipe starts line on the host and returns its standard input and
