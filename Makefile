@@ -72,7 +72,7 @@ LAB_IMAGE_DIR ?= /var/lib/etcdplay/lab/image
 
 test: deps build etcd vet
 	ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) ETCDPLAY_BIN=$(CURDIR)/$(BIN) \
-	  $(GO) test -count=1 -timeout 25m ./...
+	  $(GO) test -count=1 -parallel 4 -timeout 25m ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./inventory

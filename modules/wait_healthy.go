@@ -65,7 +65,9 @@ type waitHealthyArgs struct {
 // cert_expires (when the member's server certificate expires, RFC 3339;
 // "" without TLS), cert_days (whole days until then, None without TLS)
 // and problem (why not,
-// "" when healthy); and cluster_id, leader, alarms, rounds.
+// "" when healthy); and cluster_id, leader, alarms, rounds, and quorum
+// (a member answered a linearizable read: the cluster has quorum, even
+// when some members are not healthy).
 //
 // Check mode: one round, no waiting: earlier steps of the run did not
 // happen, so the cluster they would have changed cannot be waited for. A
@@ -150,6 +152,9 @@ type healthRound struct {
 	rows      []healthRow
 	leader    string
 	alarms    []string
+	// quorum is set when a member answered a linearizable read: the
+	// cluster has quorum, whether or not every member is healthy.
+	quorum bool
 	problems  []string // "etcd-3: is down (connection refused)"
 	// fatal is a problem waiting does not solve: no target can be
 	// talked to over TLS as configured.
@@ -216,6 +221,7 @@ func setHealth(set func(string, any), r healthRound, round int) {
 	set("cluster_id", fmt.Sprintf("%x", r.clusterID))
 	set("leader", r.leader)
 	set("alarms", etcd.NonNil(r.alarms))
+	set("quorum", r.quorum)
 	set("rounds", round)
 }
 
@@ -281,6 +287,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	// learner serves none: its status is its answer.
 	var wg sync.WaitGroup
 	reads := make([]error, len(sts))
+	answered := make([]bool, len(sts))
 	for i, st := range sts {
 		if !r.rows[i].target || st.Err != nil || st.Member.IsLearner {
 			continue
@@ -294,10 +301,15 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 				_, err = c.Get(rctx, "health", clientv3.WithCountOnly())
 				cancel()
 			}
-			reads[i] = err
+			reads[i], answered[i] = err, err == nil
 		}()
 	}
 	wg.Wait()
+	for i := range reads {
+		if answered[i] {
+			r.quorum = true
+		}
+	}
 	leaders := map[uint64][]string{}
 	var minApplied, maxApplied uint64
 	first := true

@@ -20,6 +20,7 @@ import (
 // client keys, each member's keys) appears in any output: text, JSON
 // events or --diff.
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := setupAuthLab(t)
 	members := []string{"etcd-1", "etcd-2", "etcd-3"}
 	var outputs []string
@@ -112,10 +113,7 @@ func TestAuth(t *testing.T) {
 }
 
 func setupAuthLab(tb testing.TB) *labtest.Env {
-	return labtest.Setup(tb, labtest.Spec{
-		Name: e2eName, Bridge: e2eBridge, Subnet: e2eSubnet, SubnetEnv: envE2ESubnet, DirEnv: envE2EDir, Hosts: 4,
-		Groups: "[all:vars]\netcd_tls=auto\n", TLS: true,
-	})
+	return e2eLab.boot(tb, 4, "[all:vars]\netcd_tls=auto\n", true)
 }
 
 // privateKeys are the keys a run could leak, by where they are: the

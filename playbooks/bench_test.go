@@ -76,7 +76,7 @@ var (
 func benchLab(b *testing.B) *labtest.Env {
 	if benchEnv == nil {
 		benchLast = &lasting{TB: b}
-		benchEnv = setupLab(benchLast)
+		benchEnv = setupLab(benchLast, e2eLab)
 	}
 	wipe(b, benchEnv)
 	return benchEnv

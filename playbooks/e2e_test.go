@@ -22,39 +22,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// The end-to-end lab is its own: a subnet, name and bridge that neither a
-// user's lab (10.77.0.0/24), TestLab (10.77.1.0/24) nor the modules' lab
-// tests (10.77.7.0/24) use, and a fixed directory, so that a run that
-// crashed is cleaned up by the next.
-const (
-	e2eSubnet = "10.77.2.0/24"
-	e2eName   = "etcdplay-e2e"
-	e2eBridge = "etcdplay-e2"
-	e2eHosts  = 6 // etcd-1..3 in group etcd, etcd-4..6 spare
-
-	envE2EDir    = "ETCDPLAY_E2E_DIR"    // default $TMPDIR/etcdplay-e2e-lab
-	envE2ESubnet = "ETCDPLAY_E2E_SUBNET" // default e2eSubnet
-)
-
-// e2eGroups are the groups the tests use besides etcd and spare.
-const e2eGroups = "[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n\n[current]\netcd-2\netcd-4\netcd-5\n\n[members]\netcd-1\netcd-4\netcd-5\n"
-
-// setupLab boots the end-to-end lab: etcd-1..3 in group etcd, etcd-4..6
-// spare, and groups the tests use.
-func setupLab(tb testing.TB) *labtest.Env {
-	return labtest.Setup(tb, labtest.Spec{
-		Name: e2eName, Bridge: e2eBridge, Subnet: e2eSubnet, SubnetEnv: envE2ESubnet, DirEnv: envE2EDir, Hosts: e2eHosts,
-		Groups: e2eGroups,
-	})
-}
-
 // setupTLSLab is setupLab with every member on client and peer TLS, with
 // client certificates, from etcdplay's own CA (etcd_tls=auto).
 func setupTLSLab(tb testing.TB) *labtest.Env {
-	return labtest.Setup(tb, labtest.Spec{
-		Name: e2eName, Bridge: e2eBridge, Subnet: e2eSubnet, SubnetEnv: envE2ESubnet, DirEnv: envE2EDir, Hosts: e2eHosts,
-		Groups: e2eGroups + "\n[all:vars]\netcd_tls=auto\n", TLS: true,
-	})
+	return e2eLab.boot(tb, e2eHosts, e2eGroups+"\n[all:vars]\netcd_tls=auto\n", true)
 }
 
 // TestMain destroys the benchmarks' lab and removes the binary built for
@@ -78,13 +49,17 @@ func TestMain(m *testing.M) {
 // quorum gate refuses, a rolling restart under writes, bootstraps refused
 // on hosts with another cluster's data; then status, backup, an add and a
 // remove (each first in check mode), and a move to another peer port.
-func TestPlaybooks(t *testing.T) { playbooks(t, setupLab(t)) }
+func TestPlaybooks(t *testing.T) {
+	t.Parallel()
+	playbooks(t, setupLab(t, e2eLab))
+}
 
 // TestPlaybooksTLS runs the steps of TestPlaybooks on a cluster with
 // client and peer TLS and client certificates, made by etcdplay
 // (etcd_tls=auto), then renews every member's certificates and rotates
 // the CA under a writer.
 func TestPlaybooksTLS(t *testing.T) {
+	t.Parallel()
 	e := setupTLSLab(t)
 	playbooks(t, e)
 	if !t.Failed() {

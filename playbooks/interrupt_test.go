@@ -26,7 +26,8 @@ import (
 // and the control machine's network dropping, in the middle of a
 // replace. The figures are logged (grep "interruption points").
 func TestInterrupts(t *testing.T) {
-	e := setupLab(t)
+	t.Parallel()
+	e := setupLab(t, faultLab)
 	e.MustPlay(t, "bootstrap")
 	kv := labtest.PutKeys(t, e.Client(t, "etcd-1", "etcd-2", "etcd-3"), "interrupts", 100)
 	c := &cluster{e: e, members: []string{"etcd-1", "etcd-2", "etcd-3"}, spare: []string{"etcd-4", "etcd-5", "etcd-6"}, kv: kv}
@@ -183,7 +184,7 @@ func TestInterrupts(t *testing.T) {
 	t.Run("network-drops", func(t *testing.T) {
 		old, new := c.members[len(c.members)-1], c.spare[0]
 		stay := c.members[:len(c.members)-1]
-		bridge := e2eBridge
+		bridge := faultLab.bridge
 		r, hit := e.PlayUntil(t, func(ev labtest.Event) bool { return ev.Type == "task_end" && ev.Module == "member_add" },
 			func(*os.Process) {
 				if out, err := exec.Command("ip", "link", "set", bridge, "down").CombinedOutput(); err != nil {

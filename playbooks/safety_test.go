@@ -30,7 +30,8 @@ import (
 // member that lost its data; a data dir its user cannot reach; two
 // operators at once; a lock left by a run on another machine.
 func TestSafety(t *testing.T) {
-	e := setupLab(t)
+	t.Parallel()
+	e := setupLab(t, safetyLab)
 	steps := []struct {
 		name string
 		f    func(*testing.T, *labtest.Env)

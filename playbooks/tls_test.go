@@ -28,9 +28,8 @@ import (
 // certificates expire, and a replace onto a spare host uploads that
 // host's certificate and joins it.
 func TestBroughtCerts(t *testing.T) {
-	e := labtest.Setup(t, labtest.Spec{
-		Name: e2eName, Bridge: e2eBridge, Subnet: e2eSubnet, SubnetEnv: envE2ESubnet, DirEnv: envE2EDir, Hosts: 4, TLS: true,
-	})
+	t.Parallel()
+	e := e2eLab.boot(t, 4, "", true)
 	ca := newOpenSSLCA(t, filepath.Join(e.Work, "own-pki"))
 	e.CAFile = ca.root
 	e.CertFile, e.KeyFile = ca.issue(t, "etcdplay-client", "clientAuth")

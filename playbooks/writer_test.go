@@ -15,7 +15,8 @@ import (
 // cluster acknowledged reads back afterwards, and none fails beyond a
 // client's retries. The figures are logged (grep "writes acknowledged").
 func TestUnderWriter(t *testing.T) {
-	e := setupLab(t)
+	t.Parallel()
+	e := setupLab(t, safetyLab)
 	e.MustPlay(t, "bootstrap")
 	for _, step := range []struct {
 		name    string
