@@ -495,7 +495,7 @@ func parseInstallFacts(out string) (hostInstallFacts, error) {
 		case strings.HasPrefix(k, "sum."):
 			f.Sums[strings.TrimPrefix(k, "sum.")] = v
 		case k == "data" || k == "conf":
-			ff, err := parseStat(k, []byte(v))
+			ff, err := parseStat(v)
 			if err != nil {
 				return f, err
 			}

@@ -64,12 +64,12 @@ func TestParseStat(t *testing.T) {
 		{"regular empty file|600|etcd|etcd|0\n", fileFacts{Exists: true, Type: "regular empty file", Mode: 0o600, Owner: "etcd", Group: "etcd"}},
 		{"directory|4755|root|root|4096\n", fileFacts{Exists: true, Dir: true, Type: "directory", Mode: 0o4755, Owner: "root", Group: "root", Size: 4096}},
 	} {
-		got, err := parseStat("/x", []byte(tc.out))
+		got, err := statFact("/x", true).Parse(tc.out)
 		if err != nil || got != tc.want {
 			t.Errorf("parseStat(%q) = %+v, %v; want %+v", tc.out, got, err, tc.want)
 		}
 	}
-	if _, err := parseStat("/x", []byte("garbage\n")); err == nil {
+	if _, err := statFact("/x", true).Parse("garbage\n"); err == nil {
 		t.Error("parseStat(garbage): no error")
 	}
 }

@@ -35,7 +35,7 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 		checks = append(checks, s.removes)
 	}
 	if len(checks) > 0 {
-		ex, err := exists(ctx, c, s.chdir, checks...)
+		ex, err := readFact(ctx, c, existsFact(s.chdir, checks...))
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -71,7 +71,7 @@ func ownerString(owner, group string) string {
 // (a temporary file renamed over it), only when the content or attributes
 // differ.
 func planWrite(ctx context.Context, c *engine.HostCall, w wantFile) (engine.Plan, error) {
-	f, err := statPath(ctx, c, w.Path, true)
+	f, err := readFact(ctx, c, statFact(w.Path, true))
 	if err != nil {
 		return engine.Plan{}, err
 	}
