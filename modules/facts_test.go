@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/etcdplay/etcdplay/engine/enginetest"
@@ -128,5 +130,116 @@ func TestSplitFacts(t *testing.T) {
 	}
 	if _, err := splitFacts(m, out, 4); err == nil {
 		t.Error("4 sections from 3")
+	}
+}
+
+// TestDatadirFacts reads the data dir facts of real directories: missing,
+// a file, empty, and holding a WAL segment someone locks.
+func TestDatadirFacts(t *testing.T) {
+	sh := newLocalShell(t)
+	ctx := context.Background()
+	read := func(p string) datadirFacts {
+		t.Helper()
+		var f datadirFacts
+		if err := readFacts(ctx, sh, f.queries(p, filepath.Join(p, "member", "wal"))...); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := read(filepath.Join(sh.Dir, "missing")); f.Exists || f.IsDir || f.Entries != nil || f.Files != nil || f.Head != nil {
+		t.Errorf("missing: %+v", f)
+	}
+	os.WriteFile(filepath.Join(sh.Dir, "file"), []byte("x"), 0o644)
+	if f := read(filepath.Join(sh.Dir, "file")); !f.Exists || f.IsDir || f.Entries != nil {
+		t.Errorf("a file: %+v", f)
+	}
+	empty := filepath.Join(sh.Dir, "empty")
+	os.Mkdir(empty, 0o700)
+	if f := read(empty); !f.Exists || !f.IsDir || f.Entries != nil || f.MountPoint {
+		t.Errorf("empty: %+v", f)
+	}
+	data := filepath.Join(sh.Dir, "data")
+	wal := filepath.Join(data, "member", "wal")
+	os.MkdirAll(wal, 0o700)
+	head := []byte("\x00\x01not a real WAL\n\xff")
+	os.WriteFile(filepath.Join(wal, "0000000000000001-0000000000000001.wal"), []byte("later"), 0o600)
+	seg := filepath.Join(wal, "0000000000000000-0000000000000000.wal")
+	os.WriteFile(seg, head, 0o600)
+	lf, err := os.Open(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	f := read(data)
+	if len(f.Entries) != 1 || f.Entries[0] != "member" || string(f.Head) != string(head) || len(f.Files) != 2 {
+		t.Errorf("data: %+v", f)
+	}
+	if file, pid, ok := f.lockHolder(); !ok || file != seg || pid != strconv.Itoa(os.Getpid()) {
+		t.Errorf("lock: %q %q %v", file, pid, ok)
+	}
+}
+
+// TestFactParsers parses outputs recorded on hosts, odd ones too.
+func TestFactParsers(t *testing.T) {
+	if es, _ := entriesFact("/d").Parse("member\nlost+found\n"); len(es) != 2 || es[1] != "lost+found" {
+		t.Errorf("entries: %q", es)
+	}
+	if es, _ := entriesFact("/d").Parse(""); es != nil {
+		t.Errorf("no entries: %q", es)
+	}
+	fs, _ := walFilesFact("/d", "/d/member/wal").Parse("2049 393219 /d/member/wal/0000000000000000-0000000000000000.wal\n2049 7 /d/member/snap/db\n")
+	if len(fs) != 2 || fs[0].Dev != 2049 || fs[0].Ino != 393219 || fs[1].Path != "/d/member/snap/db" {
+		t.Errorf("WAL files: %+v", fs)
+	}
+	if h, err := walHeadFact("/d", "/d/member/wal").Parse("\n"); h != nil || err != nil {
+		t.Errorf("no WAL: %q %v", h, err)
+	}
+	if _, err := walHeadFact("/d", "/d/member/wal").Parse("not base64!"); err == nil {
+		t.Error("a damaged WAL head parsed")
+	}
+	ls, _ := locksFact.Parse("1: POSIX  ADVISORY  WRITE 1234 08:01:393219 0 EOF\n1: -> POSIX  ADVISORY  WRITE 1240 08:01:393219 0 EOF\n2: FLOCK  ADVISORY  WRITE 99 00:2d:17 0 EOF\n")
+	if len(ls) != 3 || ls[1].PID != "1240" || ls[2].Minor != 0x2d {
+		t.Errorf("locks: %+v", ls)
+	}
+	if m, _ := mountPointFact("/d").Parse("yes\n"); !m {
+		t.Error("mount point")
+	}
+
+	if u, err := userFact("etcd").Parse(""); u != nil || err != nil {
+		t.Errorf("no user: %+v %v", u, err)
+	}
+	if u, _ := userFact("etcd").Parse("998 998 4\n"); u == nil || u.UID != 998 || len(u.GIDs) != 2 || u.GIDs[1] != 4 {
+		t.Errorf("user: %+v", u)
+	}
+	if uid, err := uidFact.Parse("0\n"); uid != 0 || err != nil {
+		t.Errorf("uid: %d %v", uid, err)
+	}
+	// A uid that cannot be read is no root.
+	if _, err := uidFact.Parse("id: cannot find name for user ID 1000\n"); err == nil {
+		t.Error("uid: garbage parsed")
+	}
+	if g, _ := groupFact("etcd").Parse(""); g {
+		t.Error("no group")
+	}
+	ps, _ := pathPermsFact("/var/lib/etcd").Parse("0 0 700 /var/lib/etcd\n0 0 755 /var/lib\n0 0 755 /\n")
+	if len(ps) != 3 || ps[0].Mode != 0o700 || ps[1].Path != "/var/lib" {
+		t.Errorf("paths: %+v", ps)
+	}
+	for out, want := range map[string]string{
+		"etcd Version: 3.6.16\nGit SHA: 4e1d6ea\nGo Version: go1.24.11\n": "3.6.16",
+		"": "",
+		"/usr/local/bin/etcd: 1: Syntax error: word unexpected\n": "/usr/local/bin/etcd: 1: Syntax error: word unexpected",
+	} {
+		if v, _ := versionFact("/usr/local/bin/etcd").Parse(out); v != want {
+			t.Errorf("version of %q: %q, want %q", out, v, want)
+		}
+	}
+	for out, want := range map[string]string{"3.4.30-1+b2\n": "3.4.30", "(none)\n": "", "": ""} {
+		if v, _ := candidateFact.Parse(out); v != want {
+			t.Errorf("candidate %q: %q, want %q", out, v, want)
+		}
 	}
 }
