@@ -231,7 +231,7 @@ func TestParseUnitFacts(t *testing.T) {
 }
 
 // TestPlanPackage plans package=True against facts recorded on Debian 12
-// hosts (installScript's output, the part about the package).
+// hosts (packageFact's output).
 func TestPlanPackage(t *testing.T) {
 	const installed = "pkg=apt-get\npkgok=yes\npkgunit=/usr/lib/systemd/system/etcd.service\n"
 	const defaultRunning = installed +
@@ -283,10 +283,11 @@ func TestPlanPackage(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := parseInstallFacts(tc.facts)
+			pf, err := packageFact.Parse(tc.facts)
 			if err != nil {
 				t.Fatal(err)
 			}
+			f := hostInstallFacts{packageFacts: pf}
 			a := &installEtcdArgs{Package: true, DataDir: tc.dataDir}
 			a.defaults()
 			steps, warns, err := planPackage("etcd-1", a, f)
