@@ -8,10 +8,8 @@ import (
 	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/inventory"
-	"go.starlark.net/starlark"
 )
 
 // systemPaths are directories that are never an etcd data dir.
@@ -110,44 +108,6 @@ func wipeLive(p string, meta etcd.WALMeta, cl *etcd.Cluster, q etcd.View) (strin
 	}
 	return "", engine.Refuse("%s holds the data of %s (%s), a voting member the live cluster still counts (%s). Remove it from the cluster first (member_remove), or force=True to override",
 		p, mi.Label(), owner, arith)
-}
-
-// hostsArg reads a list of hosts given as an argument.
-func hostsArg(v starlark.Value) ([]*inventory.Host, error) {
-	if v == nil || v == starlark.None {
-		return nil, nil
-	}
-	if h, ok := v.(*engine.Host); ok {
-		return []*inventory.Host{h.Inventory()}, nil
-	}
-	it, ok := v.(starlark.Iterable)
-	if !ok {
-		return nil, fmt.Errorf("got %s, want a list of hosts", v.Type())
-	}
-	var out []*inventory.Host
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		h, ok := x.(*engine.Host)
-		if !ok {
-			return nil, fmt.Errorf("got a %s in the list, want hosts (ctx.hosts(...))", x.Type())
-		}
-		out = append(out, h.Inventory())
-	}
-	return out, nil
-}
-
-// shellOK runs a command line that must succeed.
-func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
-	res, err := c.Shell(ctx, line)
-	if err != nil {
-		return res, err
-	}
-	if res.ExitStatus != 0 {
-		return res, engine.CommandError("sh", res)
-	}
-	return res, nil
 }
 
 // dataOwner checks the data of meta in p against the live cluster, read

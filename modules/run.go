@@ -76,3 +76,15 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 	}
 	return engine.Do(engine.Action{Desc: "run " + s.show, Do: run}), nil
 }
+
+// shellOK runs a command line that must succeed.
+func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
+	res, err := c.Shell(ctx, line)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitStatus != 0 {
+		return res, engine.CommandError("sh", res)
+	}
+	return res, nil
+}
