@@ -35,6 +35,7 @@ func All() []engine.Module {
 		snapshotSaveModule,
 		preflightModule,
 		diagnoseModule,
+		etcdFactsModule,
 		certsModule,
 		moveLeaderModule,
 		clusterLockModule,
