@@ -231,7 +231,7 @@ func TestParseUnitFacts(t *testing.T) {
 }
 
 // TestPlanPackage plans package=True against facts recorded on Debian 12
-// hosts (packageFact's output).
+// hosts (packageFact's output, and unitFact's of etcd.service).
 func TestPlanPackage(t *testing.T) {
 	const installed = "pkg=apt-get\npkgok=yes\npkgunit=/usr/lib/systemd/system/etcd.service\n"
 	const defaultRunning = installed +
@@ -283,8 +283,21 @@ func TestPlanPackage(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pf, err := packageFact.Parse(tc.facts)
+			// The lines of etcd.service's state were recorded with
+			// the package's, prefixed pkgsvc.
+			var pkg, svc strings.Builder
+			for _, l := range strings.SplitAfter(tc.facts, "\n") {
+				if rest, ok := strings.CutPrefix(l, "pkgsvc."); ok {
+					svc.WriteString(rest)
+				} else {
+					pkg.WriteString(l)
+				}
+			}
+			pf, err := packageFact.Parse(pkg.String())
 			if err != nil {
+				t.Fatal(err)
+			}
+			if pf.Svc, err = unitFact("etcd.service").Parse(svc.String()); err != nil {
 				t.Fatal(err)
 			}
 			f := hostInstallFacts{packageFacts: pf}

@@ -421,6 +421,7 @@ type hostInstallFacts struct {
 // round trip.
 func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query {
 	f.Sums = map[string]string{}
+	unit := unitName(a.Unit)
 	qs := []query{
 		archFact.into(&f.Arch),
 		systemdFact.with(func(s systemdState) { f.Systemd = s == systemdRuns }),
@@ -428,7 +429,12 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		groupFact(a.Group).into(&f.GroupOK),
 		nologinFact.into(&f.NoLogin),
 		versionFact(path.Join(a.BinDir, "etcd")).into(&f.Version),
-		unitFact(unitName(a.Unit)).with(func(u unitFacts) { f.Active = u.active() }).optional(),
+		unitFact(unit).with(func(u unitFacts) {
+			f.Active = u.active()
+			if unit == "etcd.service" {
+				f.Svc = u
+			}
+		}).optional(),
 		statFact(a.DataDir, false).into(&f.DataDir),
 		statFact(a.ConfDir, false).into(&f.ConfDir),
 		statFact(unitFile, true).into(&f.UnitFile),
@@ -442,6 +448,9 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 	}
 	if a.Package {
 		qs = append(qs, packageFact.into(&f.packageFacts))
+		if unit != "etcd.service" {
+			qs = append(qs, unitFact("etcd.service").into(&f.Svc).optional())
+		}
 	}
 	return qs
 }
@@ -449,19 +458,26 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 // packageFacts is what install_etcd reads for package=True: the package
 // manager and whether the package is installed; the package's own
 // etcd.service, "" when there is none, and what would run it: symlinks
-// to it in /etc/systemd/system (its enablement), whether it runs now, and
-// its environment files that set anything (an instance someone
-// configured).
+// to it in /etc/systemd/system (its enablement), the unit systemd runs as
+// etcd.service, and its environment files that set anything (an instance
+// someone configured).
 type packageFacts struct {
 	PkgManager string // apt-get, dnf, yum, ""
 	PkgOK      bool
 	PkgUnit    string
 	PkgLinks   []string
-	PkgActive  bool
+	Svc        unitFacts // etcd.service, whichever file it is
 	PkgConf    []string
 	// PkgData is the data dir the package's unit gives its default
 	// instance, when it exists (the instance ran).
 	PkgData string
+}
+
+// pkgActive reports whether the package's instance runs: etcd.service is
+// active from the package's unit file. Once a unit of the same name in
+// /etc/systemd/system takes its place, what runs is that one.
+func (f packageFacts) pkgActive() bool {
+	return f.PkgUnit != "" && slices.Contains(pkgUnitPaths, f.Svc.Fragment) && f.Svc.running()
 }
 
 // pkgUnitPaths are where a package puts etcd.service (/lib is /usr/lib
@@ -481,7 +497,6 @@ if [ -n "$pu" ]; then
   find /etc/systemd/system -maxdepth 2 -type l 2>/dev/null | while IFS= read -r l; do
     case "$(readlink "$l")" in /lib/systemd/system/etcd.service|/usr/lib/systemd/system/etcd.service) echo "pkglink=$l";; esac
   done
-  if [ -d /run/systemd/system ]; then systemctl show -p ActiveState -p FragmentPath etcd.service 2>/dev/null | sed 's/^/pkgsvc./'; fi
   sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$pu" | sed 's/%p/etcd/g; s/%N/etcd/g' | while IFS= read -r e; do
     if [ -f "$e" ] && grep -Eq '^[[:space:]]*[^#[:space:]]' "$e"; then echo "pkgconf=$e"; fi
   done
@@ -494,7 +509,6 @@ true`,
 
 func parsePackageFacts(out string) (packageFacts, error) {
 	var f packageFacts
-	var svc unitFacts
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		k, v, _ := strings.Cut(l, "=")
 		switch k {
@@ -510,17 +524,9 @@ func parsePackageFacts(out string) (packageFacts, error) {
 			f.PkgConf = append(f.PkgConf, v)
 		case "pkgdata":
 			f.PkgData = v
-		case "pkgsvc.ActiveState":
-			svc.Active = v
-		case "pkgsvc.FragmentPath":
-			svc.Fragment = v
 		}
 	}
 	sort.Strings(f.PkgLinks)
-	// The package's instance runs when etcd.service is active from the
-	// package's unit file; once a unit of the same name in
-	// /etc/systemd/system takes its place, what runs is that one.
-	f.PkgActive = f.PkgUnit != "" && slices.Contains(pkgUnitPaths, svc.Fragment) && svc.running()
 	return f, nil
 }
 
@@ -556,16 +562,16 @@ func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellSt
 		}
 		return steps, nil, nil
 	}
-	if (f.PkgActive || len(f.PkgLinks) > 0) && len(f.PkgConf) > 0 {
+	if (f.pkgActive() || len(f.PkgLinks) > 0) && len(f.PkgConf) > 0 {
 		state, how := "enabled", `systemd(host, unit = "etcd", enabled = False)`
-		if f.PkgActive {
+		if f.pkgActive() {
 			state, how = "running", `systemd(host, unit = "etcd", state = "stopped", enabled = False) (the quorum gate checks the stop)`
 		}
 		return nil, nil, engine.Refuse("install_etcd: etcd.service on %s is the package's own unit, %s and configured in %s: it may be a member of a cluster, and install_etcd does not stop or disable it. "+
 			"Do it with %s, or empty %s if that instance is not needed; then run install_etcd again",
 			host, state, strings.Join(f.PkgConf, ", "), how, strings.Join(f.PkgConf, ", "))
 	}
-	if f.PkgActive {
+	if f.pkgActive() {
 		steps = append(steps, shellStep{"stop etcd.service, the package's default instance (a single-member cluster of its own)", "systemctl stop etcd.service"})
 	}
 	if len(f.PkgLinks) > 0 {
