@@ -164,10 +164,12 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		qs = append(qs, statFact(want.Path, true).into(&file))
 	}
 	if a.State == "restarted" && len(a.IfNewer) > 0 {
-		qs = append(qs, unitStartFact(unit).into(&start), mtimesFact(a.IfNewer).into(&mtimes))
+		// A start time systemd cannot give (one older than
+		// --timestamp=unix) stays -1: the unit is restarted.
+		qs = append(qs, unitStartFact(unit).into(&start).optional(), mtimesFact(a.IfNewer).into(&mtimes))
 	}
 	if err := readFacts(ctx, c, qs...); err != nil {
-		return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
+		return engine.Plan{}, err
 	}
 	switch sys {
 	case noSystemctl:
