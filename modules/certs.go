@@ -324,19 +324,21 @@ func planOwnCerts(ctx context.Context, c *engine.HostCall, a *certsArgs, id etcd
 
 // planPKIFiles plans writing the files of the host's PKI that differ.
 func planPKIFiles(ctx context.Context, c *engine.HostCall, a *certsArgs, id etcd.Identity, files []pkiFile) (engine.Plan, error) {
+	var dir fileFacts
+	plans, err := planPKIWrites(ctx, c, a, files, statFact(id.HostPKI.Dir, false).into(&dir).optional())
+	if err != nil {
+		return engine.Plan{}, err
+	}
 	var actions []engine.Action
-	if !a.dirReady(ctx, c, id) {
+	if !dir.Dir {
 		actions = append(actions, engine.Action{Desc: "create " + id.HostPKI.Dir + " (mode 0755)", Do: func(ctx context.Context) error {
 			_, err := shellOK(ctx, c, "mkdir -p -m 0755 -- "+transport.QuoteWord(id.HostPKI.Dir))
 			return err
 		}})
 	}
 	var reasons []string
-	for _, f := range files {
-		p, err := planWrite(ctx, c, pkiWant(a, f))
-		if err != nil {
-			return engine.Plan{}, err
-		}
+	for i, f := range files {
+		p := plans[i]
 		actions = append(actions, p.Actions...)
 		if len(p.Actions) == 0 {
 			reasons = append(reasons, path.Base(f.dest))
@@ -353,11 +355,11 @@ func putPKI(ctx context.Context, c *engine.HostCall, a *certsArgs, id etcd.Ident
 	if _, err := shellOK(ctx, c, "mkdir -p -m 0755 -- "+transport.QuoteWord(id.HostPKI.Dir)); err != nil {
 		return err
 	}
-	for _, f := range files {
-		p, err := planWrite(ctx, c, pkiWant(a, f))
-		if err != nil {
-			return err
-		}
+	plans, err := planPKIWrites(ctx, c, a, files)
+	if err != nil {
+		return err
+	}
+	for _, p := range plans {
 		for _, act := range p.Actions {
 			if err := act.Do(ctx); err != nil {
 				return fmt.Errorf("%s: %w", act.Desc, err)
@@ -375,7 +377,23 @@ func pkiWant(a *certsArgs, f pkiFile) wantFile {
 	return wantFile{Path: f.dest, Content: f.content, Mode: mode, Owner: a.User, Group: a.User, Secret: f.secret}
 }
 
-func (a *certsArgs) dirReady(ctx context.Context, c *engine.HostCall, id etcd.Identity) bool {
-	res, err := c.Shell(ctx, "test -d "+transport.QuoteWord(id.HostPKI.Dir))
-	return err == nil && res.ExitStatus == 0
+// planPKIWrites plans writing each of files, reading them (and more)
+// in one round trip.
+func planPKIWrites(ctx context.Context, c *engine.HostCall, a *certsArgs, files []pkiFile, more ...query) ([]engine.Plan, error) {
+	stats := make([]fileFacts, len(files))
+	for i, f := range files {
+		more = append(more, statFact(f.dest, true).into(&stats[i]))
+	}
+	if err := readFacts(ctx, c, more...); err != nil {
+		return nil, err
+	}
+	plans := make([]engine.Plan, len(files))
+	for i, f := range files {
+		p, err := planWriteFrom(ctx, c, pkiWant(a, f), stats[i])
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = p
+	}
+	return plans, nil
 }

@@ -3,7 +3,6 @@ package modules
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
@@ -67,23 +66,4 @@ var clusterLockModule = &engine.ClusterModule[clusterLockArgs]{
 		c.Set("holder", c.RunCommand())
 		return engine.NothingToDo("cluster %x is locked by this run", cl.ID), nil
 	},
-}
-
-// changeData is a change record as result data, nil for none.
-func changeData(ch *etcd.Change) any {
-	if ch == nil {
-		return nil
-	}
-	args := map[string]any{}
-	for k, v := range ch.Args {
-		args[k] = v
-	}
-	return map[string]any{
-		"playbook": ch.Playbook,
-		"args":     args,
-		"command":  ch.Command,
-		"by":       ch.By,
-		"since":    ch.Since.UTC().Format(time.RFC3339),
-		"what":     ch.String(),
-	}
 }

@@ -85,7 +85,7 @@ var copyModule = &engine.HostModule[copyArgs]{
 		if a.Src != "" {
 			if strings.HasSuffix(dest, "/") {
 				dest += path.Base(a.Src)
-			} else if f, err := statPath(ctx, c, dest, false); err != nil {
+			} else if f, err := readFact(ctx, c, statFact(dest, false)); err != nil {
 				return engine.Plan{}, err
 			} else if f.Dir {
 				dest = path.Join(dest, path.Base(a.Src))

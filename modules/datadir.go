@@ -2,19 +2,14 @@ package modules
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/inventory"
-	"go.starlark.net/starlark"
 )
 
 // systemPaths are directories that are never an etcd data dir.
@@ -43,154 +38,6 @@ func unsafeWipePath(p string) string {
 		}
 	}
 	return ""
-}
-
-// datadirFacts is what wipe_datadir reads about a data dir.
-type datadirFacts struct {
-	Exists, IsDir bool
-	Owner, Group  string
-	Mode          os.FileMode
-	Entries       []string
-	Files         []lockedFile // WAL segments and the database, with their inodes
-	Head          []byte       // the start of the first WAL segment
-	Locks         []fileLock
-	MountPoint    bool
-}
-
-type lockedFile struct {
-	Dev, Ino uint64
-	Path     string
-}
-
-type fileLock struct {
-	PID          string // "-1" for open file description locks
-	Major, Minor uint64
-	Ino          uint64
-}
-
-// datadirScript reads the facts in one command.
-func datadirScript(p, wal string) string {
-	return "p=" + transport.QuoteWord(p) + "; w=" + transport.QuoteWord(wal) + `
-if [ ! -e "$p" ]; then echo missing; exit 0; fi
-if [ ! -d "$p" ]; then echo notdir; exit 0; fi
-echo dir
-LC_ALL=C stat -L -c '%U|%G|%a' -- "$p" || exit 1
-echo --entries
-ls -A -- "$p" || exit 1
-echo --files
-for f in "$w"/*.wal "$p"/member/snap/db; do [ -f "$f" ] && LC_ALL=C stat -c '%d %i %n' -- "$f"; done
-echo --head
-f=$(ls -- "$w"/*.wal 2>/dev/null | LC_ALL=C sort | head -n 1)
-if [ -n "$f" ]; then head -c ` + strconv.Itoa(etcd.WALHeadBytes) + ` -- "$f" | base64 | tr -d '\n'; fi
-echo
-echo --locks
-cat /proc/locks 2>/dev/null
-echo --mount
-if mountpoint -q -- "$p" 2>/dev/null; then echo yes; fi
-echo --end
-`
-}
-
-func parseDatadirFacts(out string) (datadirFacts, error) {
-	var f datadirFacts
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	switch lines[0] {
-	case "missing":
-		return f, nil
-	case "notdir":
-		f.Exists = true
-		return f, nil
-	case "dir":
-	default:
-		return f, fmt.Errorf("unexpected output %q", lines[0])
-	}
-	f.Exists, f.IsDir = true, true
-	if len(lines) < 2 {
-		return f, fmt.Errorf("unexpected output: %q", out)
-	}
-	parts := strings.Split(lines[1], "|")
-	if len(parts) != 3 {
-		return f, fmt.Errorf("unexpected stat output %q", lines[1])
-	}
-	f.Owner, f.Group = parts[0], parts[1]
-	mode, _ := strconv.ParseUint(parts[2], 8, 32)
-	f.Mode = os.FileMode(mode)
-	section := ""
-	for _, l := range lines[2:] {
-		if strings.HasPrefix(l, "--") {
-			section = l
-			continue
-		}
-		switch section {
-		case "--entries":
-			if l != "" {
-				f.Entries = append(f.Entries, l)
-			}
-		case "--files":
-			x := strings.SplitN(l, " ", 3)
-			if len(x) == 3 {
-				dev, _ := strconv.ParseUint(x[0], 10, 64)
-				ino, _ := strconv.ParseUint(x[1], 10, 64)
-				f.Files = append(f.Files, lockedFile{Dev: dev, Ino: ino, Path: x[2]})
-			}
-		case "--head":
-			if l != "" {
-				b, err := base64.StdEncoding.DecodeString(l)
-				if err != nil {
-					return f, fmt.Errorf("WAL head: %v", err)
-				}
-				f.Head = b
-			}
-		case "--locks":
-			if lk, ok := parseLockLine(l); ok {
-				f.Locks = append(f.Locks, lk)
-			}
-		case "--mount":
-			f.MountPoint = f.MountPoint || l == "yes"
-		}
-	}
-	return f, nil
-}
-
-// parseLockLine reads one line of /proc/locks:
-// "1: POSIX  ADVISORY  WRITE 1234 08:01:393219 0 EOF", or with "->" for a
-// blocked waiter.
-func parseLockLine(l string) (fileLock, bool) {
-	fs := strings.Fields(strings.ReplaceAll(l, "->", ""))
-	if len(fs) < 6 {
-		return fileLock{}, false
-	}
-	id := strings.Split(fs[5], ":")
-	if len(id) != 3 {
-		return fileLock{}, false
-	}
-	maj, err1 := strconv.ParseUint(id[0], 16, 64)
-	min, err2 := strconv.ParseUint(id[1], 16, 64)
-	ino, err3 := strconv.ParseUint(id[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return fileLock{}, false
-	}
-	return fileLock{PID: fs[4], Major: maj, Minor: min, Ino: ino}, true
-}
-
-// devMajorMinor splits a Linux dev_t as glibc's major() and minor() do.
-func devMajorMinor(dev uint64) (uint64, uint64) {
-	major := (dev>>8)&0xfff | (dev>>32)&^uint64(0xfff)
-	minor := dev&0xff | (dev>>12)&^uint64(0xff)
-	return major, minor
-}
-
-// lockHolder returns a locked file of the data dir and who holds it.
-func (f datadirFacts) lockHolder() (string, string, bool) {
-	for _, file := range f.Files {
-		ma, mi := devMajorMinor(file.Dev)
-		for _, l := range f.Locks {
-			if l.Ino == file.Ino && l.Major == ma && l.Minor == mi {
-				return file.Path, l.PID, true
-			}
-		}
-	}
-	return "", "", false
 }
 
 // wipeLocal is what the facts alone decide: nothing to do (why), a
@@ -261,44 +108,6 @@ func wipeLive(p string, meta etcd.WALMeta, cl *etcd.Cluster, q etcd.View) (strin
 	}
 	return "", engine.Refuse("%s holds the data of %s (%s), a voting member the live cluster still counts (%s). Remove it from the cluster first (member_remove), or force=True to override",
 		p, mi.Label(), owner, arith)
-}
-
-// hostsArg reads a list of hosts given as an argument.
-func hostsArg(v starlark.Value) ([]*inventory.Host, error) {
-	if v == nil || v == starlark.None {
-		return nil, nil
-	}
-	if h, ok := v.(*engine.Host); ok {
-		return []*inventory.Host{h.Inventory()}, nil
-	}
-	it, ok := v.(starlark.Iterable)
-	if !ok {
-		return nil, fmt.Errorf("got %s, want a list of hosts", v.Type())
-	}
-	var out []*inventory.Host
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		h, ok := x.(*engine.Host)
-		if !ok {
-			return nil, fmt.Errorf("got a %s in the list, want hosts (ctx.hosts(...))", x.Type())
-		}
-		out = append(out, h.Inventory())
-	}
-	return out, nil
-}
-
-// shellOK runs a command line that must succeed.
-func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
-	res, err := c.Shell(ctx, line)
-	if err != nil {
-		return res, err
-	}
-	if res.ExitStatus != 0 {
-		return res, engine.CommandError("sh", res)
-	}
-	return res, nil
 }
 
 // dataOwner checks the data of meta in p against the live cluster, read

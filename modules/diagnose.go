@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"strconv"
-	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 )
 
@@ -65,17 +62,6 @@ var diagnoseModule = &engine.HostModule[diagnoseArgs]{
 	Plan: planDiagnose,
 }
 
-func diagnoseScript(unit, dataDir string, lines int) string {
-	q := transport.QuoteWord
-	return fmt.Sprintf(`u=%s; d=%s
-systemctl show --no-pager -p ActiveState -p SubState -p NRestarts -- "$u" 2>/dev/null
-if [ ! -d "$d" ]; then echo data=missing; elif [ -d "$d/member" ]; then echo data=member; else echo data=empty; fi
-echo --journal
-journalctl -u "$u" -n %d --no-pager -o cat 2>/dev/null
-true
-`, q(unitName(unit)), q(dataDir), lines)
-}
-
 func planDiagnose(ctx context.Context, c *engine.HostCall, a *diagnoseArgs) (engine.Plan, error) {
 	if a.Unit == "" {
 		a.Unit = "etcd"
@@ -83,30 +69,37 @@ func planDiagnose(ctx context.Context, c *engine.HostCall, a *diagnoseArgs) (eng
 	if a.Lines <= 0 {
 		a.Lines = 80
 	}
-	res, err := shellOK(ctx, c, diagnoseScript(a.Unit, path.Clean(a.DataDir), a.Lines))
+	unit, dir := unitName(a.Unit), path.Clean(a.DataDir)
+	// What only informs may be missing: no systemd, no journal.
+	var f unitFacts
+	var data, member fileFacts
+	var journal string
+	err := readFacts(ctx, c,
+		unitFact(unit).into(&f).optional(),
+		statFact(dir, false).into(&data).optional(),
+		statFact(path.Join(dir, "member"), false).into(&member).optional(),
+		journalFact(unit, a.Lines).into(&journal).optional())
 	if err != nil {
 		return engine.Plan{}, err
 	}
-	head, journal, _ := strings.Cut(string(res.Stdout), "--journal\n")
-	facts := map[string]string{}
-	for _, l := range strings.Split(head, "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			facts[k] = v
-		}
+	held := "empty"
+	switch {
+	case !data.Dir:
+		held = "missing"
+	case member.Dir:
+		held = "member"
 	}
-	journal = strings.TrimRight(journal, "\n")
-	restarts, _ := strconv.Atoi(facts["NRestarts"])
-	c.Set("active", facts["ActiveState"])
-	c.Set("sub", facts["SubState"])
-	c.Set("restarts", restarts)
-	c.Set("data", facts["data"])
+	c.Set("active", f.Active)
+	c.Set("sub", f.Sub)
+	c.Set("restarts", f.Restarts)
+	c.Set("data", held)
 	c.Set("journal", journal)
 	d, ok := etcd.Diagnose(journal)
 	c.Set("cause", d.Cause)
 	c.Set("fix", d.Fix)
 	c.Set("repair", d.Repair)
 	c.Set("evidence", d.Line)
-	state := fmt.Sprintf("etcd is %s (%s), restarted %d times, data dir %s", facts["ActiveState"], facts["SubState"], restarts, facts["data"])
+	state := fmt.Sprintf("etcd is %s (%s), restarted %d times, data dir %s", f.Active, f.Sub, f.Restarts, held)
 	if !ok {
 		return engine.NothingToDo("%s; no known failure in its last %d log lines", state, a.Lines), nil
 	}

@@ -1,44 +1,78 @@
-// Package modules holds the modules playbooks call, one file each, and
-// All, the one list that registers them. A module reads the host first
-// (Plan) and changes only the difference through its actions; its doc
-// comment is its user documentation, printed by etcdplay doc NAME.
+// Package modules holds the modules playbooks call and All, the one list
+// that registers them. A module reads the host first (Plan) and changes
+// only the difference through its actions; its doc comment is its user
+// documentation, printed by etcdplay doc NAME.
 //
-// Writing a module: a file declares an argument struct and one
+// A module is one file, named for it (member_add.go for member_add): its
+// argument struct, its declaration with the doc comment, its Plan, and
+// what only it uses, facts it alone reads included. No module calls
+// another, and no module file holds code another uses: what several
+// modules share lives in a file named for it:
+//
+//   - facts.go: Fact, a host read declared once (the command and the
+//     parser of its output), and readFact and readFacts, the one way a
+//     module reads a host: readFacts reads any number of facts in one
+//     round trip. The facts several modules read are in facts_file.go
+//     (statFact, existsFact, mtimesFact), facts_unit.go (systemdFact,
+//     unitFact, unitStartFact, journalFact), facts_host.go (userFact,
+//     versionFact, ...) and facts_datadir.go (datadirFacts).
+//   - write.go: planWrite and planWriteFrom, a file written atomically,
+//     only when it differs, with --diff (copy, template, render_conf,
+//     systemd, install_etcd, certs).
+//   - run.go: planRun (command and shell) and shellOK, a command line
+//     that must succeed.
+//   - templating.go: templateData and render, for the template module
+//     and the template= of systemd and render_conf.
+//   - datadir.go: the checks of a data dir's owner before its data goes
+//     (wipeLocal, dataOwner), for wipe_datadir and preflight.
+//   - etcd_conf.go: the etcd settings render_conf checks and renders.
+//   - args.go: hostsArg, a list of hosts as an argument; cluster.go:
+//     memberLabels, labelOf and changeData for the cluster modules.
+//   - modules.go: All, and Doc and Summary, which read the doc comments.
+//
+// How etcdplay sees a cluster (a member's identity, sessions, quorum, the
+// lock, etcd's errors) is package etcd's; modules call it.
+//
+// Adding a module: write its file with an argument struct and one
 // engine.HostModule (runs on every target host, one result per host) or
 // engine.ClusterModule (acts once through the first target that answers,
-// one result), and adds it to All:
+// one result), read the host with facts, and add the declaration to All.
+// diagnose.go is a small host module that reads several facts:
 //
-//	type unitArgs struct {
-//		Unit  string
-//		State string
+//	type diagnoseArgs struct {
+//		DataDir string
+//		Unit    string
+//		Lines   int
 //	}
 //
-//	// systemd manages a unit on each host. ... (the user documentation:
-//	// what it does, Arguments:, the result's data, Check mode:, Example:)
-//	var systemdModule = &engine.HostModule[unitArgs]{
-//		Name: "systemd",
-//		Args: func(a *unitArgs) []any { return []any{"unit", &a.Unit, "state?", &a.State} },
-//		Validate: func(a *unitArgs) error { ... },   // bad input, before any host
-//		Plan: func(ctx context.Context, c *engine.HostCall, a *unitArgs) (engine.Plan, error) {
-//			// Read only: c.Run, c.Shell, c.Output, c.Get. Record data with c.Set.
-//			if active {
-//				return engine.NothingToDo("unit %s is active", a.Unit), nil
-//			}
-//			return engine.Do(engine.Action{
-//				Desc: "start " + a.Unit,
-//				Do:   func(ctx context.Context) error { ... }, // writes go here (c.Put too)
-//			}), nil
+//	// diagnose reads why the etcd member of each host is not working. ...
+//	// (the user documentation: what it does, Arguments:, the result's
+//	// data, Check mode:, Example:)
+//	var diagnoseModule = &engine.HostModule[diagnoseArgs]{
+//		Name: "diagnose",
+//		Args: func(a *diagnoseArgs) []any {
+//			return []any{"data_dir", &a.DataDir, "unit?", &a.Unit, "lines?", &a.Lines}
 //		},
+//		Validate: func(a *diagnoseArgs) error { ... }, // bad input, before any host
+//		Plan:     planDiagnose,
 //	}
 //
-// Plan errors fail the host (an unreachable error marks it unreachable);
-// engine.Refuse stops the run with exit status 5, engine.BadInput with 4.
-// Check mode never calls Do, and c.Put refuses to write outside Do. A
-// cluster module's Plan returns an error wrapping engine.ErrTryNext for the
-// engine to try the next target, and reaches other targets with
-// c.Connect. Set result data in Plan where possible so playbooks using it
-// work in check mode.
+//	func planDiagnose(ctx context.Context, c *engine.HostCall, a *diagnoseArgs) (engine.Plan, error) {
+//		var f unitFacts
+//		var journal string
+//		err := readFacts(ctx, c, unitFact(unitName(a.Unit)).into(&f).optional(),
+//			journalFact(unitName(a.Unit), a.Lines).into(&journal).optional())
+//		...
+//		c.Set("active", f.Active) // result data, set in Plan so check mode has it
+//		return engine.NothingToDo("etcd is %s ...", f.Active), nil
+//	}
 //
-// Helpers shared by several modules (reading file facts, writing a file)
-// live in their own files here; no module calls another.
+// A module that changes something returns engine.Do(engine.Action{Desc:
+// "start etcd.service", Do: func(ctx context.Context) error { ... }}): the
+// writes go in Do (c.Put refuses to write outside it), and check mode
+// never calls Do. Plan errors fail the host (an unreachable error marks
+// it unreachable); engine.Refuse stops the run with exit status 5,
+// engine.BadInput with 4. A cluster module's Plan returns an error
+// wrapping engine.ErrTryNext for the engine to try the next target, and
+// reaches other targets with c.Connect.
 package modules

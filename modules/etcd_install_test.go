@@ -185,12 +185,38 @@ def main(ctx):
 }
 
 func TestParseUnitFacts(t *testing.T) {
-	f, err := parseUnitFacts("systemd\nLoadState=loaded\nActiveState=failed\nSubState=failed\nUnitFileState=enabled\nNeedDaemonReload=yes\nFragmentPath=/etc/systemd/system/etcd.service\n")
-	if err != nil || f.Load != "loaded" || f.Active != "failed" || !f.NeedReload || f.FileState != "enabled" || f.running() {
+	f, err := unitFact("etcd.service").Parse("LoadState=loaded\nActiveState=failed\nSubState=failed\nUnitFileState=enabled\nNeedDaemonReload=yes\nFragmentPath=/etc/systemd/system/etcd.service\nNRestarts=3\n")
+	if err != nil || f.Load != "loaded" || f.Active != "failed" || !f.NeedReload || f.FileState != "enabled" || f.running() || f.active() || f.Restarts != 3 {
 		t.Errorf("%+v %v", f, err)
 	}
-	if f, _ := parseUnitFacts("nosystemctl\n"); !f.NoSystemctl {
-		t.Error("nosystemctl")
+	// Where systemd does not run the unit's facts are empty.
+	if f, err := unitFact("etcd.service").Parse(""); err != nil || f != (unitFacts{}) || f.running() {
+		t.Errorf("no systemd: %+v %v", f, err)
+	}
+	for out, want := range map[string]systemdState{"nosystemctl\n": noSystemctl, "notbooted\n": notBooted, "systemd\n": systemdRuns} {
+		if s, err := systemdFact.Parse(out); s != want || err != nil {
+			t.Errorf("systemd %q: %q %v", out, s, err)
+		}
+	}
+	if _, err := systemdFact.Parse("sh: 1: systemctl: Permission denied\n"); err == nil {
+		t.Error("systemd: garbage parsed")
+	}
+	// A restart with if_newer= is needed unless the process started after
+	// every file last changed.
+	mt := map[string]int64{"/etc/etcd/etcd.conf": 100}
+	for _, tc := range []struct {
+		start int64
+		fresh bool
+	}{{-1, false}, {99, false}, {100, false}, {101, true}} {
+		if fresh, _ := startedAfter(tc.start, mt, []string{"/etc/etcd/etcd.conf", "/etc/etcd/missing"}); fresh != tc.fresh {
+			t.Errorf("started at %d: fresh %v", tc.start, fresh)
+		}
+	}
+	if s, err := unitStartFact("etcd.service").Parse("ExecMainStartTimestamp=@1700000000\n"); s != 1700000000 || err != nil {
+		t.Errorf("start: %d %v", s, err)
+	}
+	if s, _ := unitStartFact("etcd.service").Parse("ExecMainStartTimestamp=\n"); s != -1 {
+		t.Errorf("never started: %d", s)
 	}
 	for in, want := range map[string]string{"etcd": "etcd.service", "etcd.service": "etcd.service", "etcd@a": "etcd@a.service", "x.timer": "x.timer"} {
 		if got := unitName(in); got != want {
@@ -205,7 +231,7 @@ func TestParseUnitFacts(t *testing.T) {
 }
 
 // TestPlanPackage plans package=True against facts recorded on Debian 12
-// hosts (installScript's output, the part about the package).
+// hosts (packageFact's output, and unitFact's of etcd.service).
 func TestPlanPackage(t *testing.T) {
 	const installed = "pkg=apt-get\npkgok=yes\npkgunit=/usr/lib/systemd/system/etcd.service\n"
 	const defaultRunning = installed +
@@ -257,10 +283,24 @@ func TestPlanPackage(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := parseInstallFacts(tc.facts)
+			// The lines of etcd.service's state were recorded with
+			// the package's, prefixed pkgsvc.
+			var pkg, svc strings.Builder
+			for _, l := range strings.SplitAfter(tc.facts, "\n") {
+				if rest, ok := strings.CutPrefix(l, "pkgsvc."); ok {
+					svc.WriteString(rest)
+				} else {
+					pkg.WriteString(l)
+				}
+			}
+			pf, err := packageFact.Parse(pkg.String())
 			if err != nil {
 				t.Fatal(err)
 			}
+			if pf.Svc, err = unitFact("etcd.service").Parse(svc.String()); err != nil {
+				t.Fatal(err)
+			}
+			f := hostInstallFacts{packageFacts: pf}
 			a := &installEtcdArgs{Package: true, DataDir: tc.dataDir}
 			a.defaults()
 			steps, warns, err := planPackage("etcd-1", a, f)

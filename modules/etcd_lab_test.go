@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -94,7 +95,7 @@ func startLabWith(t *testing.T, spec labSpec) *labPlay {
 		}
 	})
 	if _, err := l.BuildImage(ctx, false); err != nil {
-		t.Skipf("no lab image with %s (and it cannot be built here): %v", orWord(strings.Join(spec.packages, ","), "no extra packages"), err)
+		t.Skipf("no lab image with %s (and it cannot be built here): %v", cmp.Or(strings.Join(spec.packages, ","), "no extra packages"), err)
 	}
 	start := time.Now()
 	if err := l.Up(ctx, spec.hosts); err != nil {

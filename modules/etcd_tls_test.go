@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/engine/enginetest"
 	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 	"github.com/etcdplay/etcdplay/inventory"
@@ -213,5 +214,38 @@ func TestSystemdGateOnTLSProblem(t *testing.T) {
 	var r *engine.RefusedError
 	if !asRefused(err, &r) || !strings.Contains(err.Error(), "cannot read the cluster to check its quorum: TLS with etcd at "+m.Addr) || !strings.Contains(err.Error(), "not signed by the CA in cacert "+other.CA) {
 		t.Errorf("stop with a wrong CA: %v", err)
+	}
+}
+
+// TestCertsLocal puts etcdplay's certificates in place on a local
+// stand-in host, then finds them in place, reading the host once a run.
+func TestCertsLocal(t *testing.T) {
+	root := t.TempDir()
+	hostPKI := filepath.Join(root, "host", "pki")
+	inv, conn := enginetest.Hosts(t, "[test:vars]\netcd_tls=auto\netcd_pki_dir="+filepath.Join(root, "ca")+"\netcd_host_pki_dir="+hostPKI+"\n", "h1")
+	p := &play{t: t, conn: conn, inv: inv, dir: t.TempDir()}
+	src := `
+def main(ctx):
+    certs("h1", user = "root")
+`
+	out, err := p.run(src)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, f := range []string{"ca.crt", "server.crt", "server.key", "peer.crt", "peer.key"} {
+		if _, err := os.Stat(filepath.Join(hostPKI, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(hostPKI, "server.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("server.key: %v %v", fi.Mode(), err)
+	}
+	before := len(conn.Conns["h1"].Runs())
+	out, err = p.run(src)
+	if err != nil || !strings.Contains(out, "certificates in place in "+hostPKI) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if n := len(conn.Conns["h1"].Runs()) - before; n != 1 {
+		t.Errorf("a run with the certificates in place ran %d commands, want 1: %q", n, conn.Conns["h1"].Runs()[before:])
 	}
 }

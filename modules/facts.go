@@ -2,10 +2,9 @@ package modules
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -13,97 +12,171 @@ import (
 	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
-// fileFacts is what a module knows about a path on a host before deciding.
-type fileFacts struct {
-	Exists bool
-	Dir    bool
-	Type   string // as stat names it: "regular file", "directory", ...
-	Mode   os.FileMode
-	Owner  string
-	Group  string
-	Size   int64
-	SHA256 string // regular files, when asked for
+// Fact is one thing a module reads on a host, declared once: the shell
+// command that prints it and the parser of what it prints (pyinfra's
+// facts). Facts are declared by functions of their arguments
+// (statFact(path, sum), unitFact(unit)) in the facts_*.go files, or in a
+// module's file when only that module reads them; a module reads them with
+// readFact, or several in one round trip with readFacts.
+type Fact[T any] struct {
+	// Name says what is read, for errors: a path, "unit etcd.service".
+	Name string
+	// Command is a POSIX shell script that prints the fact. It runs in a
+	// subshell of its own, so it may set variables and exit; a non-zero
+	// exit status means the fact could not be read. Its stderr is only
+	// shown then.
+	Command string
+	// Parse turns what Command printed, exactly, into the fact.
+	Parse func(out string) (T, error)
 }
 
-// statPath reads facts about path (following symlinks) in one command;
-// sum asks for the SHA-256 of a regular file too.
-func statPath(ctx context.Context, c *engine.HostCall, path string, sum bool) (fileFacts, error) {
-	var s strings.Builder
-	s.WriteString("p=" + transport.QuoteWord(path) + "; ")
-	s.WriteString(`if [ -e "$p" ]; then LC_ALL=C stat -L -c '%F|%a|%U|%G|%s' -- "$p" || exit 1; `)
-	if sum {
-		s.WriteString(`if [ -f "$p" ]; then sha256sum -- "$p" || exit 1; fi; `)
-	}
-	s.WriteString(`else echo missing; fi`)
-	res, err := c.Shell(ctx, s.String())
+// query is a fact bound to where its value goes, for readFacts.
+type query struct {
+	name, command string
+	parse         func(out string) error
+	canFail       bool
+}
+
+// into reads the fact into *dst.
+func (f Fact[T]) into(dst *T) query {
+	return f.with(func(v T) { *dst = v })
+}
+
+// with reads the fact and hands it to use.
+func (f Fact[T]) with(use func(T)) query {
+	return query{name: f.Name, command: f.Command, parse: func(out string) error {
+		v, err := f.Parse(out)
+		if err != nil {
+			return err
+		}
+		use(v)
+		return nil
+	}}
+}
+
+// optional makes a fact whose command fails read as its zero value rather
+// than fail the read: for facts a module can do without (the journal of a
+// unit, the state of a unit that only informs).
+func (q query) optional() query {
+	q.canFail = true
+	return q
+}
+
+// shell is what reading facts needs of a host; *engine.HostCall has it.
+type shell interface {
+	Shell(ctx context.Context, line string) (transport.Result, error)
+}
+
+// readFact reads one fact.
+func readFact[T any](ctx context.Context, c shell, f Fact[T]) (T, error) {
+	var v T
+	err := readFacts(ctx, c, f.into(&v))
+	return v, err
+}
+
+// readFacts reads facts in one command, so in one round trip whatever
+// their number: each runs in its own subshell and is followed by a line of
+// a marker that no output can guess, with its exit status and the first
+// line of its stderr. Every fact is read even when one fails; the error
+// is the first failed one's, naming it.
+func readFacts(ctx context.Context, c shell, qs ...query) error {
+	marker := newFactMarker()
+	res, err := c.Shell(ctx, factScript(marker, qs))
 	if err != nil {
-		return fileFacts{}, err
+		return err
 	}
-	if res.ExitStatus != 0 {
-		return fileFacts{}, fmt.Errorf("read %s: %w", path, engine.CommandError("stat", res))
-	}
-	return parseStat(path, res.Stdout)
-}
-
-func parseStat(path string, out []byte) (fileFacts, error) {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if lines[0] == "missing" {
-		return fileFacts{}, nil
-	}
-	parts := strings.Split(lines[0], "|")
-	if len(parts) != 5 {
-		return fileFacts{}, fmt.Errorf("read %s: unexpected stat output %q", path, lines[0])
-	}
-	mode, err := strconv.ParseUint(parts[1], 8, 32)
+	secs, err := splitFacts(marker, string(res.Stdout), len(qs))
 	if err != nil {
-		return fileFacts{}, fmt.Errorf("read %s: unexpected mode %q", path, parts[1])
+		// The shell itself failed (sudo refused, a signal), or a fact's
+		// command ended it.
+		if res.ExitStatus == 0 && res.Signal == "" {
+			return fmt.Errorf("read %s: %v", factNames(qs), err)
+		}
+		return fmt.Errorf("read %s: %w", factNames(qs), engine.CommandError("sh", res))
 	}
-	size, _ := strconv.ParseInt(parts[4], 10, 64)
-	f := fileFacts{
-		Exists: true,
-		Type:   parts[0],
-		Dir:    parts[0] == "directory",
-		Mode:   os.FileMode(mode),
-		Owner:  parts[2],
-		Group:  parts[3],
-		Size:   size,
+	var first error
+	for i, q := range qs {
+		s := secs[i]
+		switch {
+		case s.status != 0 && q.canFail:
+		case s.status != 0:
+			msg := fmt.Sprintf("read %s: exit status %d", q.name, s.status)
+			if s.stderr != "" {
+				msg += ": " + s.stderr
+			}
+			err = fmt.Errorf("%s", msg)
+		default:
+			if err = q.parse(s.out); err != nil {
+				err = fmt.Errorf("read %s: %w", q.name, err)
+			}
+		}
+		if first == nil {
+			first = err
+		}
+		err = nil
 	}
-	if len(lines) > 1 {
-		f.SHA256, _, _ = strings.Cut(lines[1], " ")
-	}
-	return f, nil
+	return first
 }
 
-func (f fileFacts) regular() bool { return strings.HasPrefix(f.Type, "regular") }
-
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+func newFactMarker() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "etcdplay-fact-" + hex.EncodeToString(b)
 }
 
-// exists reports whether each path exists on the host, in one command.
-func exists(ctx context.Context, c *engine.HostCall, dir string, paths ...string) ([]bool, error) {
-	var s strings.Builder
-	if dir != "" {
-		s.WriteString("cd " + transport.QuoteWord(dir) + " || exit 1; ")
+// factScript runs each fact's command in a subshell, its stdout as it is
+// and its stderr kept in e, then prints the marker line: a newline first
+// (a fact's output may not end in one), the marker, the exit status and
+// the first line of stderr.
+func factScript(marker string, qs []query) string {
+	var b strings.Builder
+	b.WriteString("exec 4>&1\nnl='\n'\n")
+	for _, q := range qs {
+		fmt.Fprintf(&b, "e=$( { (\n%s\n) 2>&1 1>&4; } ); printf '\\n%s %%d %%s\\n' $? \"${e%%%%\"$nl\"*}\"\n", q.command, marker)
 	}
-	for _, p := range paths {
-		s.WriteString("if [ -e " + transport.QuoteWord(p) + " ]; then echo y; else echo n; fi; ")
+	return b.String()
+}
+
+// factOut is what one fact's command printed.
+type factOut struct {
+	out    string
+	status int
+	stderr string
+}
+
+// splitFacts cuts the script's output into the sections of n facts.
+func splitFacts(marker, out string, n int) ([]factOut, error) {
+	var secs []factOut
+	sep := "\n" + marker + " "
+	for len(secs) < n {
+		i := strings.Index(out, sep)
+		if i < 0 {
+			return secs, fmt.Errorf("%d of %d facts printed", len(secs), n)
+		}
+		s := factOut{out: out[:i]}
+		line, rest, _ := strings.Cut(out[i+len(sep):], "\n")
+		code, stderr, _ := strings.Cut(line, " ")
+		st, err := strconv.Atoi(code)
+		if err != nil {
+			return secs, fmt.Errorf("fact %d: exit status %q", len(secs)+1, code)
+		}
+		s.status, s.stderr = st, strings.TrimSpace(stderr)
+		secs = append(secs, s)
+		out = rest
 	}
-	res, err := c.Shell(ctx, s.String())
-	if err != nil {
-		return nil, err
+	return secs, nil
+}
+
+func factNames(qs []query) string {
+	var ns []string
+	for _, q := range qs {
+		ns = append(ns, q.name)
 	}
-	if res.ExitStatus != 0 {
-		return nil, engine.CommandError("test", res)
-	}
-	fields := strings.Fields(string(res.Stdout))
-	if len(fields) != len(paths) {
-		return nil, fmt.Errorf("unexpected output %q testing %s", res.Stdout, strings.Join(paths, ", "))
-	}
-	out := make([]bool, len(paths))
-	for i, f := range fields {
-		out[i] = f == "y"
-	}
-	return out, nil
+	return strings.Join(ns, ", ")
+}
+
+// firstLine is the first line of s that is not blank.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

@@ -52,7 +52,7 @@ var fetchModule = &engine.HostModule[fetchArgs]{
 	},
 	Plan: func(ctx context.Context, c *engine.HostCall, a *fetchArgs) (engine.Plan, error) {
 		local := fetchPath(c.LocalPath(a.Dest), c.Host.Name, a.Src, a.Flat)
-		f, err := statPath(ctx, c, a.Src, true)
+		f, err := readFact(ctx, c, statFact(a.Src, true))
 		if err != nil {
 			return engine.Plan{}, err
 		}

@@ -79,7 +79,7 @@ func protectedPath(p string) bool {
 }
 
 func planFile(ctx context.Context, c *engine.HostCall, a *fileArgs) (engine.Plan, error) {
-	f, err := statPath(ctx, c, a.Path, false)
+	f, err := readFact(ctx, c, statFact(a.Path, false))
 	if err != nil {
 		return engine.Plan{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"debug/elf"
@@ -402,136 +403,130 @@ func sumFromFile(sums, name string) (string, error) {
 
 // hostInstallFacts is what install_etcd reads on a host.
 type hostInstallFacts struct {
-	Arch       string
-	Systemd    bool
-	UserOK     bool
-	GroupOK    bool
-	NoLogin    string
-	Sums       map[string]string // installed binary -> sha256
-	DataDir    fileFacts
-	ConfDir    fileFacts
+	Arch     string
+	Systemd  bool
+	UserOK   bool
+	GroupOK  bool
+	NoLogin  string
+	Sums     map[string]string // installed binary -> sha256
+	DataDir  fileFacts
+	ConfDir  fileFacts
+	UnitFile fileFacts
+	Version  string // of the installed etcd, "" when none
+	Active   bool   // the etcd unit runs
+	packageFacts
+}
+
+// queries are the facts install_etcd reads, into f: all of them in one
+// round trip.
+func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query {
+	f.Sums = map[string]string{}
+	unit := unitName(a.Unit)
+	qs := []query{
+		archFact.into(&f.Arch),
+		systemdFact.with(func(s systemdState) { f.Systemd = s == systemdRuns }),
+		userFact(a.User).with(func(u *userIDs) { f.UserOK = u != nil }),
+		groupFact(a.Group).into(&f.GroupOK),
+		nologinFact.into(&f.NoLogin),
+		versionFact(path.Join(a.BinDir, "etcd")).into(&f.Version),
+		unitFact(unit).with(func(u unitFacts) {
+			f.Active = u.active()
+			if unit == "etcd.service" {
+				f.Svc = u
+			}
+		}).optional(),
+		statFact(a.DataDir, false).into(&f.DataDir),
+		statFact(a.ConfDir, false).into(&f.ConfDir),
+		statFact(unitFile, true).into(&f.UnitFile),
+	}
+	for _, n := range etcdBinaryNames {
+		qs = append(qs, statFact(path.Join(a.BinDir, n), true).with(func(s fileFacts) {
+			if s.regular() {
+				f.Sums[n] = s.SHA256
+			}
+		}))
+	}
+	if a.Package {
+		qs = append(qs, packageFact.into(&f.packageFacts))
+		if unit != "etcd.service" {
+			qs = append(qs, unitFact("etcd.service").into(&f.Svc).optional())
+		}
+	}
+	return qs
+}
+
+// packageFacts is what install_etcd reads for package=True: the package
+// manager and whether the package is installed; the package's own
+// etcd.service, "" when there is none, and what would run it: symlinks
+// to it in /etc/systemd/system (its enablement), the unit systemd runs as
+// etcd.service, and its environment files that set anything (an instance
+// someone configured).
+type packageFacts struct {
 	PkgManager string // apt-get, dnf, yum, ""
 	PkgOK      bool
-	Version    string // of the installed etcd, "" when none
-	Active     bool   // the etcd unit runs
-
-	// The package's own etcd.service, "" when there is none, and what
-	// would run it: symlinks to it in /etc/systemd/system (its
-	// enablement), whether it runs now, and its environment files that
-	// set anything (an instance someone configured).
-	PkgUnit   string
-	PkgLinks  []string
-	PkgActive bool
-	PkgConf   []string
+	PkgUnit    string
+	PkgLinks   []string
+	Svc        unitFacts // etcd.service, whichever file it is
+	PkgConf    []string
 	// PkgData is the data dir the package's unit gives its default
 	// instance, when it exists (the instance ran).
 	PkgData string
-	pkgSvc  struct{ active, fragment string }
+}
+
+// pkgActive reports whether the package's instance runs: etcd.service is
+// active from the package's unit file. Once a unit of the same name in
+// /etc/systemd/system takes its place, what runs is that one.
+func (f packageFacts) pkgActive() bool {
+	return f.PkgUnit != "" && slices.Contains(pkgUnitPaths, f.Svc.Fragment) && f.Svc.running()
 }
 
 // pkgUnitPaths are where a package puts etcd.service (/lib is /usr/lib
 // on a merged-/usr system; systemd may name either).
 var pkgUnitPaths = []string{"/usr/lib/systemd/system/etcd.service", "/lib/systemd/system/etcd.service"}
 
-func installScript(a *installEtcdArgs) string {
-	q := transport.QuoteWord
-	var b strings.Builder
-	fmt.Fprintf(&b, "echo arch=$(uname -m)\n")
-	b.WriteString("if [ -d /run/systemd/system ]; then echo systemd=yes; fi\n")
-	fmt.Fprintf(&b, "if getent passwd %s >/dev/null; then echo user=yes; fi\n", q(a.User))
-	fmt.Fprintf(&b, "if getent group %s >/dev/null; then echo group=yes; fi\n", q(a.Group))
-	b.WriteString("echo nologin=$(command -v nologin || echo /bin/false)\n")
-	fmt.Fprintf(&b, "v=$(%s); if [ -n \"$v\" ]; then echo \"version=$(echo \"$v\" | head -n 1)\"; fi\n", etcd.VersionScript(path.Join(a.BinDir, "etcd")))
-	fmt.Fprintf(&b, "if systemctl is-active --quiet %s 2>/dev/null; then echo active=yes; fi\n", q(unitName(a.Unit)))
-	for _, n := range etcdBinaryNames {
-		p := q(path.Join(a.BinDir, n))
-		fmt.Fprintf(&b, "if [ -f %s ]; then echo sum.%s=$(sha256sum < %s | cut -d' ' -f1); fi\n", p, n, p)
-	}
-	for k, d := range map[string]string{"data": a.DataDir, "conf": a.ConfDir} {
-		fmt.Fprintf(&b, "if [ -e %[1]s ]; then echo %[2]s=$(LC_ALL=C stat -L -c '%%F|%%a|%%U|%%G|%%s' -- %[1]s); fi\n", q(d), k)
-	}
-	if a.Package {
-		b.WriteString("for m in apt-get dnf yum; do if command -v $m >/dev/null; then echo pkg=$m; break; fi; done\n")
-		// Each test in an if: a false one must not become the script's
-		// exit status.
-		b.WriteString(`if command -v dpkg-query >/dev/null; then if [ "$(dpkg-query -W -f='${Status}\n' etcd-server etcd-client 2>/dev/null | grep -c 'install ok installed')" = 2 ]; then echo pkgok=yes; fi; `)
-		b.WriteString("elif command -v rpm >/dev/null; then if rpm -q etcd >/dev/null 2>&1; then echo pkgok=yes; fi; fi\n")
-		b.WriteString(pkgUnitScript)
-	}
-	return b.String()
-}
-
-// pkgUnitScript reads the package's etcd.service and what would run it.
-const pkgUnitScript = `pu=; for p in /usr/lib/systemd/system/etcd.service /lib/systemd/system/etcd.service; do if [ -f "$p" ]; then pu=$p; break; fi; done
+// packageFact is the etcd package on the host (packageFacts).
+var packageFact = Fact[packageFacts]{
+	Name: "the etcd package",
+	// Each test in an if: a false one must not become the exit status.
+	Command: `for m in apt-get dnf yum; do if command -v $m >/dev/null; then echo pkg=$m; break; fi; done
+if command -v dpkg-query >/dev/null; then if [ "$(dpkg-query -W -f='${Status}\n' etcd-server etcd-client 2>/dev/null | grep -c 'install ok installed')" = 2 ]; then echo pkgok=yes; fi
+elif command -v rpm >/dev/null; then if rpm -q etcd >/dev/null 2>&1; then echo pkgok=yes; fi; fi
+pu=; for p in /usr/lib/systemd/system/etcd.service /lib/systemd/system/etcd.service; do if [ -f "$p" ]; then pu=$p; break; fi; done
 if [ -n "$pu" ]; then
   echo "pkgunit=$pu"
   find /etc/systemd/system -maxdepth 2 -type l 2>/dev/null | while IFS= read -r l; do
     case "$(readlink "$l")" in /lib/systemd/system/etcd.service|/usr/lib/systemd/system/etcd.service) echo "pkglink=$l";; esac
   done
-  if [ -d /run/systemd/system ]; then systemctl show -p ActiveState -p FragmentPath etcd.service 2>/dev/null | sed 's/^/pkgsvc./'; fi
   sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$pu" | sed 's/%p/etcd/g; s/%N/etcd/g' | while IFS= read -r e; do
     if [ -f "$e" ] && grep -Eq '^[[:space:]]*[^#[:space:]]' "$e"; then echo "pkgconf=$e"; fi
   done
   d=$(sed -n 's/^Environment="\{0,1\}ETCD_DATA_DIR=\([^"]*\)"\{0,1\}$/\1/p' "$pu" | tail -n 1)
   if [ -n "$d" ] && [ -d "$d" ]; then echo "pkgdata=$d"; fi
 fi
-`
+true`,
+	Parse: parsePackageFacts,
+}
 
-func parseInstallFacts(out string) (hostInstallFacts, error) {
-	f := hostInstallFacts{Sums: map[string]string{}}
+func parsePackageFacts(out string) (packageFacts, error) {
+	var f packageFacts
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		k, v, _ := strings.Cut(l, "=")
-		switch {
-		case k == "arch":
-			f.Arch = v
-		case k == "systemd":
-			f.Systemd = true
-		case k == "user":
-			f.UserOK = true
-		case k == "group":
-			f.GroupOK = true
-		case k == "nologin":
-			f.NoLogin = v
-		case strings.HasPrefix(k, "sum."):
-			f.Sums[strings.TrimPrefix(k, "sum.")] = v
-		case k == "data" || k == "conf":
-			ff, err := parseStat(k, []byte(v))
-			if err != nil {
-				return f, err
-			}
-			if k == "data" {
-				f.DataDir = ff
-			} else {
-				f.ConfDir = ff
-			}
-		case k == "version":
-			f.Version = etcd.VersionFromOutput(v)
-		case k == "active":
-			f.Active = true
-		case k == "pkg":
+		switch k {
+		case "pkg":
 			f.PkgManager = v
-		case k == "pkgok":
+		case "pkgok":
 			f.PkgOK = true
-		case k == "pkgunit":
+		case "pkgunit":
 			f.PkgUnit = v
-		case k == "pkglink":
+		case "pkglink":
 			f.PkgLinks = append(f.PkgLinks, v)
-		case k == "pkgconf":
+		case "pkgconf":
 			f.PkgConf = append(f.PkgConf, v)
-		case k == "pkgdata":
+		case "pkgdata":
 			f.PkgData = v
-		case k == "pkgsvc.ActiveState":
-			f.pkgSvc.active = v
-		case k == "pkgsvc.FragmentPath":
-			f.pkgSvc.fragment = v
 		}
 	}
 	sort.Strings(f.PkgLinks)
-	// The package's instance runs when etcd.service is active from the
-	// package's unit file; once a unit of the same name in
-	// /etc/systemd/system takes its place, what runs is that one.
-	f.PkgActive = f.PkgUnit != "" && slices.Contains(pkgUnitPaths, f.pkgSvc.fragment) &&
-		(unitFacts{Active: f.pkgSvc.active}).running()
 	return f, nil
 }
 
@@ -567,16 +562,16 @@ func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellSt
 		}
 		return steps, nil, nil
 	}
-	if (f.PkgActive || len(f.PkgLinks) > 0) && len(f.PkgConf) > 0 {
+	if (f.pkgActive() || len(f.PkgLinks) > 0) && len(f.PkgConf) > 0 {
 		state, how := "enabled", `systemd(host, unit = "etcd", enabled = False)`
-		if f.PkgActive {
+		if f.pkgActive() {
 			state, how = "running", `systemd(host, unit = "etcd", state = "stopped", enabled = False) (the quorum gate checks the stop)`
 		}
 		return nil, nil, engine.Refuse("etcd.service on %s is the package's own unit, %s and configured in %s: it may be a member of a cluster, and install_etcd does not stop or disable it. "+
 			"Do it with %s, or empty %s if that instance is not needed; then run install_etcd again",
 			host, state, strings.Join(f.PkgConf, ", "), how, strings.Join(f.PkgConf, ", "))
 	}
-	if f.PkgActive {
+	if f.pkgActive() {
 		steps = append(steps, shellStep{"stop etcd.service, the package's default instance (a single-member cluster of its own)", "systemctl stop etcd.service"})
 	}
 	if len(f.PkgLinks) > 0 {
@@ -618,16 +613,11 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 	if err != nil {
 		return engine.Plan{}, err
 	}
-	res, err := c.Shell(ctx, installScript(a))
-	if err != nil {
+	unit := unitName(a.Unit)
+	unitFile := path.Join(a.UnitDir, unit)
+	var f hostInstallFacts
+	if err := readFacts(ctx, c, f.queries(a, unitFile)...); err != nil {
 		return engine.Plan{}, err
-	}
-	if res.ExitStatus != 0 {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", c.Host.Name, engine.CommandError("sh", res))
-	}
-	f, err := parseInstallFacts(string(res.Stdout))
-	if err != nil {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", c.Host.Name, err)
 	}
 	var actions []engine.Action
 	shell := func(desc, line string) engine.Action {
@@ -704,7 +694,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 			}
 			actions = append(actions, engine.Action{
 				Desc: fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (len(b.Content)+1<<19)>>20, b.SHA256),
-				Diff: &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", orWord(f.Sums[b.Name], "none"), b.SHA256)},
+				Diff: &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
 				Do: func(ctx context.Context) error {
 					if _, err := shellOK(ctx, c, "mkdir -p -- "+q(a.BinDir)); err != nil {
 						return err
@@ -742,8 +732,6 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 
 	// The unit, for a package too: the package's own reads another
 	// environment file.
-	unit := unitName(a.Unit)
-	unitFile := path.Join(a.UnitDir, unit)
 	c.Set("unit_file", unitFile)
 	content := a.UnitContent
 	if content == "" {
@@ -753,7 +741,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 		}
 		content = defaultUnit(a.BinDir, a.User, a.Group, a.ConfFile, timeout)
 	}
-	p, err := planWrite(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}})
+	p, err := planWriteFrom(ctx, c, wantFile{Path: unitFile, Content: []byte(content), Mode: engine.FileMode{Mode: 0o644, Set: true}}, f.UnitFile)
 	if err != nil {
 		return engine.Plan{}, fmt.Errorf("unit file: %w", err)
 	}

@@ -114,15 +114,3 @@ func planMemberUpdate(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 		},
 	}), nil
 }
-
-// memberLabels lists the members of cl by name, for messages.
-func memberLabels(cl *etcd.Cluster) string {
-	var ns []string
-	for _, m := range cl.Members {
-		ns = append(ns, etcd.InfoOf(m, 0).Label())
-	}
-	if len(ns) == 0 {
-		return "none"
-	}
-	return strings.Join(ns, ", ")
-}

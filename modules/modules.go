@@ -40,6 +40,7 @@ func All() []engine.Module {
 		hashKVModule,
 		preflightModule,
 		diagnoseModule,
+		etcdFactsModule,
 		certsModule,
 		moveLeaderModule,
 		clusterLockModule,

@@ -2,6 +2,9 @@ package modules
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,12 +67,12 @@ func TestParseStat(t *testing.T) {
 		{"regular empty file|600|etcd|etcd|0\n", fileFacts{Exists: true, Type: "regular empty file", Mode: 0o600, Owner: "etcd", Group: "etcd"}},
 		{"directory|4755|root|root|4096\n", fileFacts{Exists: true, Dir: true, Type: "directory", Mode: 0o4755, Owner: "root", Group: "root", Size: 4096}},
 	} {
-		got, err := parseStat("/x", []byte(tc.out))
+		got, err := statFact("/x", true).Parse(tc.out)
 		if err != nil || got != tc.want {
 			t.Errorf("parseStat(%q) = %+v, %v; want %+v", tc.out, got, err, tc.want)
 		}
 	}
-	if _, err := parseStat("/x", []byte("garbage\n")); err == nil {
+	if _, err := statFact("/x", true).Parse("garbage\n"); err == nil {
 		t.Error("parseStat(garbage): no error")
 	}
 }
@@ -231,4 +234,73 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestDocNamesExist checks that the package documentation names only
+// what exists: this package's identifiers, its files, and engine's
+// exported names and call methods.
+func TestDocNamesExist(t *testing.T) {
+	ours := declaredNames(t, ".")
+	theirs := declaredNames(t, "../engine")
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "doc.go", src, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := f.Doc.Text()
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\b[a-z]+[A-Z][A-Za-z0-9]*\b`).FindAllString(doc, -1) {
+		if !ours[m] && !seen[m] {
+			seen[m] = true
+			t.Errorf("doc.go names %s, which this package does not declare", m)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\b[a-z_]+\.go\b`).FindAllString(doc, -1) {
+		if _, err := os.Stat(m); err != nil {
+			t.Errorf("doc.go names %s: %v", m, err)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\b(?:engine|c)\.([A-Z][A-Za-z]*)\b`).FindAllStringSubmatch(doc, -1) {
+		if !theirs[m[1]] {
+			t.Errorf("doc.go names %s, which package engine does not declare", m[0])
+		}
+	}
+}
+
+// declaredNames are the names a package's files (tests left out)
+// declare: functions, methods, types, variables, constants and fields.
+func declaredNames(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	names := map[string]bool{}
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.FuncDecl:
+				names[n.Name.Name] = true
+			case *ast.TypeSpec:
+				names[n.Name.Name] = true
+			case *ast.ValueSpec:
+				for _, id := range n.Names {
+					names[id.Name] = true
+				}
+			case *ast.Field:
+				for _, id := range n.Names {
+					names[id.Name] = true
+				}
+			}
+			return true
+		})
+	}
+	return names
 }

@@ -6,13 +6,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine"
-	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 )
 
@@ -100,98 +98,41 @@ var preflightModule = &engine.HostModule[preflightArgs]{
 // preflightFacts is what preflight reads on a host in one command.
 type preflightFacts struct {
 	UID       int
-	Systemd   bool
+	Systemd   systemdState
 	User      *userIDs     // nil: the user does not exist yet
 	Paths     []pathPerm   // the data dir and every existing directory above it, deepest first
 	Installed string       // the installed etcd's version, "" when none
-	Active    bool         // the etcd unit runs
+	Unit      unitFacts    // the etcd unit
 	Candidate string       // the package's version (package=True)
 	Data      datadirFacts // the data dir
 }
 
-type userIDs struct {
-	UID  int
-	GIDs []int
-}
-
-// pathPerm is a directory's owner and mode.
-type pathPerm struct {
-	Path     string
-	UID, GID int
-	Mode     uint32
-}
-
-func preflightScript(a *preflightArgs) string {
-	q := transport.QuoteWord
-	var b strings.Builder
-	fmt.Fprintf(&b, "u=%s; d=%s\n", q(a.User), q(a.DataDir))
-	b.WriteString(`echo "uid $(id -u)"
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; fi
-if id -u "$u" >/dev/null 2>&1; then echo "user $(id -u "$u") $(id -G "$u")"; fi
-p=$d; while :; do if [ -d "$p" ]; then echo "path $(LC_ALL=C stat -L -c '%u %g %a' -- "$p") $p"; fi; [ "$p" = / ] && break; p=$(dirname -- "$p"); done
-if systemctl is-active --quiet etcd 2>/dev/null; then echo active; fi
-`)
-	fmt.Fprintf(&b, "v=$(%s); if [ -n \"$v\" ]; then echo \"installed $v\" | head -n 1; fi\n", etcd.VersionScript(path.Join(a.BinDir, "etcd")))
+func (f *preflightFacts) queries(a *preflightArgs) []query {
+	qs := []query{
+		uidFact.into(&f.UID),
+		systemdFact.into(&f.Systemd),
+		userFact(a.User).into(&f.User),
+		pathPermsFact(a.DataDir).into(&f.Paths),
+		unitFact("etcd.service").into(&f.Unit).optional(),
+		versionFact(path.Join(a.BinDir, "etcd")).into(&f.Installed),
+	}
 	if a.Package {
-		b.WriteString(`if command -v apt-cache >/dev/null 2>&1; then echo "candidate $(apt-cache policy etcd-server 2>/dev/null | sed -n 's/^ *Candidate: *//p')"; fi
-`)
+		qs = append(qs, candidateFact.into(&f.Candidate))
 	}
-	b.WriteString("echo --datadir\n")
-	b.WriteString(datadirScript(a.DataDir, etcd.WALDir(a.DataDir, "")))
-	return b.String()
+	return append(qs, f.Data.queries(a.DataDir, etcd.WALDir(a.DataDir, ""))...)
 }
 
-func parsePreflightFacts(out string) (preflightFacts, error) {
-	var f preflightFacts
-	head, data, ok := strings.Cut(out, "--datadir\n")
-	if !ok {
-		return f, fmt.Errorf("unexpected output %q", firstLineOf(out))
-	}
-	f.UID = -1
-	for _, l := range strings.Split(strings.TrimSpace(head), "\n") {
-		k, rest, _ := strings.Cut(l, " ")
-		switch k {
-		case "uid":
-			f.UID, _ = strconv.Atoi(rest)
-		case "systemd":
-			f.Systemd = true
-		case "active":
-			f.Active = true
-		case "user":
-			ids := strings.Fields(rest)
-			if len(ids) > 0 {
-				u := &userIDs{}
-				u.UID, _ = strconv.Atoi(ids[0])
-				for _, g := range ids[1:] {
-					n, err := strconv.Atoi(g)
-					if err == nil {
-						u.GIDs = append(u.GIDs, n)
-					}
-				}
-				f.User = u
-			}
-		case "path":
-			fs := strings.SplitN(rest, " ", 4)
-			if len(fs) == 4 {
-				uid, _ := strconv.Atoi(fs[0])
-				gid, _ := strconv.Atoi(fs[1])
-				mode, _ := strconv.ParseUint(fs[2], 8, 32)
-				f.Paths = append(f.Paths, pathPerm{Path: fs[3], UID: uid, GID: gid, Mode: uint32(mode)})
-			}
-		case "installed":
-			f.Installed = etcd.VersionFromOutput(rest)
-			if f.Installed == "" {
-				f.Installed = strings.TrimSpace(rest)
-			}
-		case "candidate":
-			if v, ok := etcd.ParseVersion(strings.TrimPrefix(strings.TrimSpace(rest), "1:")); ok {
-				f.Candidate = v.String()
-			}
+// candidateFact is the version of etcd the host's package manager would
+// install (Debian's etcd-server), "" when it cannot tell.
+var candidateFact = Fact[string]{
+	Name:    "the etcd package's version",
+	Command: `if command -v apt-cache >/dev/null 2>&1; then apt-cache policy etcd-server 2>/dev/null | sed -n 's/^ *Candidate: *//p'; fi`,
+	Parse: func(out string) (string, error) {
+		if v, ok := etcd.ParseVersion(strings.TrimPrefix(strings.TrimSpace(out), "1:")); ok {
+			return v.String(), nil
 		}
-	}
-	var err error
-	f.Data, err = parseDatadirFacts(data)
-	return f, err
+		return "", nil
+	},
 }
 
 // traverses reports whether user u may pass through directory p (its x
@@ -224,23 +165,16 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	refuse := func(format string, args ...any) (engine.Plan, error) {
 		return engine.Plan{}, engine.Refuse("%s; nothing was changed", fmt.Sprintf(format, args...))
 	}
-	res, err := c.Shell(ctx, preflightScript(a))
-	if err != nil {
+	var f preflightFacts
+	if err := readFacts(ctx, c, f.queries(a)...); err != nil {
 		return engine.Plan{}, err
-	}
-	if res.ExitStatus != 0 {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", host, engine.CommandError("sh", res))
-	}
-	f, err := parsePreflightFacts(string(res.Stdout))
-	if err != nil {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", host, err)
 	}
 	var checks []string
 	if f.UID != 0 {
 		return refuse("commands run as uid %d, not root: give -b (become), or set ansible_become=true for the host", f.UID)
 	}
 	checks = append(checks, "runs commands as root")
-	if !f.Systemd {
+	if f.Systemd != systemdRuns {
 		return refuse("no systemd runs there (/run/systemd/system is missing), so etcd's unit cannot run")
 	}
 	checks = append(checks, "has systemd")
@@ -252,7 +186,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	data := "missing"
 	nothing, meta, err := wipeLocal(a.DataDir, f.Data)
 	running := ""
-	if err != nil && isRefused(err) && f.Data.IsDir && strings.Contains(err.Error(), "holds a lock") {
+	if err != nil && etcd.IsRefused(err) && f.Data.IsDir && strings.Contains(err.Error(), "holds a lock") {
 		running = "etcd runs on it; "
 		if len(f.Data.Head) > 0 {
 			m, perr := etcd.ParseWALMetadata(f.Data.Head)
@@ -265,7 +199,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		}
 	}
 	switch {
-	case err != nil && isRefused(err):
+	case err != nil && etcd.IsRefused(err):
 		return refuse("%s", strings.TrimPrefix(err.Error(), "refused: "))
 	case err != nil:
 		return engine.Plan{}, err
@@ -332,16 +266,9 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		}
 		checks = append(checks, fmt.Sprintf("etcd %s fits the cluster's %s", got, want))
 	}
-	if f.Active && f.Installed != "" && newVersion != "" && f.Installed != newVersion {
+	if f.Unit.active() && f.Installed != "" && newVersion != "" && f.Installed != newVersion {
 		return refuse("etcd %s runs there and the etcd to install is %s: install_etcd does not change the version under a running member (etcdplay run upgrade does)", f.Installed, newVersion)
 	}
 	c.Set("checks", checks)
 	return engine.NothingToDo("ready: %s", strings.Join(checks, "; ")), nil
-}
-
-func isRefused(err error) bool { return etcd.IsRefused(err) }
-
-func firstLineOf(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

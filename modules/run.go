@@ -35,7 +35,7 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 		checks = append(checks, s.removes)
 	}
 	if len(checks) > 0 {
-		ex, err := exists(ctx, c, s.chdir, checks...)
+		ex, err := readFact(ctx, c, existsFact(s.chdir, checks...))
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -75,4 +75,16 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 		return engine.NothingToDo("ran %s (read-only)", s.show), nil
 	}
 	return engine.Do(engine.Action{Desc: "run " + s.show, Do: run}), nil
+}
+
+// shellOK runs a command line that must succeed.
+func shellOK(ctx context.Context, c *engine.HostCall, line string) (transport.Result, error) {
+	res, err := c.Shell(ctx, line)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitStatus != 0 {
+		return res, engine.CommandError("sh", res)
+	}
+	return res, nil
 }

@@ -2,12 +2,12 @@ package modules
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -140,91 +140,41 @@ var systemdModule = &engine.HostModule[systemdArgs]{
 	Plan: planSystemd,
 }
 
-// unitName adds ".service" to a bare name.
-func unitName(u string) string {
-	if path.Ext(u) == "" || !strings.Contains(u, ".") {
-		return u + ".service"
-	}
-	return u
-}
-
 var etcdUnitRE = regexp.MustCompile(`^etcd(@[^.]*)?\.service$`)
-
-// unitFacts is what systemctl show says about a unit.
-type unitFacts struct {
-	NoSystemctl, NotBooted bool
-	Load, Active, Sub      string
-	FileState              string
-	NeedReload             bool
-	Fragment               string
-}
-
-func (f unitFacts) masked() bool { return f.FileState == "masked" || f.Load == "masked" }
-
-func (f unitFacts) running() bool {
-	return f.Active == "active" || f.Active == "activating" || f.Active == "reloading" || f.Active == "deactivating"
-}
-
-func unitScript(unit string) string {
-	return "u=" + transport.QuoteWord(unit) + `
-if ! command -v systemctl >/dev/null 2>&1; then echo nosystemctl; exit 0; fi
-if [ ! -d /run/systemd/system ]; then echo notbooted; exit 0; fi
-echo systemd
-systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p UnitFileState -p NeedDaemonReload -p FragmentPath -- "$u"
-`
-}
-
-func parseUnitFacts(out string) (unitFacts, error) {
-	var f unitFacts
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	switch lines[0] {
-	case "nosystemctl":
-		f.NoSystemctl = true
-		return f, nil
-	case "notbooted":
-		f.NotBooted = true
-		return f, nil
-	case "systemd":
-	default:
-		return f, fmt.Errorf("unexpected output %q", lines[0])
-	}
-	for _, l := range lines[1:] {
-		k, v, _ := strings.Cut(l, "=")
-		switch k {
-		case "LoadState":
-			f.Load = v
-		case "ActiveState":
-			f.Active = v
-		case "SubState":
-			f.Sub = v
-		case "UnitFileState":
-			f.FileState = v
-		case "NeedDaemonReload":
-			f.NeedReload = v == "yes"
-		case "FragmentPath":
-			f.Fragment = v
-		}
-	}
-	return f, nil
-}
 
 func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engine.Plan, error) {
 	unit := unitName(a.Unit)
-	res, err := c.Shell(ctx, unitScript(unit))
+	content, err := unitContent(c, a)
 	if err != nil {
 		return engine.Plan{}, err
 	}
-	if res.ExitStatus != 0 {
-		return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, engine.CommandError("systemctl show", res))
+	unitDir := a.UnitDir
+	if unitDir == "" {
+		unitDir = "/etc/systemd/system"
 	}
-	f, err := parseUnitFacts(string(res.Stdout))
-	if err != nil {
-		return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
+	want := wantFile{Path: path.Join(unitDir, unit), Content: content, Mode: engine.FileMode{Mode: 0o644, Set: true}}
+
+	// Everything the plan needs, in one read.
+	var sys systemdState
+	var f unitFacts
+	var file fileFacts
+	start, mtimes := int64(-1), map[string]int64{}
+	qs := []query{systemdFact.into(&sys), unitFact(unit).into(&f)}
+	if len(content) > 0 {
+		qs = append(qs, statFact(want.Path, true).into(&file))
 	}
-	switch {
-	case f.NoSystemctl:
+	if a.State == "restarted" && len(a.IfNewer) > 0 {
+		// A start time systemd cannot give (one older than
+		// --timestamp=unix) stays -1: the unit is restarted.
+		qs = append(qs, unitStartFact(unit).into(&start).optional(), mtimesFact(a.IfNewer).into(&mtimes))
+	}
+	if err := readFacts(ctx, c, qs...); err != nil {
+		return engine.Plan{}, err
+	}
+	switch sys {
+	case noSystemctl:
 		return engine.Plan{}, fmt.Errorf("unit %s: %s has no systemd (systemctl not found): manage etcd there another way", unit, c.Host.Name)
-	case f.NotBooted:
+	case notBooted:
 		return engine.Plan{}, fmt.Errorf("unit %s: %s was not booted with systemd (/run/systemd/system is missing, as in most containers): systemctl cannot manage units there", unit, c.Host.Name)
 	}
 	c.Set("active_state", f.Active)
@@ -240,33 +190,8 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 
 	// The unit file.
 	fileChanged := false
-	content := []byte(a.Content)
-	if a.Src != "" {
-		b, err := os.ReadFile(c.LocalPath(a.Src))
-		if err != nil {
-			return engine.Plan{}, engine.BadInput("src: %v", err)
-		}
-		content = b
-	}
-	if a.Template != "" {
-		b, err := os.ReadFile(c.LocalPath(a.Template))
-		if err != nil {
-			return engine.Plan{}, engine.BadInput("template: %v", err)
-		}
-		data, err := templateData(c, nil)
-		if err != nil {
-			return engine.Plan{}, engine.BadInput("%v", err)
-		}
-		if content, err = render(a.Template, string(b), data); err != nil {
-			return engine.Plan{}, err
-		}
-	}
-	unitDir := a.UnitDir
-	if unitDir == "" {
-		unitDir = "/etc/systemd/system"
-	}
 	if len(content) > 0 {
-		p, err := planWrite(ctx, c, wantFile{Path: path.Join(unitDir, unit), Content: content, Mode: engine.FileMode{Mode: 0o644, Set: true}})
+		p, err := planWriteFrom(ctx, c, want, file)
 		if err != nil {
 			return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
 		}
@@ -321,11 +246,7 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		verb = "start"
 	}
 	if verb == "restart" && len(a.IfNewer) > 0 {
-		fresh, why, err := startedAfter(ctx, c, unit, a.IfNewer)
-		if err != nil {
-			return engine.Plan{}, fmt.Errorf("unit %s: %w", unit, err)
-		}
-		if fresh {
+		if fresh, why := startedAfter(start, mtimes, a.IfNewer); fresh {
 			verb = ""
 			c.Set("if_newer", why)
 		}
@@ -359,23 +280,40 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 			if res.ExitStatus != 0 {
 				return unitFailed(ctx, c, unit, verb, res, a.JournalLines)
 			}
-			if st, err := c.Output(ctx, "systemctl", "show", "-p", "ActiveState", "--value", "--", unit); err == nil {
-				c.Set("active_state", strings.TrimSpace(string(st)))
+			if now, err := readFact(ctx, c, unitFact(unit)); err == nil {
+				c.Set("active_state", now.Active)
 			}
 			return nil
 		}})
 	}
 	if len(actions) == 0 {
-		return engine.NothingToDo("%s is %s (%s), %s", unit, f.Active, f.Sub, orWord(f.FileState, "no unit file state")), nil
+		return engine.NothingToDo("%s is %s (%s), %s", unit, f.Active, f.Sub, cmp.Or(f.FileState, "no unit file state")), nil
 	}
 	return engine.Do(actions...), nil
 }
 
-func orWord(s, def string) string {
-	if s == "" {
-		return def
+// unitContent is the unit file's text from content=, src= or template=,
+// nil when none is given.
+func unitContent(c *engine.HostCall, a *systemdArgs) ([]byte, error) {
+	switch {
+	case a.Src != "":
+		b, err := os.ReadFile(c.LocalPath(a.Src))
+		if err != nil {
+			return nil, engine.BadInput("src: %v", err)
+		}
+		return b, nil
+	case a.Template != "":
+		b, err := os.ReadFile(c.LocalPath(a.Template))
+		if err != nil {
+			return nil, engine.BadInput("template: %v", err)
+		}
+		data, err := templateData(c, nil)
+		if err != nil {
+			return nil, engine.BadInput("%v", err)
+		}
+		return render(a.Template, string(b), data)
 	}
-	return s
+	return []byte(a.Content), nil
 }
 
 // unitFailed describes a failed systemctl start (or restart, reload): its
@@ -386,11 +324,11 @@ func unitFailed(ctx context.Context, c *engine.HostCall, unit, verb string, res 
 		lines = 20
 	}
 	base := engine.CommandError("systemctl "+verb, res)
-	jr, err := c.Run(ctx, "journalctl", "-u", unit, "-n", fmt.Sprint(lines), "--no-pager", "-o", "cat")
-	if err != nil || jr.ExitStatus != 0 {
+	jr, err := readFact(ctx, c, journalFact(unit, lines))
+	if err != nil {
 		return base
 	}
-	journal := strings.TrimSpace(string(jr.Stdout))
+	journal := strings.TrimSpace(jr)
 	c.Set("journal", journal)
 	msg := fmt.Sprintf("%v\nlast lines of journalctl -u %s:\n%s", base, unit, indent(journal, "  "))
 	if why := etcd.ExplainLog(journal); why != "" {
@@ -409,36 +347,18 @@ func indent(s, pre string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// startedAfter reports whether the unit's main process started after
-// every one of files last changed (a file that does not exist does not
-// count), and says so in words.
-func startedAfter(ctx context.Context, c *engine.HostCall, unit string, files []string) (bool, string, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "systemctl show -p ExecMainStartTimestamp --timestamp=unix -- %s\n", transport.QuoteWord(unit))
+// startedAfter reports whether the unit's main process started (at
+// start, -1 for not running) after every one of files last changed, by
+// their mtimes (a file that does not exist does not count), and says so
+// in words.
+func startedAfter(start int64, mtimes map[string]int64, files []string) (bool, string) {
+	if start < 0 {
+		return false, ""
+	}
 	for _, f := range files {
-		fmt.Fprintf(&b, "if [ -e %[1]s ]; then echo \"file $(stat -L -c %%Y -- %[1]s) %[1]s\"; fi\n", transport.QuoteWord(f))
-	}
-	out, err := shellOK(ctx, c, b.String())
-	if err != nil {
-		return false, "", err
-	}
-	var start int64 = -1
-	var newer []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out.Stdout)), "\n") {
-		if v, ok := strings.CutPrefix(l, "ExecMainStartTimestamp=@"); ok {
-			start, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			continue
-		}
-		if rest, ok := strings.CutPrefix(l, "file "); ok {
-			mt, name, _ := strings.Cut(rest, " ")
-			t, _ := strconv.ParseInt(mt, 10, 64)
-			if start < 0 || t >= start {
-				newer = append(newer, name)
-			}
+		if t, ok := mtimes[f]; ok && t >= start {
+			return false, ""
 		}
 	}
-	if start < 0 || len(newer) > 0 {
-		return false, "", nil
-	}
-	return true, fmt.Sprintf("its process started after %s last changed", strings.Join(files, ", ")), nil
+	return true, fmt.Sprintf("its process started after %s last changed", strings.Join(files, ", "))
 }

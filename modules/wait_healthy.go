@@ -420,13 +420,3 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	}
 	return r
 }
-
-// labelOf names the member with the given ID.
-func labelOf(cl *etcd.Cluster, id uint64) string {
-	for _, m := range cl.Members {
-		if m.ID == id {
-			return etcd.InfoOf(m, 0).Label()
-		}
-	}
-	return fmt.Sprintf("%x", id)
-}

@@ -91,16 +91,9 @@ var wipeDatadirModule = &engine.HostModule[wipeDatadirArgs]{
 func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs) (engine.Plan, error) {
 	p := path.Clean(a.Path)
 	wal := etcd.WALDir(p, a.WALDir)
-	res, err := c.Shell(ctx, datadirScript(p, wal))
-	if err != nil {
+	var f datadirFacts
+	if err := readFacts(ctx, c, f.queries(p, wal)...); err != nil {
 		return engine.Plan{}, err
-	}
-	if res.ExitStatus != 0 {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", p, engine.CommandError("sh", res))
-	}
-	f, err := parseDatadirFacts(string(res.Stdout))
-	if err != nil {
-		return engine.Plan{}, fmt.Errorf("read %s: %w", p, err)
 	}
 	c.Set("member_id", "")
 	c.Set("cluster_id", "")

@@ -71,10 +71,16 @@ func ownerString(owner, group string) string {
 // (a temporary file renamed over it), only when the content or attributes
 // differ.
 func planWrite(ctx context.Context, c *engine.HostCall, w wantFile) (engine.Plan, error) {
-	f, err := statPath(ctx, c, w.Path, true)
+	f, err := readFact(ctx, c, statFact(w.Path, true))
 	if err != nil {
 		return engine.Plan{}, err
 	}
+	return planWriteFrom(ctx, c, w, f)
+}
+
+// planWriteFrom is planWrite from the file's facts read already (by
+// statFact(w.Path, true)), for a module that reads them with others.
+func planWriteFrom(ctx context.Context, c *engine.HostCall, w wantFile, f fileFacts) (engine.Plan, error) {
 	if f.Exists && !f.regular() {
 		return engine.Plan{}, fmt.Errorf("%s is a %s, not a file", w.Path, f.Type)
 	}

@@ -1,0 +1,109 @@
+package modules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/etcdplay/etcdplay/engine/transport"
+	"github.com/etcdplay/etcdplay/etcd"
+)
+
+// trimmed parses a fact that is one word or line.
+func trimmed(out string) (string, error) { return strings.TrimSpace(out), nil }
+
+// archFact is the host's machine (uname -m: x86_64, aarch64, ...).
+var archFact = Fact[string]{Name: "the architecture", Command: "uname -m", Parse: trimmed}
+
+// uidFact is the user id commands run as.
+var uidFact = Fact[int]{Name: "the user id", Command: "id -u", Parse: func(out string) (int, error) {
+	return strconv.Atoi(strings.TrimSpace(out))
+}}
+
+// nologinFact is the shell of a user that may not log in.
+var nologinFact = Fact[string]{Name: "nologin", Command: "command -v nologin || echo /bin/false", Parse: trimmed}
+
+// userIDs are a user's uid and groups.
+type userIDs struct {
+	UID  int
+	GIDs []int
+}
+
+// userFact is user's ids; nil when there is no such user.
+func userFact(user string) Fact[*userIDs] {
+	return Fact[*userIDs]{
+		Name:    "user " + user,
+		Command: "u=" + transport.QuoteWord(user) + `; if id -u "$u" >/dev/null 2>&1; then echo "$(id -u "$u") $(id -G "$u")"; fi`,
+		Parse: func(out string) (*userIDs, error) {
+			ids := strings.Fields(out)
+			if len(ids) == 0 {
+				return nil, nil
+			}
+			uid, err := strconv.Atoi(ids[0])
+			if err != nil {
+				return nil, fmt.Errorf("unexpected output %q", out)
+			}
+			u := &userIDs{UID: uid}
+			for _, g := range ids[1:] {
+				if n, err := strconv.Atoi(g); err == nil {
+					u.GIDs = append(u.GIDs, n)
+				}
+			}
+			return u, nil
+		},
+	}
+}
+
+// groupFact is whether the group exists.
+func groupFact(group string) Fact[bool] {
+	return Fact[bool]{
+		Name:    "group " + group,
+		Command: "if getent group " + transport.QuoteWord(group) + " >/dev/null; then echo yes; fi",
+		Parse:   func(out string) (bool, error) { return strings.TrimSpace(out) == "yes", nil },
+	}
+}
+
+// pathPerm is a directory's owner and mode.
+type pathPerm struct {
+	Path     string
+	UID, GID int
+	Mode     uint32
+}
+
+// pathPermsFact is the owner and mode of p and of every existing
+// directory above it, deepest first.
+func pathPermsFact(p string) Fact[[]pathPerm] {
+	return Fact[[]pathPerm]{
+		Name: "the directories above " + p,
+		Command: "p=" + transport.QuoteWord(p) + `
+while :; do
+  if [ -d "$p" ]; then echo "$(LC_ALL=C stat -L -c '%u %g %a' -- "$p") $p"; fi
+  [ "$p" = / ] && break; p=$(dirname -- "$p")
+done`,
+		Parse: func(out string) ([]pathPerm, error) {
+			var ps []pathPerm
+			for _, l := range strings.Split(out, "\n") {
+				fs := strings.SplitN(l, " ", 4)
+				if len(fs) == 4 {
+					uid, _ := strconv.Atoi(fs[0])
+					gid, _ := strconv.Atoi(fs[1])
+					mode, _ := strconv.ParseUint(fs[2], 8, 32)
+					ps = append(ps, pathPerm{Path: fs[3], UID: uid, GID: gid, Mode: uint32(mode)})
+				}
+			}
+			return ps, nil
+		},
+	}
+}
+
+// versionFact is the version of the etcd binary at bin ("3.6.16"), or
+// the first line it printed when that holds none; "" when there is no
+// binary.
+func versionFact(bin string) Fact[string] {
+	return Fact[string]{Name: "the version of " + bin, Command: etcd.VersionScript(bin), Parse: func(out string) (string, error) {
+		if v := etcd.VersionFromOutput(out); v != "" {
+			return v, nil
+		}
+		return firstLine(out), nil
+	}}
+}
