@@ -389,6 +389,9 @@ func (p *Text) recapLine(r *Recap) {
 	if r.Interrupted != nil {
 		notStarted = len(r.Interrupted.NotStarted)
 	}
+	if len(p.blocks)+notStarted == 0 {
+		return // the call stopped before any host: the error says why
+	}
 	// Failures and unreachables are always counted, the rest when some
 	// host ended so; not started counts as skipped does in the table.
 	var parts []string

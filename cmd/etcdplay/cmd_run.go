@@ -75,7 +75,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := newPrinter(c, false)
+	out, err := newPrinter(c, engine.TextOptions{})
 	if err != nil {
 		return err
 	}
@@ -154,8 +154,9 @@ type printer interface {
 }
 
 // newPrinter returns the printer --output asks for, writing to the app's
-// writers. showOutput prints every host's stdout (ad-hoc runs).
-func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
+// writers. text says how the text printer shows results (ShowOutput,
+// Blocks); colour, progress and verbosity come from here.
+func newPrinter(c *cli.Context, text engine.TextOptions) (printer, error) {
 	format, err := outputFormat(c)
 	if err != nil {
 		return nil, err
@@ -163,16 +164,11 @@ func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
 	if format == "json" {
 		return jsonPrinter{engine.NewJSON(c.App.Writer), c.App.ErrWriter}, nil
 	}
-	color, progress := false, false
 	if f, ok := c.App.Writer.(*os.File); ok {
-		color, progress = useColor(f), isTerminal(f)
+		text.Color, text.Progress = useColor(f), isTerminal(f)
 	}
-	return engine.NewText(c.App.Writer, c.App.ErrWriter, engine.TextOptions{
-		Color:      color,
-		Progress:   progress,
-		Verbose:    c.Count("verbose"),
-		ShowOutput: showOutput,
-	}), nil
+	text.Verbose = c.Count("verbose")
+	return engine.NewText(c.App.Writer, c.App.ErrWriter, text), nil
 }
 
 // jsonPrinter writes events as JSON lines and, for the people watching,

@@ -110,6 +110,9 @@ func runFlags(c *cli.Context, keep func(name, value string) bool) (flagWords, po
 	rest := argv[2:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
+		if a == "--" {
+			return flagWords, append(pos, rest[i:]...) // exec's command: no flags of ours
+		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			pos = append(pos, a)
 			continue
