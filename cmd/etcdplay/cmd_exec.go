@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -9,7 +10,16 @@ import (
 	"github.com/etcdplay/etcdplay/modules"
 )
 
+// execOptions are the flags of etcdplay exec: run's, and the module to
+// run instead of a command.
+type execOptions struct {
+	runOptions
+	Module string
+	Args   []string
+}
+
 func execCommand() *cli.Command {
+	var opts execOptions
 	return &cli.Command{
 		Name:      "exec",
 		Usage:     "run a command (or a module with -m) on every host matching PATTERN",
@@ -32,21 +42,22 @@ Examples:
    etcdplay exec -i inv.ini 'etcd:!etcd-3' -b -- 'journalctl -u etcd -n 20 --no-pager'
    etcdplay exec -i inv.ini all -o json -- uptime
    etcdplay exec -i inv.ini etcd -m systemd -a unit=etcd -a state=restarted`,
-		Flags: flags(inventoryFlags(), connectionFlags(), outputFlags(), []cli.Flag{
-			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
-			listFlag("args", "a", "module argument `KEY=VALUE`; repeat for more"),
-			extraVarsFlag("set every host's variables, as run -e does: `KEY=VALUE`, @FILE or {...}; repeat for more"),
-			&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing (a command is not run)"},
-			&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "with -m: show file content changes as diffs"},
-			breakLockFlag(),
-		}),
+		Flags: append(opts.flags("set every host's variables, as run -e does: `KEY=VALUE`, @FILE or {...}; repeat for more",
+			"report what would change, change nothing (a command is not run)",
+			"with -m: show file content changes as diffs"),
+			&cli.StringFlag{Name: "module", Aliases: []string{"m"}, Destination: &opts.Module, Usage: "run `MODULE` instead of a command (see etcdplay doc)"},
+			listFlag(&opts.Args, "args", "a", "module argument `KEY=VALUE`; repeat for more"),
+		),
 		Before: applyAnsibleCfg,
-		Action: execAction,
+		Action: func(c *cli.Context) error { return runExec(c.Context, invocationOf(c), opts, c.Args().Slice()) },
 	}
 }
 
-func execAction(c *cli.Context) error {
-	args := c.Args().Slice()
+// runExec runs one call on the hosts matching the pattern, args[0]: the
+// command after "--" (the engine's exec module, shown as blocks) or, with
+// -m, the module with its -a arguments (shown as a playbook's call, each
+// host's stdout too).
+func runExec(ctx context.Context, ci invocation, opts execOptions, args []string) error {
 	if len(args) == 0 {
 		return badInput("exec: missing PATTERN (e.g. 'etcd' or 'all'); see etcdplay exec --help")
 	}
@@ -54,14 +65,13 @@ func execAction(c *cli.Context) error {
 	if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
 		cmdArgs = cmdArgs[1:]
 	}
-	module := c.String("module")
 	switch {
-	case module != "" && len(cmdArgs) > 0:
+	case opts.Module != "" && len(cmdArgs) > 0:
 		return badInput("exec: give either -m MODULE with -a KEY=VALUE or a command after --, not both")
-	case module == "" && len(cmdArgs) == 0:
+	case opts.Module == "" && len(cmdArgs) == 0:
 		return badInput("exec: missing command: etcdplay exec -i INV %s -- CMD [ARG...]", pattern)
 	}
-	inv, _, err := loadInventoryVars(c)
+	inv, vars, err := loadInventoryVars(opts.inventoryOptions, opts.ExtraVars)
 	if err != nil {
 		return err
 	}
@@ -72,22 +82,19 @@ func execAction(c *cli.Context) error {
 	} else if len(hosts) == 0 {
 		return badInput("pattern %q matches no host (within --limit)", pattern)
 	}
-	out, err := newPrinter(c, engine.TextOptions{ShowOutput: true, Blocks: module == ""})
-	if err != nil {
-		return err
-	}
-	conn, closeConns, err := newConnector(c)
+	out := newPrinter(ci, opts.outputOptions, engine.TextOptions{ShowOutput: true, Blocks: opts.Module == ""})
+	conn, closeConns, err := newConnector(opts.connectionOptions)
 	if err != nil {
 		return err
 	}
 	defer closeConns()
-	cfg := engineConfig(c, inv, conn, out)
+	cfg := engineConfig(ci, opts.runOptions, inv, vars, conn, out)
 	var rec *engine.Recap
-	if module != "" {
+	if opts.Module != "" {
 		cfg.Modules = modules.All()
-		rec, err = engine.RunModule(c.Context, cfg, module, pattern, listValues(c, "args"))
+		rec, err = engine.RunModule(ctx, cfg, opts.Module, pattern, opts.Args)
 	} else {
-		rec, err = engine.RunCommand(c.Context, cfg, pattern, strings.Join(cmdArgs, " "))
+		rec, err = engine.RunCommand(ctx, cfg, pattern, strings.Join(cmdArgs, " "))
 	}
 	out.Close()
 	return runOutcome(rec, err)
