@@ -40,8 +40,7 @@ type Text struct {
 	lastProg string
 	stop     chan struct{}
 	stopped  bool
-	check    bool
-	adhoc    bool
+	adhoc    bool // the run is one ad-hoc call (etcdplay exec), not a playbook
 	// blocks is what block mode's recap line counts: each host's last
 	// status, and the exit status of those that failed with one.
 	blocks map[string]Status
@@ -114,7 +113,7 @@ func (p *Text) Emit(e Event) {
 	p.clearStatus()
 	switch e.Type {
 	case EventStart:
-		p.check, p.adhoc = e.Check, e.AdHoc
+		p.adhoc = e.AdHoc
 		if e.AdHoc {
 			if e.Check {
 				fmt.Fprintln(p.out, p.c(cDim, "check mode: nothing will be changed"))
