@@ -129,6 +129,13 @@ func (c *HostCall) SetOutput(res transport.Result) {
 	defer c.r.resMu.Unlock()
 	rc := res.ExitStatus
 	c.res.RC = &rc
+	c.setStreams(res)
+}
+
+// setStreams records a command's stdout and stderr (without a trailing
+// newline) but no exit status: alone, for a command cut short by Ctrl-C,
+// which did not end by itself. The caller holds resMu.
+func (c *HostCall) setStreams(res transport.Result) {
 	c.res.Stdout = strings.TrimSuffix(string(res.Stdout), "\n")
 	c.res.Stderr = strings.TrimSuffix(string(res.Stderr), "\n")
 }

@@ -19,6 +19,12 @@
 // module reaches its host through the HostCall of call.go, whose Run and
 // Put go to the host's transport.Conn.
 //
+// Besides a playbook's main, the engine runs one call ad hoc: a module with
+// key=value arguments (RunModule, etcdplay exec -m) or a shell command line
+// (RunCommand, etcdplay exec -- CMD). A command goes through the one module
+// the engine has of its own, exec, which playbooks do not see; it runs the
+// command while planning, since a command cannot say what it would change.
+//
 // The engine reaches hosts only through a Connector, and never imports the
 // modules package; cmd/etcdplay wires the two together. It says how an
 // error ended a run as an ErrorKind; the CLI decides the exit status.

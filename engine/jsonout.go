@@ -39,7 +39,8 @@ apply are left out. Event types, in the order a run emits them:
 start         the run begins
               playbook  the playbook file ("playbooks/NAME.star" if shipped)
               check     true in check mode;  diff: true with --diff
-              adhoc     true for etcdplay exec -m;  module: its module
+              adhoc     true for etcdplay exec;  module: the -m module, or
+                        exec for a command given after --
 
 task_start    a module call begins
               task      number of the call in this run, from 1
@@ -63,7 +64,8 @@ host_result   one host finished the call (for a cluster module: the call's
               msg       what was done or why not ("would ..." in check mode)
               pending   true in check mode when the changes were not made
               ignored   true for a failure the call ignored (ignore_errors=True)
-              rc, stdout, stderr   of a command, when one ran
+              rc, stdout, stderr   of a command, when one ran (the output
+                        without its last newline; no rc when Ctrl-C cut it short)
               diff_text unified diff of file content (with --diff)
               data      the module's own result data (member id, paths, ...)
               attempts  attempts made (with retries=/until=)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -60,22 +61,75 @@ func TestGolden(t *testing.T) {
 			if tc.format == "json" {
 				got = normalizeJSON(t, got)
 			}
-			golden := filepath.Join("testdata", "golden", tc.name)
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test -run Golden -update writes it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (go test -run Golden -update rewrites it):\n%s", golden,
-					Unified("want", "got", string(want), string(got), 3))
-			}
+			checkGolden(t, tc.name, got)
 		})
+	}
+}
+
+// TestGoldenExec pins what etcdplay exec -- CMD prints (the exec module
+// through RunCommand, the text printer's block mode) against
+// testdata/golden: an ok host, a failing one with stderr, an unreachable
+// one, and the recap line.
+func TestGoldenExec(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format string
+		color  bool
+	}{
+		{"exec.txt", "text", false},
+		{"exec.color.txt", "text", true},
+		{"exec.jsonl", "json", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, conn := enginetest.Hosts(t, "[gone]\ndown ansible_host=127.0.0.2\n", "h1", "h2")
+			var out bytes.Buffer
+			var o Output
+			if tc.format == "json" {
+				o = NewJSON(&out)
+			} else {
+				o = NewText(&out, &out, TextOptions{Color: tc.color, Blocks: true})
+			}
+			line := `echo out-$(basename $PWD); echo; if [ $(basename $PWD) = h2 ]; then printf 'no space\nleft\n' >&2; exit 28; fi`
+			rec, err := RunCommand(context.Background(), Config{Inventory: inv, Connector: conn, Output: o, Forks: 1}, "all", line)
+			if err != nil {
+				t.Fatalf("exec: %v\n%s", err, out.String())
+			}
+			if rec.Failed != 1 || rec.Unreachable != 1 {
+				t.Errorf("recap: %d failed, %d unreachable; want 1 and 1", rec.Failed, rec.Unreachable)
+			}
+			got := out.Bytes()
+			if tc.format == "json" {
+				got = normalizeJSON(t, got)
+			} else {
+				got = recapTime.ReplaceAll(got, []byte("in 0.00s"))
+			}
+			checkGolden(t, tc.name, got)
+		})
+	}
+}
+
+// recapTime is the time in block mode's recap line, which changes from
+// run to run.
+var recapTime = regexp.MustCompile(`in [0-9]+\.[0-9]{2}s`)
+
+// checkGolden compares got with testdata/golden/name, or with -update
+// writes it there.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test -run Golden -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test -run Golden -update rewrites it):\n%s", golden,
+			Unified("want", "got", string(want), string(got), 3))
 	}
 }
 

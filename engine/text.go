@@ -17,12 +17,18 @@ type TextOptions struct {
 	Progress bool
 	// Verbose adds timings and backtraces (1), and every result's output (2).
 	Verbose int
-	// ShowOutput prints each host's stdout, as ad-hoc commands want.
+	// ShowOutput prints each host's stdout, as ad-hoc module calls want.
 	ShowOutput bool
+	// Blocks prints each host's result as a block, "==> HOST | STATUS |
+	// rc=N" over its whole stdout and stderr, with no task headers, and
+	// the recap as one line of counts: etcdplay exec -- CMD, whose
+	// output is what the operator came for.
+	Blocks bool
 }
 
 // Text prints events for people: a header per task, one line per host, the
-// output of failures, and a recap.
+// output of failures, and a recap; or, with TextOptions.Blocks, a block per
+// host and a recap line.
 type Text struct {
 	out, errw io.Writer
 	o         TextOptions
@@ -34,7 +40,11 @@ type Text struct {
 	lastProg string
 	stop     chan struct{}
 	stopped  bool
-	check    bool
+	adhoc    bool // the run is one ad-hoc call (etcdplay exec), not a playbook
+	// blocks is what block mode's recap line counts: each host's last
+	// status, and the exit status of those that failed with one.
+	blocks map[string]Status
+	rcs    map[string]int
 }
 
 type textTask struct {
@@ -46,7 +56,7 @@ type textTask struct {
 // NewText returns a text printer writing results to out and errors to
 // errw. Call Close when the run ends.
 func NewText(out, errw io.Writer, o TextOptions) *Text {
-	p := &Text{out: out, errw: errw, o: o}
+	p := &Text{out: out, errw: errw, o: o, blocks: map[string]Status{}, rcs: map[string]int{}}
 	if o.Progress {
 		p.stop = make(chan struct{})
 		go p.tick()
@@ -103,7 +113,7 @@ func (p *Text) Emit(e Event) {
 	p.clearStatus()
 	switch e.Type {
 	case EventStart:
-		p.check = e.Check
+		p.adhoc = e.AdHoc
 		if e.AdHoc {
 			if e.Check {
 				fmt.Fprintln(p.out, p.c(cDim, "check mode: nothing will be changed"))
@@ -125,6 +135,9 @@ func (p *Text) Emit(e Event) {
 		for _, h := range e.Hosts {
 			p.task.pending[h] = true
 		}
+		if p.o.Blocks {
+			return
+		}
 		var extra []string
 		if e.Pos != "" {
 			extra = append(extra, p.c(cDim, e.Pos))
@@ -136,7 +149,11 @@ func (p *Text) Emit(e Event) {
 		}
 		fmt.Fprintf(p.out, "\n%s %s\n", p.c(cBold, "TASK ["+e.Module+"]"), strings.Join(extra, " "))
 	case EventHostResult:
-		p.hostResult(e)
+		if p.o.Blocks {
+			p.hostBlock(e)
+		} else {
+			p.hostResult(e)
+		}
 	case EventProgress:
 		msg := e.Host + ": " + e.Msg
 		if p.o.Progress {
@@ -161,7 +178,7 @@ func (p *Text) Emit(e Event) {
 		}
 		fmt.Fprintf(p.out, "%s %s%s\n", p.c(cYellow, "warning:"), where, e.Msg)
 	case EventTaskEnd:
-		if p.o.Verbose > 0 {
+		if p.o.Verbose > 0 && !p.o.Blocks {
 			fmt.Fprintf(p.out, "%s\n", p.c(cDim, fmt.Sprintf("  (%s)", seconds2(time.Duration(e.Duration)))))
 		}
 		p.task = nil
@@ -227,6 +244,47 @@ func (p *Text) hostResult(e Event) {
 	}
 }
 
+// hostBlock prints a result in block mode: a header with the host, its
+// status (in capitals unless ok, so what went wrong stands out in a long
+// scroll of output) and the command's exit status, then the whole stdout,
+// stderr line by line, and the message unless the header says it already.
+func (p *Text) hostBlock(e Event) {
+	if p.task != nil {
+		delete(p.task.pending, e.Host)
+	}
+	p.blocks[e.Host] = e.Status
+	if e.Status == StatusFailed && e.RC != nil {
+		p.rcs[e.Host] = *e.RC
+	}
+	status := string(e.Status)
+	if e.Status != StatusOK {
+		status = strings.ToUpper(status)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s | %s", p.c(cBold, "==>"), p.c(cBold, e.Host), p.c(statusColor(e.Status), status))
+	if e.RC != nil {
+		fmt.Fprintf(&b, " | rc=%d", *e.RC)
+	}
+	if p.o.Verbose > 0 && e.Status != StatusSkipped {
+		fmt.Fprintf(&b, " | %s", seconds2(time.Duration(e.Duration)))
+	}
+	b.WriteByte('\n')
+	if e.Stdout != "" {
+		b.WriteString(e.Stdout + "\n")
+	}
+	if e.Stderr != "" {
+		for _, l := range strings.Split(e.Stderr, "\n") {
+			b.WriteString(p.c(cRed, "stderr: ") + l + "\n")
+		}
+	}
+	if e.Msg != "" && !strings.EqualFold(e.Msg, string(e.Status)) {
+		for _, l := range strings.Split(e.Msg, "\n") {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	io.WriteString(p.out, b.String())
+}
+
 // maxOutputLines is how much of a failure's output is shown without -vv.
 const maxOutputLines = 20
 
@@ -264,7 +322,13 @@ func (p *Text) recap(r *Recap) {
 		row("done:", in.Done, "")
 		row("in flight:", in.InFlight, " (cut short: may be partly done)")
 		row("not started:", in.NotStarted, "")
-		fmt.Fprintf(p.out, "  the rest of the playbook was not run\n")
+		if !p.adhoc {
+			fmt.Fprintf(p.out, "  the rest of the playbook was not run\n")
+		}
+	}
+	if p.o.Blocks {
+		p.recapLine(r)
+		return
 	}
 	if len(r.Hosts) == 0 {
 		return
@@ -308,6 +372,60 @@ func (p *Text) recap(r *Recap) {
 	if p.o.Verbose > 0 {
 		fmt.Fprintf(p.out, "%s\n", p.c(cDim, "took "+seconds2(time.Duration(r.Duration))))
 	}
+}
+
+// recapLine is block mode's recap: how many hosts ended how, naming the
+// first few that failed (with their exit status) or were unreachable.
+func (p *Text) recapLine(r *Recap) {
+	hosts := map[Status][]string{}
+	for h, s := range p.blocks {
+		if rc, ok := p.rcs[h]; ok {
+			h += fmt.Sprintf(" rc=%d", rc)
+		}
+		hosts[s] = append(hosts[s], h)
+	}
+	notStarted := 0
+	if r.Interrupted != nil {
+		notStarted = len(r.Interrupted.NotStarted)
+	}
+	if len(p.blocks)+notStarted == 0 {
+		return // the call stopped before any host: the error says why
+	}
+	// Failures and unreachables are always counted, the rest when some
+	// host ended so; not started counts as skipped does in the table.
+	var parts []string
+	add := func(s Status, n int, label string, names []string) {
+		always := s == StatusOK || s == StatusFailed || s == StatusUnreachable
+		switch {
+		case n == 0 && always:
+			parts = append(parts, "0 "+label)
+		case n > 0:
+			part := p.c(statusColor(s), fmt.Sprintf("%d %s", n, label))
+			if len(names) > 0 {
+				part += " (" + listSome(names) + ")"
+			}
+			parts = append(parts, part)
+		}
+	}
+	add(StatusOK, len(hosts[StatusOK]), "ok", nil)
+	add(StatusChanged, len(hosts[StatusChanged]), "changed", nil)
+	add(StatusFailed, len(hosts[StatusFailed]), "failed", hosts[StatusFailed])
+	add(StatusUnreachable, len(hosts[StatusUnreachable]), "unreachable", hosts[StatusUnreachable])
+	add(StatusSkipped, len(hosts[StatusSkipped]), "skipped", nil)
+	add(StatusInterrupted, len(hosts[StatusInterrupted]), "interrupted", nil)
+	add(StatusSkipped, notStarted, "not started", nil)
+	fmt.Fprintf(p.out, "\n%s %d host(s): %s in %s\n", p.c(cBold, "RECAP"), len(p.blocks)+notStarted,
+		strings.Join(parts, ", "), seconds2(time.Duration(r.Duration)))
+}
+
+// listSome lists up to five names, sorted, so that a recap of 500 failed
+// hosts stays one line.
+func listSome(names []string) string {
+	sort.Strings(names)
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(", and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
 }
 
 // tick refreshes the status line while a task waits.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -31,8 +32,14 @@ func buildEtcdplay(b *testing.B) string {
 // loopback hosts served by real sshd, with fresh connections every time,
 // and reports wall time, etcdplay's own CPU time and peak RSS, and the CPU
 // sshd spent: on two cores sshd's share bounds the wall time from below.
-func BenchmarkExec100Hosts(b *testing.B) {
-	srv := sshdtest.Start(b, 100)
+func BenchmarkExec100Hosts(b *testing.B) { benchExec(b, 100, 100) }
+
+// BenchmarkExec1000Hosts is BenchmarkExec100Hosts on 1000 hosts, 200 at a
+// time: the size at which issue 16 bounds exec's peak RSS.
+func BenchmarkExec1000Hosts(b *testing.B) { benchExec(b, 1000, 200) }
+
+func benchExec(b *testing.B, hosts, forks int) {
+	srv := sshdtest.Start(b, hosts)
 	dir := b.TempDir()
 	inv := srv.WriteInventory(b, dir)
 	bin := buildEtcdplay(b)
@@ -44,7 +51,7 @@ func BenchmarkExec100Hosts(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cmd := exec.Command(bin, "exec", "-i", inv, "--known-hosts", srv.KnownHosts, "--ssh-config", "none", "-f", "100", "all", "--", "true")
+		cmd := exec.Command(bin, "exec", "-i", inv, "--known-hosts", srv.KnownHosts, "--ssh-config", "none", "-f", strconv.Itoa(forks), "all", "--", "true")
 		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 		start := time.Now()
 		out, err := cmd.CombinedOutput()

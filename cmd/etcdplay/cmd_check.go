@@ -11,7 +11,15 @@ import (
 	"github.com/etcdplay/etcdplay/playbooks"
 )
 
+// checkOptions are the flags of etcdplay check.
+type checkOptions struct {
+	Inventory         []string
+	VaultPasswordFile string
+	Output            string
+}
+
 func checkCommand() *cli.Command {
+	var opts checkOptions
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "check a playbook without running it or connecting anywhere",
@@ -27,30 +35,26 @@ Examples:
    etcdplay check ./site.star
    etcdplay check replace -i inv.ini`,
 		Flags: []cli.Flag{
-			inventoryFlag("also check host patterns against inventory `FILE`"),
-			vaultFlag(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text or json (one problem per line)"},
+			inventoryFlag(&opts.Inventory, "also check host patterns against inventory `FILE`"),
+			vaultFlag(&opts.VaultPasswordFile),
+			outputFlag(&opts.Output, "output `FORMAT`: text or json (one problem per line)"),
 		},
 		Before: applyAnsibleCfg,
-		Action: checkAction,
+		Action: func(c *cli.Context) error { return runCheck(invocationOf(c), opts, c.Args().Slice()) },
 	}
 }
 
-func checkAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return badInput("check: want one PLAYBOOK, got %d arguments", c.NArg())
+func runCheck(ci invocation, opts checkOptions, args []string) error {
+	if len(args) != 1 {
+		return badInput("check: want one PLAYBOOK, got %d arguments", len(args))
 	}
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	pb, err := engine.OpenPlaybook(c.Args().First(), playbooks.FS)
+	pb, err := engine.OpenPlaybook(args[0], playbooks.FS)
 	if err != nil {
 		return err
 	}
 	cfg := engine.CheckConfig{Modules: modules.All(), Shipped: playbooks.FS}
-	if paths := listValues(c, "inventory"); len(paths) > 0 {
-		inv, err := openInventory(c, paths)
+	if len(opts.Inventory) > 0 {
+		inv, err := openInventory(opts.Inventory, opts.VaultPasswordFile)
 		if err != nil {
 			return err
 		}
@@ -58,18 +62,18 @@ func checkAction(c *cli.Context) error {
 	}
 	diags := engine.Check(pb, cfg)
 	for _, d := range diags {
-		if format == "json" {
+		if opts.Output == "json" {
 			b, _ := json.Marshal(d)
-			fmt.Fprintf(c.App.Writer, "%s\n", b)
+			fmt.Fprintf(ci.stdout, "%s\n", b)
 		} else {
-			fmt.Fprintln(c.App.Writer, d)
+			fmt.Fprintln(ci.stdout, d)
 		}
 	}
 	if len(diags) > 0 {
 		return badInput("%s: %d problem(s)", pb.Name(), len(diags))
 	}
-	if format == "text" {
-		fmt.Fprintf(c.App.Writer, "%s: ok\n", pb.Name())
+	if opts.Output == "text" {
+		fmt.Fprintf(ci.stdout, "%s: ok\n", pb.Name())
 	}
 	return nil
 }

@@ -24,14 +24,15 @@ copy), a shipped playbook (etcdplay doc replace), or a topic: "playbook"
 (writing playbooks: ctx, targets, results, common arguments) or "output"
 (the JSON events of --output json) or "etcd" (a member's variables: names,
 URLs, TLS, authentication, how etcdplay reaches it).`,
-		Action: docAction,
+		Action: func(c *cli.Context) error { return runDoc(invocationOf(c), c.Args().Slice()) },
 	}
 }
 
-func docAction(c *cli.Context) error {
-	w := c.App.Writer
+// runDoc prints the page args names, or the list of pages.
+func runDoc(ci invocation, args []string) error {
+	w := ci.stdout
 	mods := modules.All()
-	if c.NArg() == 0 {
+	if len(args) == 0 {
 		fmt.Fprintln(w, "MODULES (etcdplay doc NAME)")
 		width := 0
 		for _, m := range mods {
@@ -52,10 +53,10 @@ func docAction(c *cli.Context) error {
 		fmt.Fprintln(w, "\nShipped playbooks: etcdplay playbooks")
 		return nil
 	}
-	if c.NArg() > 1 {
-		return badInput("doc: want one NAME, got %d", c.NArg())
+	if len(args) > 1 {
+		return badInput("doc: want one NAME, got %d", len(args))
 	}
-	name := c.Args().First()
+	name := args[0]
 	for _, m := range mods {
 		info := m.Info()
 		if info.Name != name {
@@ -64,10 +65,6 @@ func docAction(c *cli.Context) error {
 		doc, _ := modules.Doc(name)
 		fmt.Fprintf(w, "%s (%s module)\n\n", name, info.Kind)
 		fmt.Fprintln(w, indentDoc(doc))
-		var own []string
-		for _, p := range info.Params {
-			own = append(own, p.Name)
-		}
 		var common []string
 		for _, n := range engine.CommonArgs() {
 			if _, taken := info.Param(n); !taken {

@@ -15,7 +15,19 @@ import (
 	"github.com/etcdplay/etcdplay/inventory"
 )
 
+// inventoryCmdOptions are the flags of etcdplay inventory.
+type inventoryCmdOptions struct {
+	inventoryOptions
+	outputOptions
+	List      bool
+	YAML      bool
+	Graph     bool
+	Host      string
+	ExtraVars []string
+}
+
 func inventoryCommand() *cli.Command {
+	var opts inventoryCmdOptions
 	return &cli.Command{
 		Name:      "inventory",
 		Usage:     "show the hosts, groups and variables of an inventory",
@@ -32,32 +44,28 @@ func inventoryCommand() *cli.Command {
 			"   etcdplay inventory -i inv.ini --host etcd-1   one host, with where each variable is set\n" +
 			"   etcdplay inventory -i inv.ini --list          as ansible-inventory --list (JSON)\n" +
 			"   etcdplay inventory -i inv.ini --list --yaml   as ansible-inventory --list --yaml",
-		Flags: flags(inventoryFlags(), outputFlags(), []cli.Flag{
-			&cli.BoolFlag{DisableDefaultText: true, Name: "list", Usage: "print hosts, groups and variables as ansible-inventory --list does (JSON, or YAML with --yaml)"},
-			&cli.BoolFlag{DisableDefaultText: true, Name: "yaml", Aliases: []string{"y"}, Usage: "with --list or --host: YAML, as ansible-inventory --yaml"},
-			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Usage: "draw the group tree under GROUP (the argument; default all)"},
-			&cli.StringFlag{Name: "host", Usage: "show the host called `NAME` and where each of its variables is set"},
-			extraVarsFlag("show the variables as run -e would set them (`KEY=VALUE`, @FILE or {...}): --host names what they override"),
+		Flags: flags(opts.inventoryOptions.flags(), opts.outputOptions.flags(), []cli.Flag{
+			&cli.BoolFlag{DisableDefaultText: true, Name: "list", Destination: &opts.List, Usage: "print hosts, groups and variables as ansible-inventory --list does (JSON, or YAML with --yaml)"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "yaml", Aliases: []string{"y"}, Destination: &opts.YAML, Usage: "with --list or --host: YAML, as ansible-inventory --yaml"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "graph", Destination: &opts.Graph, Usage: "draw the group tree under GROUP (the argument; default all)"},
+			&cli.StringFlag{Name: "host", Destination: &opts.Host, Usage: "show the host called `NAME` and where each of its variables is set"},
+			listFlag(&opts.ExtraVars, "extra-vars", "e", "show the variables as run -e would set them (`KEY=VALUE`, @FILE or {...}): --host names what they override"),
 		}),
 		Before: applyAnsibleCfg,
-		Action: runInventory,
+		Action: func(c *cli.Context) error { return runInventory(invocationOf(c), opts, c.Args().Slice()) },
 	}
 }
 
-func runInventory(c *cli.Context) error {
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	inv, _, err := loadInventoryVars(c)
+func runInventory(ci invocation, opts inventoryCmdOptions, args []string) error {
+	inv, _, err := loadInventoryVars(opts.inventoryOptions, opts.ExtraVars)
 	if err != nil {
 		return err
 	}
 	for _, w := range inv.Warnings() {
-		fmt.Fprintf(c.App.ErrWriter, "etcdplay: warning: %s\n", w)
+		fmt.Fprintf(ci.stderr, "etcdplay: warning: %s\n", w)
 	}
-	args := c.Args().Slice()
-	graph, host, list, asYAML := c.Bool("graph"), c.String("host"), c.Bool("list"), c.Bool("yaml")
+	format := opts.Output
+	graph, host, list, asYAML := opts.Graph, opts.Host, opts.List, opts.YAML
 	switch {
 	case len(args) > 1:
 		return badInput("inventory: expected at most one PATTERN, found %d arguments: %s (join terms with ',' or ':')", len(args), strings.Join(args, " "))
@@ -71,7 +79,7 @@ func runInventory(c *cli.Context) error {
 		return badInput("inventory: --yaml and -o json: expected one of them")
 	}
 
-	out := bufio.NewWriter(c.App.Writer)
+	out := bufio.NewWriter(ci.stdout)
 	defer out.Flush()
 	switch {
 	case graph:
@@ -141,7 +149,7 @@ func runInventory(c *cli.Context) error {
 		if i > 0 {
 			fmt.Fprintln(out)
 		}
-		if err := writeHost(out, h, c.Count("verbose") > 0); err != nil {
+		if err := writeHost(out, h, opts.verbosity() > 0); err != nil {
 			return err
 		}
 	}

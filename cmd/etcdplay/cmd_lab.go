@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,29 +16,127 @@ import (
 	"github.com/etcdplay/etcdplay/lab"
 )
 
-func labCommand() *cli.Command {
-	dir := func() cli.Flag {
-		return &cli.StringFlag{Name: "dir", Value: lab.DefaultDir, EnvVars: []string{lab.EnvDir}, Usage: "the lab's state, keys, inventory and host disks are in `DIR`"}
-	}
-	packages := func() cli.Flag {
-		return &cli.StringSliceFlag{Name: "packages", Usage: "extra Debian `PACKAGES` in the base image, comma-separated (e.g. etcd-server,etcd-client)"}
-	}
-	hostArgs := func(verb string) *cli.Command {
-		return &cli.Command{Name: verb, ArgsUsage: "HOST...", Flags: []cli.Flag{dir()}}
-	}
-	stop, start, kill := hostArgs("stop"), hostArgs("start"), hostArgs("kill")
-	stop.Usage, stop.Action = "power lab hosts off cleanly, keeping their disks", labHostsAction(func(c *cli.Context, l *lab.Lab, names []string) error {
-		return l.Stop(c.Context, names...)
-	})
-	start.Usage, start.Action = "boot stopped or killed lab hosts and wait until they are up", labHostsAction(func(c *cli.Context, l *lab.Lab, names []string) error {
-		return l.Start(c.Context, names...)
-	})
-	start.Flags = append(start.Flags, bootTimeoutFlag())
-	kill.Usage, kill.Action = "end lab hosts abruptly, as a power cut would (for dead-member tests)", labHostsAction(func(c *cli.Context, l *lab.Lab, names []string) error {
-		return l.Kill(names...)
-	})
+// labOptions are the flags of the lab subcommands; each subcommand has
+// its own, binding the flags it takes.
+type labOptions struct {
+	Dir      string
+	ImageDir string
+	Packages cli.StringSlice
+	Hosts    int // 0: the lab's hosts, or lab.DefaultHosts for a new lab
+	Subnet   string
+	Name     string
+	Bridge   string
+	EtcdSrc  string
+	Timeout  time.Duration // 0: the lab's default
+	Rebuild  bool
+	Image    bool
+}
 
+func (o *labOptions) dirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "dir", Value: lab.DefaultDir, EnvVars: []string{lab.EnvDir}, Destination: &o.Dir, Usage: "the lab's state, keys, inventory and host disks are in `DIR`"}
+}
+
+func (o *labOptions) packagesFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "packages", Destination: &o.Packages, Usage: "extra Debian `PACKAGES` in the base image, comma-separated (e.g. etcd-server,etcd-client)"}
+}
+
+func (o *labOptions) imageDirFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Destination: &o.ImageDir, Usage: usage}
+}
+
+func (o *labOptions) timeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Destination: &o.Timeout, Usage: "wait at most `DURATION` for hosts to be up"}
+}
+
+// labSub is a lab subcommand: its flags, bound to its own labOptions, and
+// what it does with them, its arguments and the lab they open.
+type labSub struct {
+	name, usage, args string
+	// hosts, when set, says the subcommand takes host names and what to
+	// say when none is given; without it, it takes no arguments.
+	hosts string
+	flags func(o *labOptions) []cli.Flag
+	run   func(ctx context.Context, ci invocation, o labOptions, l *lab.Lab, args []string) error
+}
+
+func (s labSub) command() *cli.Command {
+	var o labOptions
 	return &cli.Command{
+		Name: s.name, Usage: s.usage, ArgsUsage: s.args, Flags: s.flags(&o),
+		Action: func(c *cli.Context) error {
+			ci, args := invocationOf(c), c.Args().Slice()
+			switch {
+			case s.hosts != "" && len(args) == 0:
+				return badInput("lab %s: %s", s.name, s.hosts)
+			case s.hosts == "" && len(args) > 0:
+				return badInput("lab %s takes no arguments (got %q)", s.name, args[0])
+			}
+			l, err := openLab(ci, o)
+			if err != nil {
+				return err
+			}
+			return labErr(s.run(c.Context, ci, o, l, args))
+		},
+	}
+}
+
+func labCommand() *cli.Command {
+	dirOnly := func(o *labOptions) []cli.Flag { return []cli.Flag{o.dirFlag()} }
+	const nameHosts = "name the hosts (e.g. etcd-2)"
+	subs := []labSub{
+		{name: "image", usage: "build the base image (debootstrap, about a minute) unless it is cached", args: " ",
+			flags: func(o *labOptions) []cli.Flag {
+				return []cli.Flag{o.dirFlag(), o.packagesFlag(),
+					&cli.BoolFlag{DisableDefaultText: true, Name: "rebuild", Destination: &o.Rebuild, Usage: "build it again even if cached"},
+					o.imageDirFlag("cache images in `DIR` (default DIR/image of --dir)"),
+				}
+			},
+			run: labImage},
+		{name: "up", usage: "create the lab, or resume it, and wait until every host is up; prints the inventory path last", args: " ",
+			flags: func(o *labOptions) []cli.Flag {
+				return []cli.Flag{o.dirFlag(), o.packagesFlag(),
+					&cli.IntFlag{Name: "hosts", Destination: &o.Hosts, Action: atLeastOneHost, DefaultText: fmt.Sprintf("%d, or the lab's hosts", lab.DefaultHosts), Usage: "`N` hosts, etcd-1..etcd-N; the first 3 are group etcd, the others spare"},
+					&cli.StringFlag{Name: "subnet", Destination: &o.Subnet, Usage: "private IPv4 `NETWORK` of a new lab; the bridge is .1, host i .(10+i) (default " + lab.DefaultSubnet + ")"},
+					&cli.StringFlag{Name: "name", EnvVars: []string{"ETCDPLAY_LAB_NAME"}, Destination: &o.Name, Usage: "`NAME` prefix of a new lab's namespaces and cgroups; two labs on one machine need two (default " + lab.DefaultName + ")"},
+					&cli.StringFlag{Name: "bridge", Destination: &o.Bridge, Usage: "bridge `INTERFACE` of a new lab (default NAME0)"},
+					o.imageDirFlag("cache images in `DIR` (default DIR/image of --dir)"),
+					&cli.StringFlag{Name: "etcd-src", EnvVars: []string{"ETCDPLAY_ETCD_DIR"}, Destination: &o.EtcdSrc, Usage: "`DIR` with etcd and etcdctl binaries (make etcd builds them); the inventory offers it to playbooks as etcd_src"},
+					o.timeoutFlag(),
+				}
+			},
+			run: labUp},
+		{name: "status", usage: "show each host: state, address, PID, uptime, memory", args: " ", flags: dirOnly, run: labStatus},
+		{name: "ssh", usage: "log in to a lab host as root, or run a command there", args: "HOST [-- COMMAND...]", flags: dirOnly, run: labSSH,
+			hosts: "name the host (e.g. etcd-1), then optionally -- COMMAND"},
+		{name: "stop", usage: "power lab hosts off cleanly, keeping their disks", args: "HOST...", flags: dirOnly, hosts: nameHosts,
+			run: func(ctx context.Context, _ invocation, _ labOptions, l *lab.Lab, names []string) error {
+				return l.Stop(ctx, names...)
+			}},
+		{name: "start", usage: "boot stopped or killed lab hosts and wait until they are up", args: "HOST...", hosts: nameHosts,
+			flags: func(o *labOptions) []cli.Flag { return []cli.Flag{o.dirFlag(), o.timeoutFlag()} },
+			run: func(ctx context.Context, _ invocation, _ labOptions, l *lab.Lab, names []string) error {
+				return l.Start(ctx, names...)
+			}},
+		{name: "kill", usage: "end lab hosts abruptly, as a power cut would (for dead-member tests)", args: "HOST...", flags: dirOnly, hosts: nameHosts,
+			run: func(_ context.Context, _ invocation, _ labOptions, l *lab.Lab, names []string) error {
+				return l.Kill(names...)
+			}},
+		{name: "down", usage: "power every host off, keeping the lab; up resumes it", args: " ", flags: dirOnly,
+			run: func(ctx context.Context, _ invocation, _ labOptions, l *lab.Lab, _ []string) error {
+				return l.Down(ctx)
+			}},
+		{name: "destroy", usage: "remove the lab: hosts, disks, network, keys, inventory (the image cache stays unless --image)", args: " ",
+			flags: func(o *labOptions) []cli.Flag {
+				return []cli.Flag{o.dirFlag(),
+					&cli.BoolFlag{DisableDefaultText: true, Name: "image", Destination: &o.Image, Usage: "also empty the base image cache"},
+					o.imageDirFlag("the image cache `DIR` (default DIR/image of --dir)"),
+				}
+			},
+			run: func(ctx context.Context, _ invocation, o labOptions, l *lab.Lab, _ []string) error {
+				return l.Destroy(ctx, o.Image)
+			}},
+	}
+	cmd := &cli.Command{
 		Name:  "lab",
 		Usage: "local test hosts (systemd, sshd) to rehearse playbooks on",
 		Description: "The lab boots Debian hosts on this Linux machine with systemd-nspawn, each with\n" +
@@ -48,88 +146,33 @@ func labCommand() *cli.Command {
 			"   etcdplay run bootstrap -i \"$inv\"\n" +
 			"   etcdplay lab kill etcd-2; etcdplay lab start etcd-2\n" +
 			"   etcdplay lab destroy",
-		Subcommands: []*cli.Command{
-			{
-				Name:      "image",
-				Usage:     "build the base image (debootstrap, about a minute) unless it is cached",
-				ArgsUsage: " ",
-				Flags: []cli.Flag{dir(), packages(),
-					&cli.BoolFlag{DisableDefaultText: true, Name: "rebuild", Usage: "build it again even if cached"},
-					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "cache images in `DIR` (default DIR/image of --dir)"},
-				},
-				Action: labImage,
-			},
-			{
-				Name:      "up",
-				Usage:     "create the lab, or resume it, and wait until every host is up; prints the inventory path last",
-				ArgsUsage: " ",
-				Flags: []cli.Flag{dir(), packages(),
-					&cli.IntFlag{Name: "hosts", DefaultText: fmt.Sprintf("%d, or the lab's hosts", lab.DefaultHosts), Usage: "`N` hosts, etcd-1..etcd-N; the first 3 are group etcd, the others spare"},
-					&cli.StringFlag{Name: "subnet", Usage: "private IPv4 `NETWORK` of a new lab; the bridge is .1, host i .(10+i) (default " + lab.DefaultSubnet + ")"},
-					&cli.StringFlag{Name: "name", EnvVars: []string{"ETCDPLAY_LAB_NAME"}, Usage: "`NAME` prefix of a new lab's namespaces and cgroups; two labs on one machine need two (default " + lab.DefaultName + ")"},
-					&cli.StringFlag{Name: "bridge", Usage: "bridge `INTERFACE` of a new lab (default NAME0)"},
-					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "cache images in `DIR` (default DIR/image of --dir)"},
-					&cli.StringFlag{Name: "etcd-src", EnvVars: []string{"ETCDPLAY_ETCD_DIR"}, Usage: "`DIR` with etcd and etcdctl binaries (make etcd builds them); the inventory offers it to playbooks as etcd_src"},
-					bootTimeoutFlag(),
-				},
-				Action: labUp,
-			},
-			{
-				Name:      "status",
-				Usage:     "show each host: state, address, PID, uptime, memory",
-				ArgsUsage: " ",
-				Flags:     []cli.Flag{dir()},
-				Action:    labStatus,
-			},
-			{
-				Name:      "ssh",
-				Usage:     "log in to a lab host as root, or run a command there",
-				ArgsUsage: "HOST [-- COMMAND...]",
-				Flags:     []cli.Flag{dir()},
-				Action:    labSSH,
-			},
-			stop, start, kill,
-			{
-				Name:      "down",
-				Usage:     "power every host off, keeping the lab; up resumes it",
-				ArgsUsage: " ",
-				Flags:     []cli.Flag{dir()},
-				Action: labAction(func(c *cli.Context, l *lab.Lab) error {
-					return l.Down(c.Context)
-				}),
-			},
-			{
-				Name:      "destroy",
-				Usage:     "remove the lab: hosts, disks, network, keys, inventory (the image cache stays unless --image)",
-				ArgsUsage: " ",
-				Flags: []cli.Flag{dir(),
-					&cli.BoolFlag{DisableDefaultText: true, Name: "image", Usage: "also empty the base image cache"},
-					&cli.StringFlag{Name: "image-dir", EnvVars: []string{lab.EnvImageDir}, Usage: "the image cache `DIR` (default DIR/image of --dir)"},
-				},
-				Action: labAction(func(c *cli.Context, l *lab.Lab) error {
-					return l.Destroy(c.Context, c.Bool("image"))
-				}),
-			},
-		},
 	}
+	for _, s := range subs {
+		cmd.Subcommands = append(cmd.Subcommands, s.command())
+	}
+	return cmd
 }
 
-func bootTimeoutFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "wait at most `DURATION` for hosts to be up"}
+func atLeastOneHost(_ *cli.Context, n int) error {
+	if n < 1 {
+		return badInput("--hosts %d: expected at least 1", n)
+	}
+	return nil
 }
 
-// openLab opens the lab the flags name; the lab's errors about what was
+// openLab opens the lab the options name; the lab's errors about what was
 // asked become bad input (exit 4).
-func openLab(c *cli.Context) (*lab.Lab, error) {
+func openLab(ci invocation, o labOptions) (*lab.Lab, error) {
 	cfg := lab.Config{
-		Dir:      c.String("dir"),
-		ImageDir: c.String("image-dir"),
-		Name:     c.String("name"),
-		Bridge:   c.String("bridge"),
-		Packages: c.StringSlice("packages"),
-		Log:      c.App.ErrWriter,
+		Dir:         o.Dir,
+		ImageDir:    o.ImageDir,
+		Name:        o.Name,
+		Bridge:      o.Bridge,
+		Packages:    o.Packages.Value(),
+		BootTimeout: o.Timeout,
+		Log:         ci.stderr,
 	}
-	if src := c.String("etcd-src"); src != "" {
+	if src := o.EtcdSrc; src != "" {
 		abs, err := filepath.Abs(src)
 		if err != nil {
 			return nil, badInput("--etcd-src: %v", err)
@@ -139,10 +182,7 @@ func openLab(c *cli.Context) (*lab.Lab, error) {
 		}
 		cfg.EtcdSrc = abs
 	}
-	if c.IsSet("timeout") {
-		cfg.BootTimeout = c.Duration("timeout")
-	}
-	if s := c.String("subnet"); s != "" {
+	if s := o.Subnet; s != "" {
 		p, err := lab.ParseSubnet(s)
 		if err != nil {
 			return nil, labErr(err)
@@ -164,90 +204,33 @@ func labErr(err error) error {
 	return nil
 }
 
-func noArgs(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return badInput("lab %s takes no arguments (got %q)", c.Command.Name, c.Args().First())
-	}
-	return nil
-}
-
-func labAction(f func(*cli.Context, *lab.Lab) error) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		if err := noArgs(c); err != nil {
-			return err
-		}
-		l, err := openLab(c)
-		if err != nil {
-			return err
-		}
-		return labErr(f(c, l))
-	}
-}
-
-func labHostsAction(f func(*cli.Context, *lab.Lab, []string) error) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		if c.NArg() == 0 {
-			return badInput("lab %s: name the hosts (e.g. etcd-2)", c.Command.Name)
-		}
-		l, err := openLab(c)
-		if err != nil {
-			return err
-		}
-		return labErr(f(c, l, c.Args().Slice()))
-	}
-}
-
-func labImage(c *cli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	l, err := openLab(c)
+func labImage(ctx context.Context, ci invocation, o labOptions, l *lab.Lab, _ []string) error {
+	im, err := l.BuildImage(ctx, o.Rebuild)
 	if err != nil {
 		return err
 	}
-	im, err := l.BuildImage(c.Context, c.Bool("rebuild"))
-	if err != nil {
-		return labErr(err)
-	}
-	fmt.Fprintf(c.App.ErrWriter, "image: %s (built %s in %s; extra packages: %s)\n",
+	fmt.Fprintf(ci.stderr, "image: %s (built %s in %s; extra packages: %s)\n",
 		im.Dir, im.Built.Local().Format(time.DateTime), im.BuildFor, orNone(strings.Join(im.Packages, ",")))
-	fmt.Fprintln(c.App.Writer, im.Rootfs())
+	fmt.Fprintln(ci.stdout, im.Rootfs())
 	return nil
 }
 
-func labUp(c *cli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	if c.IsSet("hosts") && c.Int("hosts") < 1 {
-		return badInput("--hosts %d: expected at least 1", c.Int("hosts"))
-	}
-	l, err := openLab(c)
-	if err != nil {
-		return err
-	}
+func labUp(ctx context.Context, ci invocation, o labOptions, l *lab.Lab, _ []string) error {
 	begin := time.Now()
-	if err := l.Up(c.Context, c.Int("hosts")); err != nil {
-		return labErr(err)
+	if err := l.Up(ctx, o.Hosts); err != nil {
+		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "lab up: %d hosts in %s; ssh: etcdplay lab ssh etcd-1\n", len(l.Hosts()), time.Since(begin).Round(10*time.Millisecond))
-	fmt.Fprintf(c.App.Writer, "known_hosts: %s\n%s\n", l.KnownHostsPath(), l.InventoryPath())
+	fmt.Fprintf(ci.stderr, "lab up: %d hosts in %s; ssh: etcdplay lab ssh etcd-1\n", len(l.Hosts()), time.Since(begin).Round(10*time.Millisecond))
+	fmt.Fprintf(ci.stdout, "known_hosts: %s\n%s\n", l.KnownHostsPath(), l.InventoryPath())
 	return nil
 }
 
-func labStatus(c *cli.Context) error {
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	l, err := openLab(c)
-	if err != nil {
-		return err
-	}
+func labStatus(_ context.Context, ci invocation, _ labOptions, l *lab.Lab, _ []string) error {
 	s, err := l.Status()
 	if err != nil {
-		return labErr(err)
+		return err
 	}
-	w := c.App.Writer
+	w := ci.stdout
 	if s == nil {
 		fmt.Fprintf(w, "no lab in %s (etcdplay lab up creates one)\n", l.Dir())
 		return nil
@@ -275,37 +258,24 @@ type sshExit struct{ code int }
 func (e *sshExit) Error() string { return fmt.Sprintf("ssh exited with %d", e.code) }
 func (e *sshExit) Unwrap() error { return errQuiet }
 
-func labSSH(c *cli.Context) error {
-	args := c.Args().Slice()
-	if len(args) == 0 {
-		return badInput("lab ssh: name the host (e.g. etcd-1), then optionally -- COMMAND")
-	}
+// labSSH runs ssh(1) to the host args[0], with the command after "--"
+// if there is one, on this process's terminal.
+func labSSH(_ context.Context, ci invocation, _ labOptions, l *lab.Lab, args []string) error {
 	host, rest := args[0], args[1:]
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	l, err := openLab(c)
+	cmd, err := l.SSHCommand(host, rest...)
 	if err != nil {
 		return err
 	}
-	cmd, err := l.SSHCommand(host, rest...)
-	if err != nil {
-		return labErr(err)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, writerOf(c.App.Writer, os.Stdout), writerOf(c.App.ErrWriter, os.Stderr)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ci.stdout, ci.stderr
 	err = cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() >= 0 {
 		return &sshExit{code: exit.ExitCode()}
 	}
 	return err
-}
-
-func writerOf(w io.Writer, def io.Writer) io.Writer {
-	if w == nil {
-		return def
-	}
-	return w
 }
 
 func orNone(s string) string {

@@ -10,7 +10,13 @@ import (
 	"github.com/etcdplay/etcdplay/playbooks"
 )
 
+// playbooksOptions are the flags of etcdplay playbooks.
+type playbooksOptions struct {
+	Source bool
+}
+
 func playbooksCommand() *cli.Command {
+	var opts playbooksOptions
 	return &cli.Command{
 		Name:      "playbooks",
 		Usage:     "list the playbooks shipped in etcdplay",
@@ -19,16 +25,18 @@ func playbooksCommand() *cli.Command {
 With NAME, prints that playbook's documentation (its parameters), or with
 --source its source, a starting point for your own.`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{DisableDefaultText: true, Name: "source", Usage: "print the playbook's source"},
+			&cli.BoolFlag{DisableDefaultText: true, Name: "source", Destination: &opts.Source, Usage: "print the playbook's source"},
 		},
-		Action: playbooksAction,
+		Action: func(c *cli.Context) error { return runPlaybooks(invocationOf(c), opts, c.Args().Slice()) },
 	}
 }
 
-func playbooksAction(c *cli.Context) error {
-	w := c.App.Writer
+// runPlaybooks lists the shipped playbooks, or shows the one args names:
+// its documentation, or with --source its source.
+func runPlaybooks(ci invocation, opts playbooksOptions, args []string) error {
+	w := ci.stdout
 	list := engine.ShippedPlaybooks(playbooks.FS)
-	if c.NArg() == 0 {
+	if len(args) == 0 {
 		if len(list) == 0 {
 			fmt.Fprintln(w, "no playbooks are shipped in this build")
 			return nil
@@ -43,12 +51,12 @@ func playbooksAction(c *cli.Context) error {
 		fmt.Fprintln(w, "\nRun one with etcdplay run NAME -i INVENTORY; etcdplay playbooks NAME shows its parameters.")
 		return nil
 	}
-	name := c.Args().First()
+	name := args[0]
 	for _, p := range list {
 		if p.Name != name {
 			continue
 		}
-		if c.Bool("source") {
+		if opts.Source {
 			pb, err := engine.OpenPlaybook(name, playbooks.FS)
 			if err != nil {
 				return err

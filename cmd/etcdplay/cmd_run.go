@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,30 @@ import (
 	"github.com/etcdplay/etcdplay/playbooks"
 )
 
+// runOptions are the flags of etcdplay run; exec has them too.
+type runOptions struct {
+	inventoryOptions
+	connectionOptions
+	outputOptions
+	ExtraVars []string
+	Check     bool
+	Diff      bool
+	BreakLock bool
+}
+
+// flags are run's flags; exec words -e, --check and --diff for itself.
+func (o *runOptions) flags(extraVars, check, diff string) []cli.Flag {
+	return flags(o.inventoryOptions.flags(), o.connectionOptions.flags(), o.outputOptions.flags(), []cli.Flag{
+		listFlag(&o.ExtraVars, "extra-vars", "e", extraVars),
+		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Destination: &o.Check, Usage: check},
+		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Destination: &o.Diff, Usage: diff},
+		// See etcdplay doc cluster_lock.
+		&cli.BoolFlag{DisableDefaultText: true, Name: "break-lock", Destination: &o.BreakLock, Usage: "take the cluster lock even when another etcdplay run holds it (its holder is named when it is refused)"},
+	})
+}
+
 func runCommand() *cli.Command {
+	var opts runOptions
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a playbook: a .star file or the name of a shipped playbook",
@@ -35,115 +59,88 @@ Examples:
    etcdplay run bootstrap -i inv.ini
    etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --diff
    etcdplay run ./site.star -i inv.yaml -l 'etcd:!etcd-3' -f 50 -e @vars.yaml`,
-		Flags:  flags(inventoryFlags(), connectionFlags(), outputFlags(), playFlags()),
+		Flags: opts.flags("set ctx.vars and every host's variables: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more",
+			"report what would change, change nothing", "show file content changes as diffs"),
 		Before: applyAnsibleCfg,
-		Action: runAction,
+		Action: func(c *cli.Context) error { return runRun(c.Context, invocationOf(c), opts, c.Args().Slice()) },
 	}
 }
 
-func playFlags() []cli.Flag {
-	return []cli.Flag{
-		extraVarsFlag("set ctx.vars and every host's variables: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more"),
-		&cli.BoolFlag{DisableDefaultText: true, Name: "check", Aliases: []string{"C"}, Usage: "report what would change, change nothing"},
-		&cli.BoolFlag{DisableDefaultText: true, Name: "diff", Aliases: []string{"D"}, Usage: "show file content changes as diffs"},
-		breakLockFlag(),
+func runRun(ctx context.Context, ci invocation, opts runOptions, args []string) error {
+	if len(args) != 1 {
+		return badInput("run: want one PLAYBOOK (a .star file or a shipped playbook's name), got %d arguments", len(args))
 	}
-}
-
-// breakLockFlag takes a cluster lock another run holds (see etcdplay doc
-// cluster_lock).
-func breakLockFlag() cli.Flag {
-	return &cli.BoolFlag{DisableDefaultText: true, Name: "break-lock", Usage: "take the cluster lock even when another etcdplay run holds it (its holder is named when it is refused)"}
-}
-
-func runAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return badInput("run: want one PLAYBOOK (a .star file or a shipped playbook's name), got %d arguments", c.NArg())
-	}
-	pb, err := engine.OpenPlaybook(c.Args().First(), playbooks.FS)
+	pb, err := engine.OpenPlaybook(args[0], playbooks.FS)
 	if err != nil {
 		return err
 	}
 	mods := modules.All()
 	if diags := engine.Check(pb, engine.CheckConfig{Modules: mods, Shipped: playbooks.FS}); len(diags) > 0 {
 		for _, d := range diags {
-			fmt.Fprintln(c.App.ErrWriter, d)
+			fmt.Fprintln(ci.stderr, d)
 		}
 		return badInput("%s: %d problem(s) found by etcdplay check; nothing was run", pb.Name(), len(diags))
 	}
-	inv, vars, err := loadInventoryVars(c)
+	inv, vars, err := loadInventoryVars(opts.inventoryOptions, opts.ExtraVars)
 	if err != nil {
 		return err
 	}
-	out, err := newPrinter(c, false)
-	if err != nil {
-		return err
-	}
-	conn, closeConns, err := newConnector(c)
+	out := newPrinter(ci, opts.outputOptions, engine.TextOptions{})
+	conn, closeConns, err := newConnector(opts.connectionOptions)
 	if err != nil {
 		return err
 	}
 	defer closeConns()
-	cfg := engineConfig(c, inv, conn, out)
+	cfg := engineConfig(ci, opts, inv, vars, conn, out)
 	cfg.Modules = mods
 	cfg.Vars = vars
 	if dir, ok := pb.Local(); ok {
 		cfg.BaseDir = dir
 	}
-	rec, err := engine.Run(c.Context, cfg, pb)
+	rec, err := engine.Run(ctx, cfg, pb)
 	out.Close()
 	return runOutcome(rec, err)
 }
 
-// engineConfig is the part of a run's configuration that comes from the
-// common flags.
-func engineConfig(c *cli.Context, inv *inventory.Inventory, conn engine.Connector, out engine.Output) engine.Config {
+// engineConfig is the part of a run's configuration that run and exec
+// share: the inventory with its extra vars, how hosts are reached, the
+// modes, where events go, and how the commands a run prints as remedies
+// are made.
+func engineConfig(ci invocation, opts runOptions, inv *inventory.Inventory, vars map[string]any, conn engine.Connector, out engine.Output) engine.Config {
 	return engine.Config{
 		Inventory:  inv,
 		Connector:  conn,
-		Check:      c.Bool("check"),
-		Diff:       c.Bool("diff"),
-		Forks:      c.Int("forks"),
-		Become:     c.Bool("become"),
-		BecomeUser: c.String("become-user"),
+		Check:      opts.Check,
+		Diff:       opts.Diff,
+		Forks:      opts.Forks,
+		Become:     opts.Become,
+		BecomeUser: opts.BecomeUser,
 		Output:     out,
 		Shipped:    playbooks.FS,
-		Command:    commandFor(c, "", nil),
-		CommandFor: func(playbook string, vars map[string]string) string { return commandFor(c, playbook, vars) },
+		Command:    commandFor(ci, "", nil),
+		CommandFor: func(playbook string, vars map[string]string) string { return commandFor(ci, playbook, vars) },
 		ExecCommandFor: func(pattern, module string, args map[string]string) string {
-			return execCommandFor(c, pattern, module, args)
+			return execCommandFor(ci, pattern, module, args)
 		},
-		BreakLock: c.Bool("break-lock"),
+		BreakLock: opts.BreakLock,
 		HostAttrs: etcd.HostAttrs(),
-		Secrets:   secretVars(extraVars(c)),
+		Secrets:   secretVars(vars),
 	}
 }
 
-// extraVars are the extra vars loadInventoryVars read, or none.
-func extraVars(c *cli.Context) map[string]any {
-	vars, _ := c.App.Metadata[extraVarsKey].(map[string]any)
-	return vars
-}
-
-// extraVarsFlag is -e of run, exec and inventory.
-func extraVarsFlag(usage string) cli.Flag { return listFlag("extra-vars", "e", usage) }
-
-// extraVarsKey is where loadInventoryVars keeps the command's extra vars.
-const extraVarsKey = "extra vars"
-
 // loadInventoryVars loads the inventory and gives every host the extra
-// vars (-e): they win over every inventory variable, as in Ansible.
-func loadInventoryVars(c *cli.Context) (*inventory.Inventory, map[string]any, error) {
-	inv, err := loadInventory(c)
+// vars (-e), which it returns too: they win over every inventory
+// variable, as in Ansible.
+func loadInventoryVars(o inventoryOptions, extraVars []string) (*inventory.Inventory, map[string]any, error) {
+	inv, err := o.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	vars, err := engine.ParseVars(listValues(c, "extra-vars"))
+	vars, err := engine.ParseVars(extraVars)
 	if err != nil {
 		return nil, nil, badInput("%v", err)
 	}
 	inv.SetExtraVars(vars)
-	c.App.Metadata[extraVarsKey] = vars
 	return inv, vars, nil
 }
 
@@ -153,26 +150,18 @@ type printer interface {
 	Close()
 }
 
-// newPrinter returns the printer --output asks for, writing to the app's
-// writers. showOutput prints every host's stdout (ad-hoc runs).
-func newPrinter(c *cli.Context, showOutput bool) (printer, error) {
-	format, err := outputFormat(c)
-	if err != nil {
-		return nil, err
+// newPrinter returns the printer -o asks for, writing to the command's
+// writers. text says how the text printer shows results (ShowOutput,
+// Blocks); colour, progress and verbosity come from here.
+func newPrinter(ci invocation, o outputOptions, text engine.TextOptions) printer {
+	if o.Output == "json" {
+		return jsonPrinter{engine.NewJSON(ci.stdout), ci.stderr}
 	}
-	if format == "json" {
-		return jsonPrinter{engine.NewJSON(c.App.Writer), c.App.ErrWriter}, nil
+	if f, ok := ci.stdout.(*os.File); ok {
+		text.Color, text.Progress = useColor(f), isTerminal(f)
 	}
-	color, progress := false, false
-	if f, ok := c.App.Writer.(*os.File); ok {
-		color, progress = useColor(f), isTerminal(f)
-	}
-	return engine.NewText(c.App.Writer, c.App.ErrWriter, engine.TextOptions{
-		Color:      color,
-		Progress:   progress,
-		Verbose:    c.Count("verbose"),
-		ShowOutput: showOutput,
-	}), nil
+	text.Verbose = o.verbosity()
+	return engine.NewText(ci.stdout, ci.stderr, text)
 }
 
 // jsonPrinter writes events as JSON lines and, for the people watching,

@@ -5,27 +5,25 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
-// newPool builds the SSH connection pool from the connection flags. The
-// sudo password (-K) is asked once, here, before any host is contacted.
-func newPool(c *cli.Context) (*transport.Pool, error) {
-	if err := checkConnectionFlags(c); err != nil {
+// newPool builds the SSH connection pool the options say. The sudo
+// password (-K) is asked once, here, before any host is contacted.
+func newPool(o connectionOptions) (*transport.Pool, error) {
+	if err := o.check(); err != nil {
 		return nil, err
 	}
 	cfg := transport.Config{
-		User:              c.String("user"),
-		ConnectTimeout:    c.Duration("timeout"),
-		KnownHostsFile:    c.String("known-hosts"),
-		AcceptNewHostKeys: c.Bool("accept-new-host-keys"),
-		SSHConfigFile:     c.String("ssh-config"),
+		User:              o.User,
+		ConnectTimeout:    o.Timeout,
+		KnownHostsFile:    o.KnownHosts,
+		AcceptNewHostKeys: o.AcceptNewHostKeys,
+		SSHConfigFile:     o.SSHConfig,
 	}
-	if k := c.String("private-key"); k != "" {
-		cfg.KeyFiles = []string{k}
+	if o.PrivateKey != "" {
+		cfg.KeyFiles = []string{o.PrivateKey}
 	}
 	if isTerminal(os.Stdin) {
 		cfg.Passphrase = func(file string) ([]byte, error) {
@@ -33,7 +31,7 @@ func newPool(c *cli.Context) (*transport.Pool, error) {
 			return []byte(s), err
 		}
 	}
-	if c.Bool("ask-become-pass") {
+	if o.AskBecomePass {
 		pw, err := readSecret("BECOME password: ")
 		if err != nil {
 			return nil, badInput("-K: %v", err)
@@ -49,34 +47,34 @@ func newPool(c *cli.Context) (*transport.Pool, error) {
 
 // newConnector is newPool as the engine wants it, with the function that
 // closes every connection at the end of the run.
-func newConnector(c *cli.Context) (engine.Connector, func(), error) {
-	pool, err := newPool(c)
+func newConnector(o connectionOptions) (engine.Connector, func(), error) {
+	pool, err := newPool(o)
 	if err != nil {
 		return nil, nil, err
 	}
 	return engine.SSHConnector(pool), func() { pool.Close() }, nil
 }
 
-// checkConnectionFlags refuses connection flags that cannot work, before
-// any host is contacted: a --timeout of zero or less would make every
-// host "unreachable: connect timed out", and a --private-key that is a
+// check refuses connection options that cannot work, before any host is
+// contacted: a --timeout of zero or less would make every host
+// "unreachable: connect timed out", and a --private-key that is a
 // directory or missing would be skipped in silence.
-func checkConnectionFlags(c *cli.Context) error {
-	if f := c.Int("forks"); f < 1 {
-		return badInput("--forks %d: expected at least 1", f)
+func (o connectionOptions) check() error {
+	if o.Forks < 1 {
+		return badInput("--forks %d: expected at least 1", o.Forks)
 	}
-	if t := c.Duration("timeout"); t <= 0 {
-		return badInput("--timeout %s: expected a time to wait above zero, such as 10s", t)
+	if o.Timeout <= 0 {
+		return badInput("--timeout %s: expected a time to wait above zero, such as 10s", o.Timeout)
 	}
-	if k := c.String("private-key"); k != "" {
+	if k := o.PrivateKey; k != "" {
 		if err := regularFile(k); err != nil {
 			return badInput("--private-key %s: %v: expected a private key file", k, err)
 		}
 	}
-	if k := c.String("known-hosts"); k != "" && isDirectory(k) {
+	if k := o.KnownHosts; k != "" && isDirectory(k) {
 		return badInput("--known-hosts %s: is a directory: expected a known_hosts file (it is created if missing)", k)
 	}
-	if f := c.String("ssh-config"); f != "" && f != "none" {
+	if f := o.SSHConfig; f != "" && f != "none" {
 		if err := regularFile(f); err != nil {
 			return badInput("--ssh-config %s: %v: expected an ssh client config file, or 'none'", f, err)
 		}

@@ -46,8 +46,8 @@ func newApp() *cli.App {
 	}
 }
 
-// run is main without the process: it returns the exit code, which makes the
-// CLI testable in-process (testscript).
+// run is main without os.Exit: it returns the exit code, so the test
+// binary can be the etcdplay command of testscript's scripts (TestMain).
 func run(args []string, stdout, stderr *os.File) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

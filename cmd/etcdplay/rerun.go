@@ -5,14 +5,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
-// argvKey is where run keeps the command line, as reorderArgs left it
-// (flags before positional arguments), for commandFor.
-const argvKey = "argv"
+// The commands a run prints as remedies (ctx.command, ctx.command_for,
+// ctx.exec_command) are built from the command line as it was typed
+// (invocation.argv), not from the options structs, so that they say
+// again what the operator said, in the operator's words: -i as given,
+// ansible.cfg's settings left to ansible.cfg.
 
 // dropOnRerun are the flags a command printed as a remedy leaves out: it
 // is run for real, and takes the lock only when the operator says so.
@@ -21,10 +21,10 @@ var dropOnRerun = []string{"check", "C", "diff", "D", "break-lock"}
 // commandFor is the command line of this run with another playbook (""
 // keeps it) and the extra vars in vars set (replacing any -e of the same
 // key; an empty value drops it): what a playbook prints as the command
-// that continues, undoes or repairs something. The inventory, limit and connection flags are the
-// run's own.
-func commandFor(c *cli.Context, playbook string, vars map[string]string) string {
-	flagWords, pos := runFlags(c, func(name, value string) bool {
+// that continues, undoes or repairs something. The inventory, limit and
+// connection flags are the run's own.
+func commandFor(ci invocation, playbook string, vars map[string]string) string {
+	flagWords, pos := runFlags(ci, func(name, value string) bool {
 		if slices.Contains(dropOnRerun, name) {
 			return false
 		}
@@ -46,14 +46,9 @@ func commandFor(c *cli.Context, playbook string, vars map[string]string) string 
 	if playbook == "" && len(pos) > 0 {
 		playbook = pos[0]
 	}
-	words := []string{"etcdplay", c.Command.Name, playbook}
+	words := []string{"etcdplay", ci.command.Name, playbook}
 	words = append(words, flagWords...)
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(vars) {
 		if vars[k] != "" {
 			words = append(words, "-e", k+"="+vars[k])
 		}
@@ -65,66 +60,50 @@ func commandFor(c *cli.Context, playbook string, vars map[string]string) string 
 // hosts of pattern with args, reaching them as this run does (its
 // inventory, limit and connection flags): a remedy that is one module
 // call.
-func execCommandFor(c *cli.Context, pattern, module string, args map[string]string) string {
-	exec := execCommand()
+func execCommandFor(ci invocation, pattern, module string, args map[string]string) string {
+	var hosts struct {
+		inventoryOptions
+		connectionOptions
+	}
 	keep := map[string]bool{}
-	for _, f := range flags(inventoryFlags(), connectionFlags()) {
+	for _, f := range flags(hosts.inventoryOptions.flags(), hosts.connectionOptions.flags()) {
 		for _, n := range f.Names() {
 			keep[n] = true
 		}
 	}
-	flagWords, _ := runFlags(c, func(name, value string) bool {
+	flagWords, _ := runFlags(ci, func(name, value string) bool {
 		if name == "e" || name == "extra-vars" {
 			return hostExtraVar(value)
 		}
 		return keep[name]
 	})
-	words := append([]string{"etcdplay", exec.Name}, flagWords...)
+	words := append([]string{"etcdplay", "exec"}, flagWords...)
 	words = append(words, pattern, "-m", module)
-	keys := make([]string, 0, len(args))
-	for k := range args {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(args) {
 		words = append(words, "-a", k+"="+args[k])
 	}
 	return transport.Quote(words...)
 }
 
-// runFlags splits the command line of this command into its flags (as
-// words, each flag with its value, those keep accepts) and its positional
-// arguments.
-func runFlags(c *cli.Context, keep func(name, value string) bool) (flagWords, pos []string) {
-	argv, _ := c.App.Metadata[argvKey].([]string)
-	if len(argv) < 2 {
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// runFlags splits the command line of this command into its flags (the
+// words of those keep accepts, as typed) and its positional arguments.
+func runFlags(ci invocation, keep func(name, value string) bool) (flagWords, pos []string) {
+	if len(ci.argv) < 2 {
 		return nil, nil
 	}
-	takesValue := map[string]bool{}
-	for _, f := range c.Command.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
-	rest := argv[2:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !hasValue && takesValue[name] && i+1 < len(rest) {
-			i++
-			value, hasValue = rest[i], true
-		}
-		if !keep(name, value) {
-			continue
-		}
-		flagWords = append(flagWords, "-"+strings.Repeat("-", min(len(name)-1, 1))+name)
-		if hasValue {
-			flagWords = append(flagWords, value)
+	fl, pos := splitArgs(ci.command, ci.argv[2:])
+	for _, f := range fl {
+		if keep(f.name, f.value) {
+			flagWords = append(flagWords, f.words...)
 		}
 	}
 	return flagWords, pos

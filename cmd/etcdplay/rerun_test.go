@@ -14,8 +14,8 @@ func rerun(t *testing.T, args []string, playbook string, vars map[string]string)
 	for _, c := range app.Commands {
 		if c.Name == "run" {
 			c.Action = func(c *cli.Context) error {
-				cmd = commandFor(c, playbook, vars)
-				exec = execCommandFor(c, "etcd-1", "wipe_datadir", map[string]string{"force": "true"})
+				cmd = commandFor(invocationOf(c), playbook, vars)
+				exec = execCommandFor(invocationOf(c), "etcd-1", "wipe_datadir", map[string]string{"force": "true"})
 				return nil
 			}
 		}
