@@ -3,7 +3,6 @@ package modules
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -182,90 +181,43 @@ func sizeText(n int64) string {
 	return fmt.Sprintf("%.1f %s", v, units[i])
 }
 
-// restoreFacts is what a host holds that a restore depends on.
-type restoreFacts struct {
-	Active      string // etcd's unit state
-	Etcdutl     string // etcdutl version, "" when there is none
-	Etcdctl     string // etcdctl version
-	Etcd        string // etcd version
-	Bump        bool   // the restore tool has --bump-revision
-	DataEntries int    // entries in the data dir; -1 when it does not exist
-	WALHead     []byte // the start of its first WAL segment
-	StagedSize  int64  // size of the uploaded snapshot; -1 when none
-	StagedSHA   string // its sha256, when its size is the snapshot's
-	FreeKB      int64  // free space where the data dir is
+// restoreTool is the snapshot restore tool a host has: etcdutl (etcd
+// 3.5 and later), else etcdctl (3.4), with whether it can bump the
+// revision.
+type restoreTool struct {
+	Name, Version string // "" when there is none
+	Bump          bool
 }
 
-func restoreScript(a *snapshotRestoreArgs, dataDir, stage string, size int64) string {
-	q := transport.QuoteWord
-	return "d=" + q(dataDir) + "; s=" + q(stage) + "; u=" + q(a.Unit+".service") + `
-echo "active=$(systemctl is-active "$u" 2>/dev/null)"
-for b in etcdutl etcdctl etcd; do
+// restoreToolFact finds the host's restore tool.
+var restoreToolFact = Fact[restoreTool]{Name: "etcdutl and etcdctl", Command: `for b in etcdutl etcdctl; do
   p=$(command -v $b 2>/dev/null || { [ -x /usr/local/bin/$b ] && echo /usr/local/bin/$b; })
   [ -n "$p" ] || continue
-  case $b in
-    etcdutl) echo "etcdutl=$($p version 2>/dev/null | head -n 1)"
-             "$p" snapshot restore --help 2>&1 | grep -q -- --bump-revision && echo bump_etcdutl=1 ;;
-    etcdctl) echo "etcdctl=$(ETCDCTL_API=3 $p version 2>/dev/null | head -n 1)"
-             ETCDCTL_API=3 "$p" snapshot restore --help 2>&1 | grep -q -- --bump-revision && echo bump_etcdctl=1 ;;
-    etcd)    echo "etcd=$($p --version 2>/dev/null | head -n 1)" ;;
-  esac
-done
-if [ -d "$d" ]; then echo "entries=$(ls -A -- "$d" | wc -l)"; else echo entries=-1; fi
-w=$(ls -- "$d"/member/wal/*.wal 2>/dev/null | head -n 1)
-[ -n "$w" ] && echo "wal=$(head -c 65536 -- "$w" | base64 -w0)"
-if [ -f "$s" ]; then
-  n=$(stat -c %s -- "$s"); echo "staged=$n"
-  [ "$n" = ` + strconv.FormatInt(size, 10) + ` ] && echo "staged_sha=$(sha256sum -- "$s" | cut -d' ' -f1)"
-else echo staged=-1; fi
-p=$d; while [ ! -d "$p" ]; do p=$(dirname -- "$p"); done
-echo "free=$(df -Pk -- "$p" | awk 'NR==2 {print $4}')"
-`
-}
-
-func parseRestoreFacts(out string) (restoreFacts, error) {
-	f := restoreFacts{DataEntries: -1, StagedSize: -1}
-	var bumpUtl, bumpCtl bool
+  if [ $b = etcdutl ]; then v=$("$p" version 2>/dev/null | head -n 1); else v=$(ETCDCTL_API=3 "$p" version 2>/dev/null | head -n 1); fi
+  echo "$b $v"
+  ETCDCTL_API=3 "$p" snapshot restore --help 2>&1 | grep -q -- --bump-revision && echo bump
+  exit 0
+done`, Parse: func(out string) (restoreTool, error) {
+	var t restoreTool
 	for _, l := range strings.Split(out, "\n") {
-		k, v, ok := strings.Cut(l, "=")
-		if !ok {
-			continue
-		}
-		var err error
-		switch k {
-		case "active":
-			f.Active = v
-		case "etcdutl":
-			f.Etcdutl = versionWord(v)
-		case "etcdctl":
-			f.Etcdctl = versionWord(v)
-		case "etcd":
-			f.Etcd = versionWord(v)
-		case "bump_etcdutl":
-			bumpUtl = true
-		case "bump_etcdctl":
-			bumpCtl = true
-		case "entries":
-			f.DataEntries, err = strconv.Atoi(v)
-		case "wal":
-			f.WALHead, err = base64.StdEncoding.DecodeString(v)
-		case "staged":
-			f.StagedSize, err = strconv.ParseInt(v, 10, 64)
-		case "staged_sha":
-			f.StagedSHA = v
-		case "free":
-			f.FreeKB, err = strconv.ParseInt(v, 10, 64)
-		}
-		if err != nil {
-			return f, fmt.Errorf("reading the host: %s: %v", l, err)
+		switch name, rest, _ := strings.Cut(l, " "); name {
+		case "etcdutl", "etcdctl":
+			t.Name, t.Version = name, versionWord(rest)
+		case "bump":
+			t.Bump = true
 		}
 	}
-	if f.Etcdutl != "" {
-		f.Bump = bumpUtl
-	} else {
-		f.Bump = bumpCtl
-	}
-	return f, nil
+	return t, nil
+}}
+
+// freeKBFact is the space free on the file system of p (or of its
+// nearest existing parent), in KiB.
+func freeKBFact(p string) Fact[int64] {
+	return Fact[int64]{Name: "the free space at " + p, Command: "p=" + transport.QuoteWord(p) + `
+while [ ! -d "$p" ]; do p=$(dirname -- "$p"); done
+df -Pk -- "$p" | awk 'NR==2 {print $4}'`, Parse: func(out string) (int64, error) {
+		return strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	}}
 }
 
 // versionWord is the version in a tool's version line ("etcdutl
@@ -314,63 +266,71 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		return engine.Plan{}, engine.BadInput("data dir %s of %s: %s", dataDir, h.Name, why)
 	}
 	stage := path.Join(path.Dir(dataDir), ".etcdplay-restore-"+snap.SHA256[:16]+".db")
-	res, err := shellOK(ctx, c, restoreScript(a, dataDir, stage, snap.Size))
-	if err != nil {
+	var (
+		unit    unitFacts
+		tool    restoreTool
+		version string
+		entries []string
+		dir     fileFacts
+		head    []byte
+		staged  fileFacts
+		freeKB  int64
+	)
+	if err := readFacts(ctx, c, unitFact(a.Unit+".service").into(&unit), restoreToolFact.into(&tool), versionFact("/usr/local/bin/etcd").into(&version),
+		statFact(dataDir, false).into(&dir), entriesFact(dataDir).into(&entries), walHeadFact(dataDir, etcd.WALDir(dataDir, "")).into(&head),
+		statFact(stage, true).into(&staged), freeKBFact(dataDir).into(&freeKB)); err != nil {
 		return engine.Plan{}, err
 	}
-	f, err := parseRestoreFacts(string(res.Stdout))
-	if err != nil {
-		return engine.Plan{}, err
+	if dir.Exists && !dir.Dir {
+		return engine.Plan{}, engine.BadInput("the data dir %s of %s is a %s, not a directory", dataDir, h.Name, dir.Type)
 	}
-	if len(f.WALHead) > 0 {
-		if meta, err := etcd.ParseWALMetadata(f.WALHead); err == nil && meta.MemberID == memberID && meta.ClusterID == cluster {
+	if len(head) > 0 {
+		if meta, err := etcd.ParseWALMetadata(head); err == nil && meta.MemberID == memberID && meta.ClusterID == cluster {
 			return engine.NothingToDo("%s holds member %x of cluster %x: restored from this snapshot already (token %s)", dataDir, memberID, cluster, a.Token), nil
 		}
 	}
-	switch f.Active {
-	case "active", "activating", "reloading", "deactivating":
-		if c.Check {
-			// In check mode the step before that stops it did not run.
-			c.Warn("%s is %s: it must be stopped before the restore (the restore playbook stops it first)", a.Unit, f.Active)
-			break
+	if unit.running() {
+		if !c.Check {
+			return engine.Plan{}, engine.Refuse("%s is %s on %s: a member's data is restored with etcd stopped; stop it first: %s",
+				a.Unit, unit.Active, h.Name, c.ExecCommand(h.Name, "systemd", map[string]string{"unit": a.Unit, "state": "stopped"}))
 		}
-		return engine.Plan{}, engine.Refuse("%s is %s on %s: a member's data is restored with etcd stopped; stop it first: %s",
-			a.Unit, f.Active, h.Name, c.ExecCommand(h.Name, "systemd", map[string]string{"unit": a.Unit, "state": "stopped"}))
+		// In check mode the step before that stops it did not run.
+		c.Warn("%s is %s: it must be stopped before the restore (the restore playbook stops it first)", a.Unit, unit.Active)
 	}
-	tool, argv0 := "etcdutl", "etcdutl"
-	toolVersion := f.Etcdutl
-	if f.Etcdutl == "" {
-		v, ok := etcd.ParseVersion(f.Etcdctl)
-		if !ok || v.Major != 3 || v.Minor > 4 {
-			return engine.Plan{}, engine.Refuse("%s has no etcdutl, which restores snapshots for etcd 3.5 and later: install etcd with it (install_etcd from a directory or release that holds etcdutl)", h.Name)
-		}
-		tool, argv0, toolVersion = "etcdctl", "ETCDCTL_API=3 etcdctl", f.Etcdctl
+	argv0 := tool.Name
+	switch v, _ := etcd.ParseVersion(tool.Version); {
+	case tool.Name == "":
+		return engine.Plan{}, engine.Refuse("%s has neither etcdutl nor etcdctl to restore a snapshot with: install etcd (install_etcd from a directory or release that holds etcdutl)", h.Name)
+	case tool.Name == "etcdctl" && !(v.Major == 3 && v.Minor <= 4):
+		return engine.Plan{}, engine.Refuse("%s has no etcdutl, which restores snapshots for etcd 3.5 and later (its etcdctl is %s): install etcd with it (install_etcd from a directory or release that holds etcdutl)", h.Name, tool.Version)
+	case tool.Name == "etcdctl":
+		argv0 = "ETCDCTL_API=3 etcdctl"
 	}
-	c.Set("tool", tool+" "+toolVersion)
-	if a.BumpRevision > 0 && !f.Bump {
+	c.Set("tool", tool.Name+" "+tool.Version)
+	if a.BumpRevision > 0 && !tool.Bump {
 		return engine.Plan{}, engine.Refuse("%s's %s %s cannot bump the revision (etcdutl 3.5.9 and 3.6, etcdctl 3.4.26 have --bump-revision): "+
 			"restored without it, the cluster hands out revisions again that clients already saw, and watchers miss changes. "+
-			"Install a newer etcd, or restore with bump_revision=0 and restart every client that watches", h.Name, tool, toolVersion)
+			"Install a newer etcd, or restore with bump_revision=0 and restart every client that watches", h.Name, tool.Name, tool.Version)
 	}
 	if sv, ok := etcd.ParseVersion(snap.StorageVersion); ok {
-		if ev, ok := etcd.ParseVersion(f.Etcd); ok && (ev.Major < sv.Major || ev.Major == sv.Major && ev.Minor < sv.Minor) {
+		if ev, ok := etcd.ParseVersion(version); ok && (ev.Major < sv.Major || ev.Major == sv.Major && ev.Minor < sv.Minor) {
 			return engine.Plan{}, engine.Refuse("the snapshot's data is of etcd %s (storage version %s), and %s runs etcd %s, which cannot read it: install etcd %s or later there first",
-				sv.MinorString(), snap.StorageVersion, h.Name, f.Etcd, sv.MinorString())
+				sv.MinorString(), snap.StorageVersion, h.Name, version, sv.MinorString())
 		}
 	}
-	staged := f.StagedSize == snap.Size && f.StagedSHA == chk.fileSHA
+	isStaged := staged.Exists && staged.Size == snap.Size && staged.SHA256 == chk.fileSHA
 	need := snap.Size/1024*2 + 1024
-	if staged {
+	if isStaged {
 		need = snap.Size/1024 + 1024
 	}
-	if f.FreeKB > 0 && f.FreeKB < need {
-		return engine.Plan{}, engine.Refuse("%s has %d MiB free beside %s, and the restore needs %d MiB (the snapshot and its restored copy)", h.Name, f.FreeKB/1024, dataDir, need/1024)
+	if freeKB > 0 && freeKB < need {
+		return engine.Plan{}, engine.Refuse("%s has %d MiB free beside %s, and the restore needs %d MiB (the snapshot and its restored copy)", h.Name, freeKB/1024, dataDir, need/1024)
 	}
 
 	restoring := dataDir + ".restoring"
 	aside := dataDir + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	var actions []engine.Action
-	if !staged {
+	if !isStaged {
 		actions = append(actions, engine.Action{
 			Desc: fmt.Sprintf("upload %s (%s) to %s", path.Base(a.Snapshot), sizeText(snap.Size), stage),
 			Do: func(ctx context.Context) error {
@@ -392,7 +352,7 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		q(restoring), argv0, q(stage), q(id.Name), q(a.InitialCluster), q(a.Token), q(strings.Join(me.PeerURLs, ",")), q(restoring), bump,
 		q(a.User), q(a.User), q(restoring), q(restoring))
 	actions = append(actions, engine.Action{
-		Desc: fmt.Sprintf("restore member %s (%x of cluster %x) at revision %d, starting at %d, into %s with %s", id.Name, memberID, cluster, snap.Revision, start, restoring, tool),
+		Desc: fmt.Sprintf("restore member %s (%x of cluster %x) at revision %d, starting at %d, into %s with %s", id.Name, memberID, cluster, snap.Revision, start, restoring, tool.Name),
 		Do: func(ctx context.Context) error {
 			// The staged copy is checked on the host before it is used.
 			if _, err := shellOK(ctx, c, fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet -", q(chk.fileSHA), q(stage))); err != nil {
@@ -403,10 +363,10 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		},
 	})
 	switch {
-	case f.DataEntries > 0:
+	case dir.Exists && len(entries) > 0:
 		what := "its data"
-		if len(f.WALHead) > 0 {
-			if meta, err := etcd.ParseWALMetadata(f.WALHead); err == nil {
+		if len(head) > 0 {
+			if meta, err := etcd.ParseWALMetadata(head); err == nil {
 				what = fmt.Sprintf("data of member %x of cluster %x", meta.MemberID, meta.ClusterID)
 			}
 		}
@@ -418,7 +378,7 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 				return err
 			},
 		})
-	case f.DataEntries == 0:
+	case dir.Exists:
 		actions = append(actions, engine.Action{
 			Desc: "remove the empty " + dataDir,
 			Do: func(ctx context.Context) error {
