@@ -14,11 +14,14 @@ export CGO_ENABLED ?= 0
 # Pinned etcd built for the lab hosts from the Go module proxy.
 ETCD_VERSION ?= v3.6.16
 ETCD_DIR     := .cache/etcd/$(ETCD_VERSION)
+# The release before it, which the upgrade tests upgrade from.
+ETCD_PREV_VERSION ?= v3.5.35
+ETCD_PREV_DIR     := .cache/etcd/$(ETCD_PREV_VERSION)
 
 # Debian packages the tests and the lab need; installed when missing and root.
 DEB_PACKAGES := openssh-server openssh-client sudo debootstrap systemd-container iproute2 openssl
 
-.PHONY: all build test test-short bench demo deps etcd fuzz vet clean
+.PHONY: all build test test-short bench demo deps etcd etcd-prev fuzz vet clean
 
 all: build
 
@@ -40,25 +43,29 @@ deps:
 
 etcd: $(ETCD_DIR)/etcd $(ETCD_DIR)/etcdutl
 
+# The 3.5 release the upgrade tests start from (3.5.20 or later, as
+# etcd's 3.5 -> 3.6 upgrade guide asks), built once and cached the same way.
+etcd-prev: $(ETCD_PREV_DIR)/etcd $(ETCD_PREV_DIR)/etcdutl
+
 # etcd's own modules carry replace directives, so "go install pkg@version"
-# refuses them; a throwaway module that requires both builds them as a
-# user of the proxy would, at the pinned version.
-$(ETCD_DIR)/etcd:
-	@mkdir -p $(ETCD_DIR)/build
-	cd $(ETCD_DIR)/build && rm -f go.mod go.sum && \
+# refuses them; a throwaway module that requires them builds them as a
+# user of the proxy would, at the pinned version: etcd and etcdctl, then
+# etcdutl (the restore playbook's, and the upgrade's v2 store check).
+.cache/etcd/%/etcd:
+	@mkdir -p $(@D)/build
+	cd $(@D)/build && rm -f go.mod go.sum && \
 	  $(GO) mod init etcdplay-etcd-build >/dev/null 2>&1 && \
-	  $(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION) >/dev/null 2>&1 && \
+	  $(GO) get go.etcd.io/etcd/server/v3@$* go.etcd.io/etcd/etcdctl/v3@$* >/dev/null 2>&1 && \
 	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcdctl go.etcd.io/etcd/etcdctl/v3 && \
 	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcd.tmp go.etcd.io/etcd/server/v3
-	mv $(ETCD_DIR)/etcd.tmp $(ETCD_DIR)/etcd
-	@$(ETCD_DIR)/etcd --version | head -1
+	mv $(@D)/etcd.tmp $@
+	@$@ --version | head -1
 
-# etcdutl restores snapshots on the hosts (the restore playbook).
-$(ETCD_DIR)/etcdutl: $(ETCD_DIR)/etcd
-	cd $(ETCD_DIR)/build && \
-	  $(GO) get go.etcd.io/etcd/etcdutl/v3@$(ETCD_VERSION) >/dev/null 2>&1 && \
+.cache/etcd/%/etcdutl: .cache/etcd/%/etcd
+	cd $(@D)/build && \
+	  $(GO) get go.etcd.io/etcd/etcdutl/v3@$* >/dev/null 2>&1 && \
 	  $(GO) build -trimpath -ldflags '-s -w' -o ../etcdutl.tmp go.etcd.io/etcd/etcdutl/v3
-	mv $(ETCD_DIR)/etcdutl.tmp $(ETCD_DIR)/etcdutl
+	mv $(@D)/etcdutl.tmp $@
 
 vet:
 	$(GO) vet ./...
@@ -70,8 +77,8 @@ test-short:
 # make demo on one machine build it (about 45 s) once.
 LAB_IMAGE_DIR ?= /var/lib/etcdplay/lab/image
 
-test: deps build etcd vet
-	ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) ETCDPLAY_BIN=$(CURDIR)/$(BIN) \
+test: deps build etcd etcd-prev vet
+	ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_ETCD_PREV_DIR=$(CURDIR)/$(ETCD_PREV_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) ETCDPLAY_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test -count=1 -parallel 4 -timeout 25m ./...
 
 fuzz:
