@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"cmp"
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
@@ -46,6 +47,80 @@ func (v Version) MinorString() string { return fmt.Sprintf("%d.%d", v.Major, v.M
 
 // SameMinor reports whether v and w are one release line (3.6.x).
 func (v Version) SameMinor(w Version) bool { return v.Major == w.Major && v.Minor == w.Minor }
+
+// Compare is -1, 0 or +1 as v is older than, the same as or newer than w.
+func (v Version) Compare(w Version) int {
+	return cmp.Or(cmp.Compare(v.Major, w.Major), cmp.Compare(v.Minor, w.Minor), cmp.Compare(v.Patch, w.Patch))
+}
+
+// VersionStep is what taking a cluster from one etcd version to another
+// is.
+type VersionStep int
+
+const (
+	NoStep         VersionStep = iota // the same version
+	PatchUpgrade                      // a newer patch release of the same minor
+	MinorUpgrade                      // the next minor release
+	MinorDowngrade                    // the previous minor, by etcd's downgrade procedure
+)
+
+func (s VersionStep) String() string {
+	return [...]string{"no change", "patch upgrade", "minor upgrade", "downgrade"}[s]
+}
+
+// upgradeFloor is, for a minor upgrade, the oldest patch release of the
+// minor upgraded from that etcd's upgrade guide lets upgrade: older ones
+// carry bugs that break the upgrade (3.5.1 to 3.5.19 may turn voters into
+// learners, etcd issue 19557, fixed in 3.5.20; the guide now asks for
+// 3.5.26, whose patches 3.5.24 to 3.5.26 fix more upgrade blockers).
+var upgradeFloor = map[string]Version{
+	"3.5": {3, 5, 26},
+	"3.6": {3, 6, 11},
+}
+
+// downgradeFrom are the minors etcd downgrades by its downgrade procedure
+// (etcdctl downgrade validate and enable, then each member's binary
+// replaced): from 3.6 on, to the minor before.
+var downgradeFrom = Version{3, 6, 0}
+
+// VersionStepOf says what taking a cluster whose members run from to to is, or,
+// when etcd does not support that step, why not and what to do instead.
+// Upgrades go one minor at a time, or to a newer patch of the same minor;
+// a minor upgrade starts from a patch release the upgrade guide names; a
+// downgrade goes to the previous minor only where etcd's downgrade
+// procedure supports it (3.6 to 3.5), to a patch release that could
+// upgrade again.
+func VersionStepOf(from, to Version) (VersionStep, error) {
+	switch {
+	case from == to:
+		return NoStep, nil
+	case from.Major != to.Major:
+		return 0, fmt.Errorf("etcd %s to %s changes the major version, which etcd supports by no rolling procedure", from, to)
+	case from.Minor == to.Minor && to.Patch > from.Patch:
+		return PatchUpgrade, nil
+	case from.Minor == to.Minor:
+		return 0, fmt.Errorf("etcd %s to %s goes back a patch release, for which etcd has no procedure (its downgrade procedure goes to the previous minor); stay on %s, or install a newer patch", from, to, from)
+	case to.Minor == from.Minor+1:
+		if floor, ok := upgradeFloor[from.MinorString()]; ok && from.Compare(floor) < 0 {
+			return 0, fmt.Errorf("etcd %s to %s: etcd's upgrade guide asks every member to run %s or later first (earlier %s releases have bugs that break the upgrade): upgrade to the latest %s.x first",
+				from, to, floor, from.MinorString(), from.MinorString())
+		}
+		return MinorUpgrade, nil
+	case to.Minor > from.Minor:
+		next := Version{from.Major, from.Minor + 1, 0}
+		return 0, fmt.Errorf("etcd %s to %s skips a minor version: etcd upgrades one minor at a time; upgrade to the latest %s.x first, then to %s",
+			from, to, next.MinorString(), to.MinorString())
+	case to.Minor == from.Minor-1 && from.Compare(downgradeFrom) >= 0:
+		if floor, ok := upgradeFloor[to.MinorString()]; ok && to.Compare(floor) < 0 {
+			return 0, fmt.Errorf("etcd %s to %s: downgrade to %s or later, a %s release that can be upgraded again", from, to, floor, to.MinorString())
+		}
+		return MinorDowngrade, nil
+	case to.Minor == from.Minor-1:
+		return 0, fmt.Errorf("etcd %s to %s is a downgrade that etcd's downgrade procedure does not support (it starts at %s); restore a snapshot taken before the upgrade instead (etcdplay run restore)",
+			from, to, downgradeFrom.MinorString())
+	}
+	return 0, fmt.Errorf("etcd %s to %s goes back more than one minor version: etcd downgrades one minor at a time", from, to)
+}
 
 // etcdVersionModules are the modules whose version is etcd's in a binary
 // built from the module proxy: version.Version lives in the api module.
