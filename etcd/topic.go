@@ -20,8 +20,27 @@ MEMBER
                         /etc/etcd/etcd.conf)
     etcd_settings       a dict of more ETCD_* settings for etcd.conf,
                         merged over those computed here
-    etcd_src            directory of etcd binaries on the control machine
     etcd_start_timeout  how long systemd lets etcd start (default 10m)
+
+WHERE ETCD COMES FROM (the first given; -e over the inventory)
+    etcd_version        a release (v3.6.16): the control machine fetches
+                        etcd-VERSION-linux-ARCH.tar.gz (ARCH from each
+                        host: amd64, arm64, ppc64le, s390x) and the
+                        release's SHA256SUMS from etcd_release_url, checks
+                        one against the other, keeps both in its cache
+                        (ETCDPLAY_CACHE_DIR, default ~/.cache/etcdplay) and
+                        uploads the binaries: the hosts need no network. A
+                        checksum that differs, an architecture or version
+                        the URL does not have, is refused before any host
+                        is changed
+    etcd_release_url    where releases are, as BASE/VERSION/FILE (default
+                        https://github.com/etcd-io/etcd/releases/download;
+                        a mirror, an artifact store, file:///DIR)
+    etcd_src            directory of etcd binaries on the control machine
+                        (make etcd builds .cache/etcd/VERSION; the lab's
+                        inventory offers one)
+    etcd_package        true: the distribution's package
+    A running member's version changes only in etcdplay run upgrade.
 
 TLS (etcd_tls)
     none (default)      no TLS from etcdplay (https from your own

@@ -4,14 +4,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // etcdBinDir is where make etcd puts the pinned etcd and etcdctl.
@@ -336,4 +340,93 @@ func TestPlanPackage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInstallEtcdReleaseOverSSH installs etcd by version, as a release
+// server on loopback lays it out (BASE/VERSION/etcd-VERSION-linux-ARCH.tar.gz
+// and SHA256SUMS), over the loopback sshd: verify=True fetches, checks and
+// caches it and changes nothing; the install puts the tarball's binaries
+// on the host; a cached release is not fetched again; a damaged one is
+// refused before anything is written.
+func TestInstallEtcdReleaseOverSSH(t *testing.T) {
+	skipRealHosts(t)
+	bins := etcdBinDir(t)
+	t.Setenv(etcd.EnvCacheDir, t.TempDir())
+	p := newEtcdPlay(t, nil, 1)
+	arch, ok := etcd.ReleaseArch(runtimeMachine(t))
+	if !ok {
+		t.Skip("no etcd release for this machine")
+	}
+	srv := t.TempDir()
+	vdir := filepath.Join(srv, "v3.6.16")
+	os.MkdirAll(vdir, 0o755)
+	tarball := filepath.Join(vdir, etcd.ReleaseTarball("v3.6.16", arch))
+	writeTarball(t, tarball, bins)
+	os.WriteFile(filepath.Join(vdir, "SHA256SUMS"), []byte(sha256File(t, tarball)+"  "+filepath.Base(tarball)+"\n"), 0o644)
+	var requests atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.FileServer(http.Dir(srv)).ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+
+	root, err := os.MkdirTemp("", "etcdplay-release-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	play := `
+def main(ctx):
+    r = install_etcd("h1", release = "v3.6.16", release_url = ctx.vars["url"], user = "etcdplay-r", bin_dir = ctx.vars["root"] + "/bin",
+                     data_dir = ctx.vars["root"] + "/var/lib/etcd", conf_dir = ctx.vars["root"] + "/etc/etcd",
+                     unit_dir = ctx.vars["root"] + "/systemd", verify = ctx.vars["verify"], become = True)
+    print("RESULT", r.changed, r.version, r.binaries["etcd"][:12])
+`
+	vars := map[string]any{"url": hs.URL, "root": root, "verify": true}
+	rec, err := p.run(play, false, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False 3.6.16") {
+		t.Fatalf("verify: %v\n%s", err, rec.buf)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("verify wrote %v", entries)
+	}
+	fetched := requests.Load()
+	vars["verify"] = false
+	rec, err = p.run(play, false, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT True 3.6.16") {
+		t.Fatalf("install: %v\n%s", err, rec.buf)
+	}
+	if requests.Load() != fetched {
+		t.Errorf("the cached release was fetched again (%d requests, then %d)", fetched, requests.Load())
+	}
+	if got, want := sha256File(t, filepath.Join(root, "bin", "etcd")), sha256File(t, filepath.Join(bins, "etcd")); got != want {
+		t.Errorf("installed etcd has sha256 %s, the tarball's %s", got, want)
+	}
+
+	// Another version whose tarball is damaged on the server: refused,
+	// nothing written.
+	v2 := filepath.Join(srv, "v3.6.15")
+	os.MkdirAll(v2, 0o755)
+	damaged := filepath.Join(v2, etcd.ReleaseTarball("v3.6.15", arch))
+	writeTarball(t, damaged, bins)
+	os.WriteFile(filepath.Join(v2, "SHA256SUMS"), []byte(sha256File(t, damaged)+"  "+filepath.Base(damaged)+"\n"), 0o644)
+	os.WriteFile(damaged, []byte("not the release"), 0o644)
+	before := sha256File(t, filepath.Join(root, "bin", "etcd"))
+	rec, err = p.run(strings.Replace(play, `"v3.6.16"`, `"v3.6.15"`, 1), false, vars)
+	if engine.KindOf(err) != engine.KindRefused || !strings.Contains(err.Error(), "the download is damaged") {
+		t.Fatalf("damaged release: %v\n%s", err, rec.buf)
+	}
+	if sha256File(t, filepath.Join(root, "bin", "etcd")) != before {
+		t.Errorf("a refused release changed the installed etcd")
+	}
+}
+
+// runtimeMachine is uname -m of this machine.
+func runtimeMachine(t *testing.T) string {
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -30,6 +30,8 @@ type installEtcdArgs struct {
 	Src          string
 	Tarball      string
 	SHA256       string
+	Release      string
+	ReleaseURL   string
 	Package      bool
 	Checksums    *starlark.Dict
 	BinDir       string
@@ -43,6 +45,7 @@ type installEtcdArgs struct {
 	UnitDir      string
 	StartTimeout engine.Duration
 	Upgrade      bool
+	Verify       bool
 }
 
 // install_etcd puts etcd and etcdctl on each host, with the etcd user, its
@@ -55,6 +58,16 @@ type installEtcdArgs struct {
 //   - tarball=: an official release archive (etcd-vX-linux-ARCH.tar.gz)
 //     on the control machine, checked against sha256= or a SHA256SUMS file
 //     beside it (the release's own), before anything is unpacked;
+//   - release=: a release by version (v3.6.16): the tarball of each
+//     host's architecture (uname -m: x86_64 is amd64, aarch64 arm64) and
+//     the release's SHA256SUMS, fetched by the control machine from
+//     release_url= (BASE/VERSION/FILE; default etcd's release downloads
+//     on GitHub; http, https or file URLs), checked against each other
+//     and kept in the control machine's cache by version
+//     (ETCDPLAY_CACHE_DIR, default ~/.cache/etcdplay): a cached release
+//     is not fetched again, and the hosts need no network. A checksum
+//     that differs, a version or architecture the release URL does not
+//     have, is refused naming what was expected;
 //   - package=True: the distribution's package (Debian etcd-server and
 //     etcd-client, or etcd with dnf/yum), installed without letting it
 //     start its own default instance. When it is installed already
@@ -93,6 +106,9 @@ type installEtcdArgs struct {
 //	src       directory of binaries on the control machine; or
 //	tarball   release archive on the control machine, with
 //	sha256    its SHA-256 (or a SHA256SUMS file beside it); or
+//	release   a release version, e.g. "v3.6.16", with
+//	release_url  where releases are (default
+//	          https://github.com/etcd-io/etcd/releases/download); or
 //	package   install the distribution's package
 //	checksums dict of binary name to SHA-256, checked for src=
 //	bin_dir   where binaries go (default /usr/local/bin; /usr/bin, where
@@ -111,18 +127,26 @@ type installEtcdArgs struct {
 //	          takes long for a large database
 //	upgrade   allow changing the version of the etcd that runs on the
 //	          host (default False): only a playbook that upgrades one
-//	          member at a time should
+//	          member at a time should (etcdplay run upgrade)
+//	verify    only check (default False): read the host, get and verify
+//	          the binaries for it (fetching a release), check they may be
+//	          installed there, and change nothing: what a playbook calls
+//	          on every host before its first change
 //
 // The version of a running member is never changed silently: when the
-// etcd unit runs and the binaries to install are of another version than
-// the installed etcd, install_etcd refuses (exit status 5) unless
+// etcd unit runs (or is starting again after a failure) and the binaries
+// to install are of another version than the installed etcd, install_etcd
+// refuses (exit status 5), naming the upgrade playbook, unless
 // upgrade=True.
 //
-// The result has bin_dir, binaries (name to SHA-256), conf_file, data_dir
+// The result has bin_dir, binaries (name to SHA-256), version (of the
+// binaries, "" when it cannot be told), installed (the version on the
+// host, "" when none), arch (the host's uname -m), conf_file, data_dir
 // and unit_file.
 //
-// Check mode: reads the host, verifies the local files and reports what it
-// would install, stop and disable.
+// Check mode: reads the host, verifies the local files (fetching a
+// release into the control machine's cache) and reports what it would
+// install, stop and disable.
 //
 // Example:
 //
@@ -130,20 +154,30 @@ type installEtcdArgs struct {
 var installEtcdModule = &engine.HostModule[installEtcdArgs]{
 	Name: "install_etcd",
 	Args: func(a *installEtcdArgs) []any {
-		return []any{"src?", &a.Src, "tarball?", &a.Tarball, "sha256?", &a.SHA256, "package?", &a.Package,
+		return []any{"src?", &a.Src, "tarball?", &a.Tarball, "sha256?", &a.SHA256, "release?", &a.Release, "release_url?", &a.ReleaseURL, "package?", &a.Package,
 			"checksums?", &a.Checksums, "bin_dir?", &a.BinDir, "user?", &a.User, "group?", &a.Group,
 			"data_dir?", &a.DataDir, "conf_dir?", &a.ConfDir, "conf_file?", &a.ConfFile, "unit?", &a.Unit,
-			"unit_content?", &a.UnitContent, "unit_dir?", &a.UnitDir, "start_timeout?", &a.StartTimeout, "upgrade?", &a.Upgrade}
+			"unit_content?", &a.UnitContent, "unit_dir?", &a.UnitDir, "start_timeout?", &a.StartTimeout, "upgrade?", &a.Upgrade, "verify?", &a.Verify}
 	},
 	Validate: func(a *installEtcdArgs) error {
 		n := 0
-		for _, set := range []bool{a.Src != "", a.Tarball != "", a.Package} {
+		for _, set := range []bool{a.Src != "", a.Tarball != "", a.Release != "", a.Package} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			return fmt.Errorf("give exactly one of src= (a directory of binaries), tarball= (a release archive) or package=True")
+			return fmt.Errorf("give exactly one of src= (a directory of binaries), tarball= (a release archive), release= (a release version) or package=True")
+		}
+		if a.Release != "" {
+			v, err := etcd.ReleaseVersion(a.Release)
+			if err != nil {
+				return fmt.Errorf("release: %v", err)
+			}
+			a.Release = v
+		}
+		if a.ReleaseURL != "" && a.Release == "" {
+			return fmt.Errorf("release_url= is where release= is fetched from: give release= too")
 		}
 		a.defaults()
 		for name, p := range map[string]string{"bin_dir": a.BinDir, "data_dir": a.DataDir, "conf_dir": a.ConfDir, "conf_file": a.ConfFile, "unit_dir": a.UnitDir} {
@@ -414,6 +448,7 @@ type hostInstallFacts struct {
 	UnitFile fileFacts
 	Version  string // of the installed etcd, "" when none
 	Active   bool   // the etcd unit runs
+	Running  bool   // it has a process: running, starting (again) or stopping
 	packageFacts
 }
 
@@ -430,7 +465,7 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		nologinFact.into(&f.NoLogin),
 		versionFact(path.Join(a.BinDir, "etcd")).into(&f.Version),
 		unitFact(unit).with(func(u unitFacts) {
-			f.Active = u.active()
+			f.Active, f.Running = u.active(), u.running()
 			if unit == "etcd.service" {
 				f.Svc = u
 			}
@@ -591,34 +626,19 @@ func planPackage(host string, a *installEtcdArgs, f hostInstallFacts) ([]shellSt
 
 func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs) (engine.Plan, error) {
 	a.defaults()
-	var bins []etcdBinary
-	var err error
-	switch {
-	case a.Src != "":
-		sums := map[string]string{}
-		if a.Checksums != nil {
-			for _, kv := range a.Checksums.Items() {
-				k, ok1 := starlark.AsString(kv[0])
-				v, ok2 := starlark.AsString(kv[1])
-				if !ok1 || !ok2 {
-					return engine.Plan{}, engine.BadInput("checksums: want a dict of binary name to SHA-256 string")
-				}
-				sums[k] = v
-			}
-		}
-		bins, err = binariesFromDir(c.LocalPath(a.Src), sums)
-	case a.Tarball != "":
-		bins, err = binariesFromTarball(c.LocalPath(a.Tarball), a.SHA256)
-	}
-	if err != nil {
-		return engine.Plan{}, err
-	}
 	unit := unitName(a.Unit)
 	unitFile := path.Join(a.UnitDir, unit)
 	var f hostInstallFacts
 	if err := readFacts(ctx, c, f.queries(a, unitFile)...); err != nil {
 		return engine.Plan{}, err
 	}
+	c.Set("arch", f.Arch)
+	c.Set("installed", f.Version)
+	bins, version, err := binariesFor(ctx, c, a, f.Arch)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	c.Set("version", version)
 	var actions []engine.Action
 	shell := func(desc, line string) engine.Action {
 		return engine.Action{Desc: desc, Do: func(ctx context.Context) error {
@@ -675,12 +695,17 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				fmt.Sprintf("getent passwd %s >/dev/null || useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.User), q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
 		}
 	}
-	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && f.Active && !a.Upgrade {
-		newVersion := binariesVersion(c, a)
-		if f.Version != "" && newVersion != "" && f.Version != newVersion {
-			return engine.Plan{}, engine.Refuse("etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time (upgrade=True in a playbook made for it); nothing was changed",
-				f.Version, c.Host.Name, newVersion)
+	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && (f.Active || f.Running) && !a.Upgrade &&
+		f.Version != "" && version != "" && f.Version != version {
+		return engine.Plan{}, engine.Refuse("etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time: %s; nothing was changed",
+			f.Version, c.Host.Name, version, c.CommandFor("upgrade", nil))
+	}
+	if a.Verify {
+		c.Set("binaries", sums)
+		if a.Package {
+			return engine.NothingToDo("the distribution's package, installed by the run itself"), nil
 		}
+		return engine.NothingToDo("etcd %s verified for %s (%s): %s", cmp.Or(version, "of unknown version"), c.Host.Name, f.Arch, binaryNames(bins)), nil
 	}
 	if !a.Package {
 		for _, b := range bins {
@@ -775,20 +800,67 @@ func binarySum(bins []etcdBinary, name string) string {
 	return ""
 }
 
-// binariesVersion is the etcd version of the binaries to install, "" when
-// it cannot be told.
-func binariesVersion(c *engine.HostCall, a *installEtcdArgs) string {
+// binaryNames lists the binaries with their SHA-256, for messages.
+func binaryNames(bins []etcdBinary) string {
+	var parts []string
+	for _, b := range bins {
+		parts = append(parts, fmt.Sprintf("%s sha256 %.12s", b.Name, b.SHA256))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// binariesFor reads the binaries install_etcd puts on a host of
+// architecture arch (uname -m) from the source its arguments give, with
+// their etcd version ("" when it cannot be told). A package has none.
+func binariesFor(ctx context.Context, c *engine.HostCall, a *installEtcdArgs, arch string) ([]etcdBinary, string, error) {
 	switch {
 	case a.Src != "":
-		v, _ := etcd.BinaryVersion(filepath.Join(c.LocalPath(a.Src), "etcd"))
-		return v
-	case a.Tarball != "":
-		// A release archive is named etcd-vX.Y.Z-linux-ARCH.tar.gz.
-		if rest, ok := strings.CutPrefix(path.Base(a.Tarball), "etcd-"); ok {
-			if v, ok := etcd.ParseVersion(rest); ok {
-				return v.String()
+		sums := map[string]string{}
+		if a.Checksums != nil {
+			for _, kv := range a.Checksums.Items() {
+				k, ok1 := starlark.AsString(kv[0])
+				v, ok2 := starlark.AsString(kv[1])
+				if !ok1 || !ok2 {
+					return nil, "", engine.BadInput("checksums: want a dict of binary name to SHA-256 string")
+				}
+				sums[k] = v
 			}
 		}
+		dir := c.LocalPath(a.Src)
+		bins, err := binariesFromDir(dir, sums)
+		if err != nil {
+			return nil, "", err
+		}
+		v, _ := etcd.BinaryVersion(filepath.Join(dir, "etcd"))
+		return bins, v, nil
+	case a.Tarball != "":
+		bins, err := binariesFromTarball(c.LocalPath(a.Tarball), a.SHA256)
+		if err != nil {
+			return nil, "", err
+		}
+		// A release archive is named etcd-vX.Y.Z-linux-ARCH.tar.gz.
+		v := ""
+		if rest, ok := strings.CutPrefix(path.Base(a.Tarball), "etcd-"); ok {
+			if pv, ok := etcd.ParseVersion(rest); ok {
+				v = pv.String()
+			}
+		}
+		return bins, v, nil
+	case a.Release != "":
+		rarch, ok := etcd.ReleaseArch(arch)
+		if !ok {
+			return nil, "", engine.Refuse("%s is %s, for which etcd publishes no Linux release (amd64, arm64, ppc64le, s390x): install binaries built for it with etcd_src; nothing was installed", c.Host.Name, arch)
+		}
+		r, err := etcd.FetchRelease(ctx, a.ReleaseURL, a.Release, rarch, c.Progress)
+		if err != nil {
+			return nil, "", err
+		}
+		bins, err := binariesFromTarball(r.Path, r.SHA256)
+		if err != nil {
+			return nil, "", err
+		}
+		v, _ := etcd.ParseVersion(r.Version)
+		return bins, v.String(), nil
 	}
-	return ""
+	return nil, "", nil
 }

@@ -19,6 +19,7 @@ type preflightArgs struct {
 	User     string
 	BinDir   string
 	Src      string
+	Release  string
 	Package  bool
 	Version  string
 	MemberID string
@@ -42,7 +43,8 @@ type preflightArgs struct {
 //     above it must let that user through (a /var/lib/etcd of mode 0700
 //     owned by root does not). The data dir itself is made the user's by
 //     install_etcd;
-//   - the etcd to install (src=, or package=True: the package's version)
+//   - the etcd to install (src=, release=, or package=True: the
+//     package's version)
 //     is of another minor version than version=, the running cluster's:
 //     a member of another minor joins only during an upgrade;
 //   - etcd runs on the host and the etcd to install is another version:
@@ -58,6 +60,7 @@ type preflightArgs struct {
 //	bin_dir   where etcd is (to be) installed (default /usr/local/bin;
 //	          /usr/bin with package=True)
 //	src       the directory of etcd binaries install_etcd will get, or
+//	release   the release it will install ("v3.6.16"), or
 //	package   True when it installs the distribution's package
 //	version   the version of the running cluster ("3.6.16"); "" skips
 //	          the version check
@@ -78,7 +81,7 @@ type preflightArgs struct {
 var preflightModule = &engine.HostModule[preflightArgs]{
 	Name: "preflight",
 	Args: func(a *preflightArgs) []any {
-		return append([]any{"data_dir", &a.DataDir, "user?", &a.User, "bin_dir?", &a.BinDir, "src?", &a.Src, "package?", &a.Package,
+		return append([]any{"data_dir", &a.DataDir, "user?", &a.User, "bin_dir?", &a.BinDir, "src?", &a.Src, "release?", &a.Release, "package?", &a.Package,
 			"version?", &a.Version, "member_id?", &a.MemberID, "cluster?", &a.Cluster}, a.Pairs()...)
 	},
 	Validate: func(a *preflightArgs) error {
@@ -248,6 +251,12 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		if err != nil {
 			return engine.Plan{}, engine.BadInput("src: %v", err)
 		}
+	case a.Release != "":
+		v, ok := etcd.ParseVersion(a.Release)
+		if !ok {
+			return engine.Plan{}, engine.BadInput("release: %q is not a release such as v3.6.16", a.Release)
+		}
+		newVersion = v.String()
 	case a.Package:
 		newVersion = f.Installed
 		if newVersion == "" {
@@ -266,7 +275,7 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 		}
 		checks = append(checks, fmt.Sprintf("etcd %s fits the cluster's %s", got, want))
 	}
-	if f.Unit.active() && f.Installed != "" && newVersion != "" && f.Installed != newVersion {
+	if f.Unit.running() && f.Installed != "" && newVersion != "" && f.Installed != newVersion {
 		return refuse("etcd %s runs there and the etcd to install is %s: install_etcd does not change the version under a running member (etcdplay run upgrade does)", f.Installed, newVersion)
 	}
 	c.Set("checks", checks)
