@@ -5,7 +5,12 @@ import (
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -215,3 +220,51 @@ func VersionScript(path string) string {
 
 // VersionFromOutput reads what VersionScript printed.
 func VersionFromOutput(out string) string { return versionLine(out) }
+
+// Versions are what a member says of versions at its client URL's
+// /version: its own (the server's) and the cluster's, the version the
+// cluster runs at (the lowest of its members', as major.minor.0, once
+// every member has said).
+type Versions struct {
+	Server  string `json:"etcdserver"`
+	Cluster string `json:"etcdcluster"`
+}
+
+// Versions reads /version of the member at client URL u, by the route the
+// session dials u (a member's /version needs no authentication).
+func (s *Session) Versions(ctx context.Context, u string) (Versions, error) {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+		return Versions{}, fmt.Errorf("client URL %q: /version is read over http or https only", u)
+	}
+	r, paths := s.route(u), s.paths
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return r.dial(ctx, paths, addr)
+		},
+		DisableKeepAlives: true,
+	}
+	if s.TLS != nil {
+		tr.TLSClientConfig = s.TLS.Clone()
+	}
+	defer tr.CloseIdleConnections()
+	rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimRight(u, "/")+"/version", nil)
+	if err != nil {
+		return Versions{}, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return Versions{}, fmt.Errorf("%s/version: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Versions{}, fmt.Errorf("%s/version: HTTP %s", u, resp.Status)
+	}
+	var v Versions
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil {
+		return Versions{}, fmt.Errorf("%s/version: %w", u, err)
+	}
+	return v, nil
+}

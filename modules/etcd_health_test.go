@@ -51,6 +51,11 @@ func TestWaitHealthy(t *testing.T) {
 		if r["healthy"] != true || r["problem"] != "" || r["version"] == "" || r["applied_index"].(int64) == 0 {
 			t.Errorf("row %v", r)
 		}
+		// The cluster's version is the minor of its members', from each
+		// member's /version; 3.6 reports the version of its data too.
+		if v, _ := etcd.ParseVersion(r["version"].(string)); r["cluster_version"] != v.MinorString()+".0" || r["storage_version"] != v.MinorString()+".0" || r["downgrade"] != "" {
+			t.Errorf("versions of row %v", r)
+		}
 		if r["is_leader"] == true {
 			leaders++
 		}

@@ -61,7 +61,11 @@ type waitHealthyArgs struct {
 // The result has members, the status table: per member id, name,
 // is_leader, is_learner, started, raft_term, raft_index, applied_index,
 // revision (of its store),
-// db_size, db_size_in_use, version, errors, healthy, catching_up,
+// db_size, db_size_in_use, version (the member's own etcd), cluster_version
+// (the version the cluster runs at, as the member's /version says it, ""
+// when it cannot be read), storage_version (of its data; etcd 3.6 on),
+// downgrade (the target of a downgrade under way, etcd 3.6 on), errors,
+// healthy, catching_up,
 // cert_expires (when the member's server certificate expires, RFC 3339;
 // "" without TLS), cert_days (whole days until then, None without TLS)
 // and problem (why not,
@@ -108,12 +112,16 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 type healthRow struct {
 	info       etcd.MemberInfo
 	status     *clientv3.StatusResponse
+	url        string // the client URL that answered the status
 	target     bool
 	problem    string
 	catchingUp bool
 	// certExpires is when the server certificate the member showed
 	// expires (zero without TLS).
 	certExpires time.Time
+	// clusterVersion is the cluster's version as the member's /version
+	// says it, "" when not read.
+	clusterVersion string
 }
 
 // lagRecheck is how long wait_healthy waits before reading again a member
@@ -136,7 +144,16 @@ func (r healthRow) data() map[string]any {
 		d["db_size_in_use"] = r.status.DbSizeInUse
 		d["version"] = r.status.Version
 		d["errors"] = etcd.NonNil(r.status.Errors)
+		// etcd 3.6 on: the version of its data (which a downgrade
+		// lowers before a member's binary may change) and a downgrade
+		// under way.
+		d["storage_version"] = r.status.StorageVersion
+		d["downgrade"] = ""
+		if di := r.status.DowngradeInfo; di != nil && di.Enabled {
+			d["downgrade"] = di.TargetVersion
+		}
 	}
+	d["cluster_version"] = r.clusterVersion
 	d["cert_expires"] = ""
 	d["cert_days"] = nil
 	if !r.certExpires.IsZero() {
@@ -154,8 +171,8 @@ type healthRound struct {
 	alarms    []string
 	// quorum is set when a member answered a linearizable read: the
 	// cluster has quorum, whether or not every member is healthy.
-	quorum bool
-	problems  []string // "etcd-3: is down (connection refused)"
+	quorum   bool
+	problems []string // "etcd-3: is down (connection refused)"
 	// fatal is a problem waiting does not solve: no target can be
 	// talked to over TLS as configured.
 	fatal error
@@ -186,6 +203,9 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if r.fatal != nil {
 			return engine.Plan{}, r.fatal
 		}
+		if r.ok() || check || !a.Wait.Or(true) || time.Now().Add(interval).After(deadline) {
+			readClusterVersions(ctx, s, &r)
+		}
 		setHealth(set, r, round)
 		if r.ok() {
 			return engine.NothingToDo("%s", r.summary(time.Since(start))), nil
@@ -207,6 +227,26 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		case <-time.After(interval):
 		}
 	}
+}
+
+// readClusterVersions reads the cluster version each member that
+// answered its status sees, concurrently: for the round a call returns.
+func readClusterVersions(ctx context.Context, s *etcd.Session, r *healthRound) {
+	var wg sync.WaitGroup
+	for i := range r.rows {
+		row := &r.rows[i]
+		if row.status == nil || row.url == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v, err := s.Versions(ctx, row.url); err == nil {
+				row.clusterVersion = v.Cluster
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func setHealth(set func(string, any), r healthRound, round int) {
@@ -267,7 +307,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	byID := map[uint64]int{}
 	for i, st := range sts {
 		byID[st.Member.ID] = i
-		r.rows = append(r.rows, healthRow{info: etcd.InfoOf(st.Member, 0), status: st.Status, certExpires: s.CertExpiry(st.URL)})
+		r.rows = append(r.rows, healthRow{info: etcd.InfoOf(st.Member, 0), status: st.Status, url: st.URL, certExpires: s.CertExpiry(st.URL)})
 	}
 	problem := func(i int, msg string) {
 		if r.rows[i].problem == "" {

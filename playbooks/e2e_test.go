@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/lab/labtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
@@ -359,6 +360,13 @@ func clusterID(t *testing.T, e *labtest.Env, host string) string {
 // replaces: etcd-3 has been down since replace/live-and-dead.
 var liveHosts = []string{"etcd-1", "etcd-2", "etcd-4", "etcd-5", "etcd-6"}
 
+// clusterVersionOf is the cluster version etcd reports for a cluster of
+// members of version v: its minor, patch 0.
+func clusterVersionOf(v string) string {
+	pv, _ := etcd.ParseVersion(v)
+	return pv.MinorString() + ".0"
+}
+
 // testStatus: the member table says what etcd itself says (who leads,
 // raft term and index, db size, version, no alarm); a node whose
 // etcd.conf still says "new" is flagged, and the fix status gives puts
@@ -373,7 +381,7 @@ func testStatus(t *testing.T, e *labtest.Env) {
 		t.Errorf("status changed %d things", n)
 	}
 	header, rows := labtest.PrintedTable(t, r, "ID")
-	want := []string{"ID", "NAME", "STATUS", "PEER URLS", "CLIENT URLS", "TERM", "INDEX", "DB", "VERSION", "ALARMS"}
+	want := []string{"ID", "NAME", "STATUS", "PEER URLS", "CLIENT URLS", "TERM", "INDEX", "DB", "VERSION", "CLUSTER VERSION", "ALARMS"}
 	if e.TLS {
 		want = append(want, "CERT EXPIRES")
 	}
@@ -407,7 +415,9 @@ func testStatus(t *testing.T, e *labtest.Env) {
 			"INDEX":       index > 0 && index <= st.RaftIndex,
 			"DB":          strings.HasSuffix(row["DB"], "B"),
 			"VERSION":     row["VERSION"] == st.Version,
-			"ALARMS":      row["ALARMS"] == "none",
+			// The cluster runs at its members' minor version.
+			"CLUSTER VERSION": row["CLUSTER VERSION"] == clusterVersionOf(st.Version),
+			"ALARMS":          row["ALARMS"] == "none",
 		} {
 			if !ok {
 				t.Errorf("%s: %s %q; etcd says: %s, term %d, index %d, db %d bytes, version %s, no alarm",
