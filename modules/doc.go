@@ -15,7 +15,7 @@
 //     round trip. The facts several modules read are in facts_file.go
 //     (statFact, existsFact, mtimesFact), facts_unit.go (systemdFact,
 //     unitFact, unitStartFact, journalFact), facts_host.go (userFact,
-//     versionFact, ...) and facts_datadir.go (datadirFacts).
+//     versionFact, hostEtcdFact, ...) and facts_datadir.go (datadirFacts).
 //   - write.go: planWrite and planWriteFrom, a file written atomically,
 //     only when it differs, with --diff (copy, template, render_conf,
 //     systemd, install_etcd, certs).
@@ -25,7 +25,9 @@
 //     and the template= of systemd and render_conf.
 //   - datadir.go: the checks of a data dir's owner before its data goes
 //     (wipeLocal, dataOwner), for wipe_datadir and preflight.
-//   - etcd_conf.go: the etcd settings render_conf checks and renders.
+//   - etcd_conf.go: the etcd settings render_conf checks and renders;
+//     etcd_conf_versions.go: which of them each etcd minor (3.4, 3.5,
+//     3.6) knows, for render_conf and upgrade_check.
 //   - args.go: hostsArg, a list of hosts as an argument; cluster.go:
 //     memberLabels, labelOf and changeData for the cluster modules.
 //   - modules.go: All, and Doc and Summary, which read the doc comments.

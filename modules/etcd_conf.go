@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/etcdplay/etcdplay/etcd"
-	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // settingKind is the type of value an etcd setting takes.
@@ -255,23 +254,20 @@ func (es confErrors) Error() string {
 	return es[0].Error()
 }
 
-// validate checks c as etcd would when it starts, and the mistakes etcd
+// validate checks c as etcd of minor version minor ("3.5"; "" for any
+// version render_conf knows) would when it starts, and the mistakes etcd
 // would not catch (a misspelt setting is only a warning in etcd's log).
 // It returns confErrors, or nil.
-func (c etcdConf) validate() error {
+func (c etcdConf) validate(minor string) error {
 	var errs confErrors
 	add := func(name, format string, args ...any) {
 		errs = append(errs, confError{Name: name, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, k := range c.sortedKeys() {
 		v := c[k]
-		s, ok := etcdSettings[k]
+		s, ok := settingOf(k, minor)
 		if !ok {
-			if hint := suggest.Closest(k, slices.Collect(maps.Keys(etcdSettings))); hint != "" {
-				add(k, "not a setting etcd knows: did you mean %s?", hint)
-			} else {
-				add(k, "not a setting etcd knows (etcd v3.6 only warns about it in its log and goes on without it)")
-			}
+			add(k, "%s", unknownSetting(k, minor))
 			continue
 		}
 		if strings.ContainsAny(v, "\n\r\x00") {
@@ -535,7 +531,7 @@ func (c etcdConf) renderYAML() ([]byte, error) {
 	var sections []string
 	var errs confErrors
 	for _, k := range c.sortedKeys() {
-		s, ok := etcdSettings[k]
+		s, ok := settingOf(k, "")
 		if !ok {
 			continue // validate reports it
 		}

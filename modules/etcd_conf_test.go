@@ -26,7 +26,7 @@ func goodConf() etcdConf {
 }
 
 func TestConfValidation(t *testing.T) {
-	if err := goodConf().validate(); err != nil {
+	if err := goodConf().validate("3.6"); err != nil {
 		t.Fatalf("good configuration: %v", err)
 	}
 	for _, tc := range []struct {
@@ -37,7 +37,7 @@ func TestConfValidation(t *testing.T) {
 	}{
 		{"typo with suggestion", map[string]string{"ETCD_INITAL_CLUSTER": "x"}, "ETCD_INITAL_CLUSTER", "did you mean ETCD_INITIAL_CLUSTER?"},
 		{"typo in a short name", map[string]string{"ETCD_NAEM": "x"}, "ETCD_NAEM", "did you mean ETCD_NAME?"},
-		{"unknown without suggestion", map[string]string{"ETCD_SOMETHING_ELSE_ENTIRELY": "x"}, "ETCD_SOMETHING_ELSE_ENTIRELY", "not a setting etcd knows"},
+		{"unknown without suggestion", map[string]string{"ETCD_SOMETHING_ELSE_ENTIRELY": "x"}, "ETCD_SOMETHING_ELSE_ENTIRELY", "not a setting etcd 3.6 knows"},
 		{"bad bool", map[string]string{"ETCD_STRICT_RECONFIG_CHECK": "yes"}, "ETCD_STRICT_RECONFIG_CHECK", "expected true or false"},
 		{"bad number", map[string]string{"ETCD_HEARTBEAT_INTERVAL": "100ms"}, "ETCD_HEARTBEAT_INTERVAL", "expected a whole number"},
 		{"bad duration", map[string]string{"ETCD_GRPC_KEEPALIVE_TIMEOUT": "20"}, "ETCD_GRPC_KEEPALIVE_TIMEOUT", "expected a duration"},
@@ -71,7 +71,7 @@ func TestConfValidation(t *testing.T) {
 					c[k] = v
 				}
 			}
-			err := c.validate()
+			err := c.validate("3.6")
 			var errs confErrors
 			if !errors.As(err, &errs) {
 				t.Fatalf("validate = %v, want confErrors", err)
@@ -90,7 +90,7 @@ func TestConfValidationReportsEverything(t *testing.T) {
 	c := goodConf()
 	c["ETCD_INITAL_CLUSTER_STATE"] = "new"
 	c["ETCD_HEARTBEAT_INTERVAL"] = "fast"
-	err := c.validate()
+	err := c.validate("3.6")
 	if err == nil || !strings.HasPrefix(err.Error(), "2 problems in the etcd configuration:\n  ETCD_HEARTBEAT_INTERVAL: ") {
 		t.Errorf("got %v", err)
 	}

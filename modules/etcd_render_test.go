@@ -145,6 +145,25 @@ def main(ctx):
 		t.Error("invalid configuration written")
 	}
 
+	// The settings are the version's: 3.5's spelling is written for a
+	// 3.5, 3.6's refused naming the version.
+	rec, err = p.run(renderPlay+`
+def main(ctx):
+    c = conf(ctx.host("etcd-1"), "new")
+    c["ETCD_ENABLE_V2"] = False
+    r = render_conf("etcd-1", dest = "v35.conf", values = c, version = "3.5.35")
+    if r.etcd_version != "3.5.35":
+        fail("checked against %s" % r.etcd_version)
+    c["ETCD_FEATURE_GATES"] = "StopGRPCServiceOnDefrag=true"
+    render_conf("etcd-1", dest = "v35.conf", values = c, version = "3.5.35")
+`, false)
+	if !asEngineError(err, &ee) || ee.Kind() != engine.KindBadInput || !strings.Contains(err.Error(), "ETCD_FEATURE_GATES: not a setting etcd 3.5 knows (a setting of etcd 3.6)") {
+		t.Fatalf("3.6 setting for 3.5: %v\n%s", err, rec.buf)
+	}
+	if b, _ := os.ReadFile(filepath.Join(p.hostDir("etcd-1"), "v35.conf")); !strings.Contains(string(b), `ETCD_ENABLE_V2="false"`) || strings.Contains(string(b), "FEATURE") {
+		t.Errorf("v35.conf:\n%s", b)
+	}
+
 	// The YAML form and a template.
 	os.WriteFile(filepath.Join(p.dir, "etcd.conf.tmpl"), []byte("ETCD_NAME={{.host.name}}\nETCD_DATA_DIR=\"/var/lib/etcd/{{.host.name}}\"\n"), 0o644)
 	rec, err = p.run(renderPlay+`

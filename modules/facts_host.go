@@ -107,3 +107,13 @@ func versionFact(bin string) Fact[string] {
 		return firstLine(out), nil
 	}}
 }
+
+// hostEtcdFact is the version of the etcd a host runs, or would run: the
+// binary its etcd unit starts, else /usr/local/bin/etcd or /usr/bin/etcd
+// (where install_etcd puts it, and a package); "" when there is none.
+var hostEtcdFact = Fact[string]{
+	Name: "the version of etcd",
+	Command: `b=; if command -v systemctl >/dev/null 2>&1; then b=$(systemctl show -p ExecStart --value etcd.service 2>/dev/null | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | head -n 1); fi
+for p in "$b" /usr/local/bin/etcd /usr/bin/etcd; do if [ -n "$p" ] && [ -x "$p" ]; then "$p" --version 2>/dev/null | head -n 3; break; fi; done`,
+	Parse: func(out string) (string, error) { return etcd.VersionFromOutput(out), nil },
+}

@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type renderConfArgs struct {
@@ -20,6 +21,7 @@ type renderConfArgs struct {
 	Owner    string
 	Group    string
 	Backup   bool
+	Version  string
 }
 
 // render_conf writes an etcd configuration on each host, validated first.
@@ -40,6 +42,17 @@ type renderConfArgs struct {
 // (ETCD_NAME) with exactly its advertised peer URLs; the cluster state
 // must be "new" or "existing". Every problem is reported at once.
 //
+// The settings are those of the etcd on the host (the binary its etcd
+// unit starts, else /usr/local/bin/etcd or /usr/bin/etcd), or of
+// version=: etcd 3.4 and 3.5 take their own spellings (ETCD_ENABLE_V2,
+// ETCD_EXPERIMENTAL_COMPACTION_BATCH_LIMIT), 3.6 its own
+// (ETCD_COMPACTION_BATCH_LIMIT, ETCD_FEATURE_GATES, and the
+// ETCD_EXPERIMENTAL_* it still accepts). A setting of another version is
+// refused naming the version ("ETCD_FEATURE_GATES: not a setting etcd
+// 3.5 knows (etcd 3.6 has it)"), with its spelling there when it was
+// renamed. Where no etcd is installed yet (check mode before
+// install_etcd), a setting of any of these versions is accepted.
+//
 // The write is atomic (a temporary file renamed over the old one) and only
 // happens when the content differs; --diff shows the change.
 //
@@ -58,9 +71,12 @@ type renderConfArgs struct {
 //	mode      of the file, default 0644
 //	owner, group, of the file (kept from the old file when not given)
 //	backup    keep the old file as DEST.TIME~
+//	version   the etcd version the settings are for ("3.5.35"; default
+//	          the version of the etcd on the host)
 //
-// The result has dest, sha256, values (the settings written) and state
-// (ETCD_INITIAL_CLUSTER_STATE, "" when not set).
+// The result has dest, sha256, values (the settings written), state
+// (ETCD_INITIAL_CLUSTER_STATE, "" when not set) and etcd_version (the
+// version checked against, "" when none was known).
 //
 // Check mode: validates, compares and reports (with --diff, the diff);
 // writes nothing.
@@ -73,7 +89,7 @@ var renderConfModule = &engine.HostModule[renderConfArgs]{
 	Name: "render_conf",
 	Args: func(a *renderConfArgs) []any {
 		return []any{"dest", &a.Dest, "values?", &a.Values, "template?", &a.Template, "format?", &a.Format,
-			"mode?", &a.Mode, "owner?", &a.Owner, "group?", &a.Group, "backup?", &a.Backup}
+			"mode?", &a.Mode, "owner?", &a.Owner, "group?", &a.Group, "backup?", &a.Backup, "version?", &a.Version}
 	},
 	Validate: func(a *renderConfArgs) error {
 		if a.Dest == "" {
@@ -92,10 +108,25 @@ var renderConfModule = &engine.HostModule[renderConfArgs]{
 		default:
 			return fmt.Errorf("format: got %q, want \"env\" or \"yaml\"", a.Format)
 		}
+		if _, ok := etcd.ParseVersion(a.Version); a.Version != "" && !ok {
+			return fmt.Errorf("version: %q is not an etcd version such as 3.6.16", a.Version)
+		}
 		return nil
 	},
 	Plan: func(ctx context.Context, c *engine.HostCall, a *renderConfArgs) (engine.Plan, error) {
-		content, conf, err := renderConf(c, a)
+		// The file and the etcd whose settings these are, in one round
+		// trip.
+		var f fileFacts
+		version := a.Version
+		qs := []query{statFact(a.Dest, true).into(&f)}
+		if version == "" {
+			qs = append(qs, hostEtcdFact.into(&version).optional())
+		}
+		if err := readFacts(ctx, c, qs...); err != nil {
+			return engine.Plan{}, err
+		}
+		c.Set("etcd_version", version)
+		content, conf, err := renderConf(c, a, confMinor(version))
 		if err != nil {
 			return engine.Plan{}, err
 		}
@@ -109,12 +140,13 @@ var renderConfModule = &engine.HostModule[renderConfArgs]{
 		if !mode.Set {
 			mode = engine.FileMode{Mode: 0o644, Set: true}
 		}
-		return planWrite(ctx, c, wantFile{Path: a.Dest, Content: content, Mode: mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup})
+		return planWriteFrom(ctx, c, wantFile{Path: a.Dest, Content: content, Mode: mode, Owner: a.Owner, Group: a.Group, Backup: a.Backup}, f)
 	},
 }
 
-// renderConf builds the file content and the settings it holds, validated.
-func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error) {
+// renderConf builds the file content and the settings it holds,
+// validated as etcd of minor (confMinor) reads them.
+func renderConf(c *engine.HostCall, a *renderConfArgs, minor string) ([]byte, etcdConf, error) {
 	if a.Template != "" {
 		b, err := os.ReadFile(c.LocalPath(a.Template))
 		if err != nil {
@@ -132,7 +164,7 @@ func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error)
 		if err != nil {
 			return nil, nil, engine.BadInput("template %s renders an environment file that does not parse: %v", a.Template, err)
 		}
-		if err := conf.validate(); err != nil {
+		if err := conf.validate(minor); err != nil {
 			return nil, nil, engine.BadInput("template %s: %v", a.Template, err)
 		}
 		return out, conf, nil
@@ -141,7 +173,7 @@ func renderConf(c *engine.HostCall, a *renderConfArgs) ([]byte, etcdConf, error)
 	if err != nil {
 		return nil, nil, engine.BadInput("values: %v", err)
 	}
-	if err := conf.validate(); err != nil {
+	if err := conf.validate(minor); err != nil {
 		return nil, nil, engine.BadInput("values: %v", err)
 	}
 	if a.Format == "yaml" {
