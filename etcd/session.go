@@ -40,6 +40,7 @@ type Client interface {
 	Compact(ctx context.Context, rev int64, opts ...clientv3.CompactOption) (*clientv3.CompactResponse, error)
 	AlarmDisarm(ctx context.Context, m *clientv3.AlarmMember) (*clientv3.AlarmResponse, error)
 	HashKV(ctx context.Context, endpoint string, rev int64) (*clientv3.HashKVResponse, error)
+	Downgrade(ctx context.Context, action clientv3.DowngradeAction, version string) (*clientv3.DowngradeResponse, error)
 	Close() error
 }
 

@@ -39,6 +39,8 @@ func All() []engine.Module {
 		alarmModule,
 		hashKVModule,
 		preflightModule,
+		upgradeCheckModule,
+		downgradeModule,
 		diagnoseModule,
 		etcdFactsModule,
 		certsModule,

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -20,6 +21,9 @@ type waitHealthyArgs struct {
 	MaxGap   int
 	Alarms   string
 	Wait     etcd.OptBool
+	// ClusterVersion is the cluster version to wait for, as "3.6"; ""
+	// does not wait for one.
+	ClusterVersion string
 	etcd.ConnArgs
 }
 
@@ -54,6 +58,9 @@ type waitHealthyArgs struct {
 //	alarms     "fail" (default): a raised alarm is unhealthy; "report":
 //	           alarms are in the result but do not fail, for the steps
 //	           that clear them (a restart with a larger quota)
+//	cluster_version  healthy also means every member says the cluster runs
+//	           at this version ("3.6"): the cluster version moves up a few
+//	           seconds after the last member of an upgrade started
 //	dial, direct, cacert, cert, key, tls_from_host, to reach the
 //	           cluster: see etcdplay doc member_list; each target is asked through its
 //	           own SSH connection
@@ -83,7 +90,7 @@ type waitHealthyArgs struct {
 var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 	Name: "wait_healthy",
 	Args: func(a *waitHealthyArgs) []any {
-		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap, "alarms?", &a.Alarms, "wait?", &a.Wait}, a.Pairs()...)
+		return append([]any{"timeout?", &a.Timeout, "interval?", &a.Interval, "max_gap?", &a.MaxGap, "alarms?", &a.Alarms, "wait?", &a.Wait, "cluster_version?", &a.ClusterVersion}, a.Pairs()...)
 	},
 	Validate: func(a *waitHealthyArgs) error {
 		if a.MaxGap < 0 {
@@ -91,6 +98,13 @@ var waitHealthyModule = &engine.ClusterModule[waitHealthyArgs]{
 		}
 		if a.Alarms != "" && a.Alarms != "fail" && a.Alarms != "report" {
 			return fmt.Errorf("alarms: got %q, want \"fail\" or \"report\"", a.Alarms)
+		}
+		if a.ClusterVersion != "" {
+			v, ok := etcd.ParseVersion(a.ClusterVersion)
+			if !ok {
+				return fmt.Errorf("cluster_version: %q is not a version such as 3.6", a.ClusterVersion)
+			}
+			a.ClusterVersion = v.MinorString()
 		}
 		return nil
 	},
@@ -203,8 +217,9 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if r.fatal != nil {
 			return engine.Plan{}, r.fatal
 		}
-		if r.ok() || check || !a.Wait.Or(true) || time.Now().Add(interval).After(deadline) {
+		if a.ClusterVersion != "" || r.ok() || check || !a.Wait.Or(true) || time.Now().Add(interval).After(deadline) {
 			readClusterVersions(ctx, s, &r)
+			r.wantClusterVersion(a.ClusterVersion)
 		}
 		setHealth(set, r, round)
 		if r.ok() {
@@ -225,6 +240,22 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		case <-ctx.Done():
 			return engine.Plan{}, ctx.Err()
 		case <-time.After(interval):
+		}
+	}
+}
+
+// wantClusterVersion adds a problem for each member that says the
+// cluster runs at another version than want ("3.6"; "" wants none).
+func (r *healthRound) wantClusterVersion(want string) {
+	if want == "" {
+		return
+	}
+	for _, row := range r.rows {
+		if row.status == nil {
+			continue
+		}
+		if v, ok := etcd.ParseVersion(row.clusterVersion); !ok || v.MinorString() != want {
+			r.problems = append(r.problems, fmt.Sprintf("%s: cluster version %s, not yet %s", row.info.Label(), cmp.Or(row.clusterVersion, "unknown"), want))
 		}
 	}
 }
