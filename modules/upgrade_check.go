@@ -152,14 +152,18 @@ func confFileFact(p string) Fact[etcdConf] {
 	}
 }
 
-// v2storeFix is etcd's fix for a v2 store that holds more than the
-// membership (its 3.5 to 3.6 upgrade guide), in words: each step is the
-// operator's (what v2 data to keep is theirs to say).
-const v2storeFix = "etcd 3.6 refuses to start on a data dir whose v2 store holds more than the membership. " +
-	"The fix is etcd's (https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/): remove ETCD_ENABLE_V2 from the member's settings " +
-	"(etcd_settings) and move any v2 data still needed to v3 (etcd's v2 migration guide); then have etcd 3.5 write a v2 " +
-	"snapshot without it: set ETCD_SNAPSHOT_COUNT=1 for that member, restart it, write to the cluster once, and set " +
-	"ETCD_SNAPSHOT_COUNT back. Then run the same command again"
+// v2storeFix is the fix for a v2 store that holds more than the
+// membership, after etcd's 3.5 to 3.6 upgrade guide, in words: which v2
+// data to keep is the operator's to say. A v2 snapshot taken after the
+// data is deleted holds none of it, and the WAL after it no v2 write.
+const v2storeFix = "etcd 3.6 refuses to start on data whose v2 store holds more than the membership. " +
+	"The fix (etcd's upgrade guide, https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/): while the members still run with " +
+	"ETCD_ENABLE_V2=true, move the v2 data still needed to v3 (etcd's v2 migration guide) and delete it from the v2 store " +
+	"(DELETE /v2/keys/KEY); add ETCD_SNAPSHOT_COUNT=1 to the members' etcd_settings, rewrite their etcd.conf (etcdplay run " +
+	"bootstrap on the running cluster rewrites it and restarts nothing) and restart them one at a time (etcdplay run " +
+	"rolling_restart), then write to the cluster once, so that each takes a v2 snapshot without that data; then take " +
+	"ETCD_ENABLE_V2 and ETCD_SNAPSHOT_COUNT out of etcd_settings, rewrite etcd.conf and restart them again the same way. " +
+	"Then run the same command again"
 
 func planUpgradeCheck(ctx context.Context, c *engine.HostCall, a *upgradeCheckArgs) (engine.Plan, error) {
 	id, err := etcd.IdentityOf(c.Host)
@@ -193,7 +197,7 @@ func planUpgradeCheck(ctx context.Context, c *engine.HostCall, a *upgradeCheckAr
 	minor := confMinor(to.String())
 	for _, k := range conf.sortedKeys() {
 		if _, ok := settingOf(k, minor); !ok {
-			problems = append(problems, fmt.Sprintf("%s sets %s: %s. Take it out of the member's settings (etcd_settings) and %s", id.ConfFile, k, unknownSetting(k, minor), id.ConfFile))
+			problems = append(problems, fmt.Sprintf("%s sets %s: %s. Take it out of the member's etcd_settings and rewrite %s (etcdplay run bootstrap on the running cluster rewrites it and restarts nothing)", id.ConfFile, k, unknownSetting(k, minor), id.ConfFile))
 		}
 	}
 	if len(problems) == 0 {

@@ -27,6 +27,8 @@ var (
 	faultLab = labGroup{"etcdplay-ft", "etcdplay-ft", "10.77.4.0/24", "FAULT"}
 	// safetyLab: the refusals and procedures under a writer.
 	safetyLab = labGroup{"etcdplay-sf", "etcdplay-sf", "10.77.5.0/24", "SAFETY"}
+	// upgradeLab: etcd installed by version, upgraded and downgraded.
+	upgradeLab = labGroup{"etcdplay-up", "etcdplay-up", "10.77.6.0/24", "UPGRADE"}
 )
 
 // e2eHosts: etcd-1..3 in group etcd, etcd-4..6 spare.

@@ -69,6 +69,9 @@ type Env struct {
 	// User and Password are the harness's etcd credentials, once a test
 	// enabled authentication.
 	User, Password string
+	// Environ is more environment for the runs of etcdplay (a cache
+	// directory of the test's own).
+	Environ []string
 }
 
 type testLog struct{ tb testing.TB }
@@ -101,8 +104,9 @@ type Spec struct {
 
 // Environment variables of every lab test.
 const (
-	EnvBin  = "ETCDPLAY_BIN"      // a built etcdplay; default: built once per test binary
-	EnvEtcd = "ETCDPLAY_ETCD_DIR" // etcd and etcdctl for the hosts
+	EnvBin      = "ETCDPLAY_BIN"           // a built etcdplay; default: built once per test binary
+	EnvEtcd     = "ETCDPLAY_ETCD_DIR"      // etcd and etcdctl for the hosts
+	EnvEtcdPrev = "ETCDPLAY_ETCD_PREV_DIR" // the etcd 3.5 the upgrade tests start from (make etcd-prev)
 )
 
 // Setup boots a fresh lab of spec, or skips saying why it cannot. The lab
@@ -208,6 +212,23 @@ func FindEtcd() string {
 	return ""
 }
 
+// FindEtcdPrev returns the directory of the etcd 3.5 build the upgrade
+// tests start from: $ETCDPLAY_ETCD_PREV_DIR, else what make etcd-prev
+// built in the module's .cache; "" when there is none.
+func FindEtcdPrev() string {
+	if d := os.Getenv(EnvEtcdPrev); d != "" {
+		return d
+	}
+	found, _ := filepath.Glob(filepath.Join("..", ".cache", "etcd", "v3.5.*", "etcd"))
+	sort.Strings(found)
+	for i := len(found) - 1; i >= 0; i-- {
+		if dir, err := filepath.Abs(filepath.Dir(found[i])); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
 // Binary is $ETCDPLAY_BIN, or etcdplay built once for the test
 // binary's run.
 func Binary(tb testing.TB) string {
@@ -256,6 +277,7 @@ func lockFile(tb testing.TB, path string) func() {
 // Event is one line of etcdplay run -o json.
 type Event struct {
 	Type     string         `json:"type"`
+	Time     time.Time      `json:"time"`
 	Module   string         `json:"module"`
 	Pos      string         `json:"pos"`
 	Host     string         `json:"host"`
@@ -278,10 +300,12 @@ type Event struct {
 
 // Run is one etcdplay run of a playbook.
 type Run struct {
-	Code    int
-	Out     string // stdout and stderr, for messages
-	Raw     string // stdout and stderr as written: JSON events whole
-	Events  []Event
+	Code   int
+	Out    string // stdout and stderr, for messages
+	Raw    string // stdout and stderr as written: JSON events whole
+	Events []Event
+	// Times are when each of Events arrived.
+	Times   []time.Time
 	Elapsed time.Duration
 }
 
@@ -309,8 +333,10 @@ func (r Run) Prints() string {
 	return b.String()
 }
 
-// Play runs etcdplay run PLAYBOOK with the test inventory and etcd_src,
-// in JSON unless args ask for text (--text is removed and selects it).
+// Play runs etcdplay run PLAYBOOK with the test inventory and etcd_src
+// (unless args say where etcd comes from: etcd_src, etcd_version or
+// etcd_package), in JSON unless args ask for text (--text is removed and
+// selects it).
 func (e *Env) Play(tb testing.TB, playbook string, args ...string) Run {
 	tb.Helper()
 	r, _ := e.PlayUntil(tb, nil, nil, playbook, args...)
@@ -325,7 +351,13 @@ func (e *Env) PlayUntil(tb testing.TB, at func(Event) bool, do func(p *os.Proces
 	tb.Helper()
 	text := slices.Contains(args, "--text")
 	args = slices.DeleteFunc(args, func(a string) bool { return a == "--text" })
-	argv := append([]string{"run", playbook, "-i", e.Inv, "-e", "etcd_src=" + e.EtcdDir}, args...)
+	argv := []string{"run", playbook, "-i", e.Inv}
+	if !slices.ContainsFunc(args, func(a string) bool {
+		return strings.HasPrefix(a, "etcd_src=") || strings.HasPrefix(a, "etcd_version=") || strings.HasPrefix(a, "etcd_package=")
+	}) {
+		argv = append(argv, "-e", "etcd_src="+e.EtcdDir)
+	}
+	argv = append(argv, args...)
 	if !text {
 		argv = append(argv, "-o", "json")
 	}
@@ -367,7 +399,7 @@ func (e *Env) start(tb testing.TB, cmd *exec.Cmd, json bool, at func(Event) bool
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, "NO_COLOR=1")
+	cmd.Env = append(append(cmd.Env, e.Environ...), "NO_COLOR=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	pipe, err := cmd.StdoutPipe()
@@ -954,6 +986,29 @@ type WriterStats struct {
 	// MaxStall is the longest a write took to be acknowledged, retries
 	// included: how long the writer could not write.
 	MaxStall time.Duration
+	// Writes are every write, in order: when it began and how long it
+	// took to be acknowledged (or to fail), retries included.
+	Writes []Write
+}
+
+// Write is one write of a Writer.
+type Write struct {
+	At   time.Time
+	Took time.Duration
+}
+
+// Worst is the longest of the writes that began in [from, to), and how
+// many did.
+func (s WriterStats) Worst(from, to time.Time) (time.Duration, int) {
+	var worst time.Duration
+	n := 0
+	for _, w := range s.Writes {
+		if !w.At.Before(from) && w.At.Before(to) {
+			worst = max(worst, w.Took)
+			n++
+		}
+	}
+	return worst, n
 }
 
 func (s WriterStats) RetryKinds() string {
@@ -990,6 +1045,7 @@ func StartWriter(c *clientv3.Client, prefix string) *Writer {
 				w.st.Kinds[errKind(err)]++
 				time.Sleep(100 * time.Millisecond)
 			}
+			w.st.Writes = append(w.st.Writes, Write{At: began, Took: time.Since(began)})
 			if err != nil {
 				w.st.Failed = append(w.st.Failed, fmt.Sprintf("%s: %v", k, err))
 				continue
