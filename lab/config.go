@@ -73,8 +73,11 @@ type Config struct {
 	BootTimeout time.Duration
 	// EtcdSrc, when set, is a directory on the control machine with etcd
 	// and etcdctl binaries; Up records it in the inventory as etcd_src so
-	// the shipped playbooks install them with no -e.
-	EtcdSrc string
+	// the shipped playbooks install them with no -e. EtcdVersion, instead,
+	// is a release (v3.6.16) Up records as etcd_version: one the control
+	// machine's release cache holds needs no network.
+	EtcdSrc     string
+	EtcdVersion string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }

@@ -95,8 +95,11 @@ func inventoryText(s *state, keyPath, knownHostsPath, dir string) string {
 	}
 	b.WriteString("\n[all:vars]\n")
 	fmt.Fprintf(&b, "ansible_ssh_common_args='-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes'\n", knownHostsPath)
-	if s.EtcdSrc != "" {
+	switch {
+	case s.EtcdSrc != "":
 		fmt.Fprintf(&b, "etcd_src=%s\n", s.EtcdSrc)
+	case s.EtcdVersion != "":
+		fmt.Fprintf(&b, "etcd_version=%s\n", s.EtcdVersion)
 	}
 	return b.String()
 }

@@ -232,8 +232,11 @@ func (l *Lab) Up(ctx context.Context, n int) (err error) {
 		return err
 	}
 	st := l.st
-	if l.cfg.EtcdSrc != "" {
-		st.EtcdSrc = l.cfg.EtcdSrc
+	switch {
+	case l.cfg.EtcdSrc != "":
+		st.EtcdSrc, st.EtcdVersion = l.cfg.EtcdSrc, ""
+	case l.cfg.EtcdVersion != "":
+		st.EtcdSrc, st.EtcdVersion = "", l.cfg.EtcdVersion
 	}
 	var added, started []*hostState
 	defer func() {
@@ -556,6 +559,25 @@ func (l *Lab) eachHost(names []string, f func(*hostState) error) error {
 	wg.Wait()
 	return errors.Join(append(errs, l.save())...)
 }
+
+// OffersEtcd is what the lab's inventory offers playbooks as the etcd to
+// install ("etcd_src=DIR" or "etcd_version=VERSION"), "" when nothing or
+// there is no lab.
+func (l *Lab) OffersEtcd() string {
+	switch {
+	case l.st == nil:
+		return ""
+	case l.st.EtcdSrc != "":
+		return "etcd_src=" + l.st.EtcdSrc
+	case l.st.EtcdVersion != "":
+		return "etcd_version=" + l.st.EtcdVersion
+	}
+	return ""
+}
+
+// OfferEtcd sets the etcd the next Up records in the inventory, as
+// Config's EtcdSrc and EtcdVersion do (one of them).
+func (l *Lab) OfferEtcd(src, version string) { l.cfg.EtcdSrc, l.cfg.EtcdVersion = src, version }
 
 // Destroy removes everything the lab created: its processes, mounts,
 // network namespaces, veths, bridge, blackhole route, cgroups, host disks,

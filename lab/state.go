@@ -25,9 +25,11 @@ type state struct {
 	Image    string   `json:"image"`
 	Packages []string `json:"packages,omitempty"`
 	// EtcdSrc is the control machine's directory of etcd binaries that
-	// the inventory offers playbooks as etcd_src.
-	EtcdSrc string    `json:"etcd_src,omitempty"`
-	Created time.Time `json:"created"`
+	// the inventory offers playbooks as etcd_src; EtcdVersion, instead,
+	// a release it offers as etcd_version.
+	EtcdSrc     string    `json:"etcd_src,omitempty"`
+	EtcdVersion string    `json:"etcd_version,omitempty"`
+	Created     time.Time `json:"created"`
 	// Cgroups are the cgroup hierarchy roots the hosts' cgroups are in.
 	Cgroups []string     `json:"cgroups"`
 	Hosts   []*hostState `json:"hosts"`

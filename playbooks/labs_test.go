@@ -40,10 +40,15 @@ const e2eGroups = "[stale]\netcd-1\n\n[mixed]\netcd-6\netcd-4\netcd-5\n\n[curren
 // boot boots a fresh lab of group g with hosts hosts and the inventory
 // text groups; tls says the harness's clients use etcdplay's CA.
 func (g labGroup) boot(tb testing.TB, hosts int, groups string, tls bool) *labtest.Env {
-	return labtest.Setup(tb, labtest.Spec{
-		Name: g.name, Bridge: g.bridge, Subnet: g.subnet, Hosts: hosts, Groups: groups, TLS: tls,
-		SubnetEnv: "ETCDPLAY_" + g.env + "_SUBNET", DirEnv: "ETCDPLAY_" + g.env + "_DIR",
-	})
+	spec := g.spec()
+	spec.Hosts, spec.Groups, spec.TLS = hosts, groups, tls
+	return labtest.Setup(tb, spec)
+}
+
+// spec is the group's lab, without hosts.
+func (g labGroup) spec() labtest.Spec {
+	return labtest.Spec{Name: g.name, Bridge: g.bridge, Subnet: g.subnet,
+		SubnetEnv: "ETCDPLAY_" + g.env + "_SUBNET", DirEnv: "ETCDPLAY_" + g.env + "_DIR"}
 }
 
 // setupLab boots group g's lab for the end-to-end steps: etcd-1..3 in

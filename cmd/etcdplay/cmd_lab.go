@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/lab"
 )
 
@@ -96,11 +98,11 @@ func labCommand() *cli.Command {
 			flags: func(o *labOptions) []cli.Flag {
 				return []cli.Flag{o.dirFlag(), o.packagesFlag(),
 					&cli.IntFlag{Name: "hosts", Destination: &o.Hosts, Action: atLeastOneHost, DefaultText: fmt.Sprintf("%d, or the lab's hosts", lab.DefaultHosts), Usage: "`N` hosts, etcd-1..etcd-N; the first 3 are group etcd, the others spare"},
-					&cli.StringFlag{Name: "subnet", Destination: &o.Subnet, Usage: "private IPv4 `NETWORK` of a new lab; the bridge is .1, host i .(10+i) (default " + lab.DefaultSubnet + ")"},
+					&cli.StringFlag{Name: "subnet", EnvVars: []string{"ETCDPLAY_LAB_SUBNET"}, Destination: &o.Subnet, Usage: "private IPv4 `NETWORK` of a new lab; the bridge is .1, host i .(10+i) (default " + lab.DefaultSubnet + ")"},
 					&cli.StringFlag{Name: "name", EnvVars: []string{"ETCDPLAY_LAB_NAME"}, Destination: &o.Name, Usage: "`NAME` prefix of a new lab's namespaces and cgroups; two labs on one machine need two (default " + lab.DefaultName + ")"},
-					&cli.StringFlag{Name: "bridge", Destination: &o.Bridge, Usage: "bridge `INTERFACE` of a new lab (default NAME0)"},
+					&cli.StringFlag{Name: "bridge", EnvVars: []string{"ETCDPLAY_LAB_BRIDGE"}, Destination: &o.Bridge, Usage: "bridge `INTERFACE` of a new lab (default NAME0)"},
 					o.imageDirFlag("cache images in `DIR` (default DIR/image of --dir)"),
-					&cli.StringFlag{Name: "etcd-src", EnvVars: []string{"ETCDPLAY_ETCD_DIR"}, Destination: &o.EtcdSrc, Usage: "`DIR` with etcd and etcdctl binaries (make etcd builds them); the inventory offers it to playbooks as etcd_src"},
+					&cli.StringFlag{Name: "etcd-src", EnvVars: []string{"ETCDPLAY_ETCD_DIR"}, Destination: &o.EtcdSrc, Usage: "`DIR` with etcd and etcdctl binaries (make etcd builds them); the inventory offers it to playbooks as etcd_src. Without it, a lab that offers none yet offers the project's make etcd build (.cache/etcd/VERSION), else the newest release in this machine's release cache (as etcd_version)"},
 					o.timeoutFlag(),
 				}
 			},
@@ -217,10 +219,19 @@ func labImage(ctx context.Context, ci invocation, o labOptions, l *lab.Lab, _ []
 
 func labUp(ctx context.Context, ci invocation, o labOptions, l *lab.Lab, _ []string) error {
 	begin := time.Now()
+	if o.EtcdSrc == "" && l.OffersEtcd() == "" {
+		src, version := etcdToOffer()
+		l.OfferEtcd(src, version)
+	}
 	if err := l.Up(ctx, o.Hosts); err != nil {
 		return err
 	}
 	fmt.Fprintf(ci.stderr, "lab up: %d hosts in %s; ssh: etcdplay lab ssh etcd-1\n", len(l.Hosts()), time.Since(begin).Round(10*time.Millisecond))
+	if offer := l.OffersEtcd(); offer != "" {
+		fmt.Fprintf(ci.stderr, "the inventory gives playbooks the etcd to install: %s\n", offer)
+	} else {
+		fmt.Fprintf(ci.stderr, "no etcd to offer playbooks (no make etcd build, no release in %s): give them -e etcd_version=VERSION, fetched from etcd's releases, or build one with make etcd\n", releaseCacheName())
+	}
 	fmt.Fprintf(ci.stdout, "known_hosts: %s\n%s\n", l.KnownHostsPath(), l.InventoryPath())
 	return nil
 }
@@ -283,4 +294,50 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// etcdToOffer is the etcd a new lab's inventory offers playbooks when
+// none is given: the project's make etcd build (.cache/etcd/VERSION, in
+// the working directory or beside the bin/ of this etcdplay), the newest
+// version first; else the newest release in the control machine's
+// release cache for its architecture, which installs with no network.
+func etcdToOffer() (src, version string) {
+	var roots []string
+	if wd, err := os.Getwd(); err == nil {
+		roots = append(roots, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		roots = append(roots, filepath.Dir(filepath.Dir(exe)))
+	}
+	var best etcd.Version
+	for _, root := range roots {
+		found, _ := filepath.Glob(filepath.Join(root, ".cache", "etcd", "*", "etcd"))
+		for _, bin := range found {
+			dir := filepath.Dir(bin)
+			v, ok := etcd.ParseVersion(filepath.Base(dir))
+			if _, err := os.Stat(filepath.Join(dir, "etcdctl")); !ok || err != nil {
+				continue
+			}
+			if src == "" || v.Compare(best) > 0 {
+				src, best = dir, v
+			}
+		}
+	}
+	if src != "" {
+		return src, ""
+	}
+	if arch, ok := etcd.ReleaseArch(runtime.GOARCH); ok {
+		if vs := etcd.CachedReleases(arch); len(vs) > 0 {
+			return "", vs[0]
+		}
+	}
+	return "", ""
+}
+
+// releaseCacheName is the control machine's release cache, for messages.
+func releaseCacheName() string {
+	if d, err := etcd.ReleaseCacheDir(); err == nil {
+		return d
+	}
+	return "the release cache"
 }

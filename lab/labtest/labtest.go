@@ -72,6 +72,8 @@ type Env struct {
 	// Environ is more environment for the runs of etcdplay (a cache
 	// directory of the test's own).
 	Environ []string
+	// LabEnviron makes etcdplay lab use the test's lab (Reserve).
+	LabEnviron []string
 }
 
 type testLog struct{ tb testing.TB }
@@ -114,6 +116,33 @@ const (
 // it.
 func Setup(tb testing.TB, spec Spec) *Env {
 	tb.Helper()
+	e := Reserve(tb, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := e.Lab.Up(ctx, spec.Hosts); err != nil {
+		tb.Fatal(err)
+	}
+	for _, h := range e.Lab.Hosts() {
+		e.Addrs[h.Name] = h.Addr
+	}
+	inv, err := os.ReadFile(e.Lab.InventoryPath())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Inv = filepath.Join(e.Work, "inventory.ini")
+	if err := os.WriteFile(e.Inv, append(inv, "\n"+spec.Groups...), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// Reserve is Setup without booting the lab: its directory taken for the
+// test (a lab an earlier run left there destroyed), the base image
+// cached, and whatever lab is there when the test ends destroyed, for a
+// test that runs etcdplay lab itself, as an operator does. LabEnviron is
+// the environment that makes etcdplay lab use it.
+func Reserve(tb testing.TB, spec Spec) *Env {
+	tb.Helper()
 	if testing.Short() {
 		tb.Skip("boots a lab and runs etcd; skipped with -short")
 	}
@@ -152,11 +181,14 @@ func Setup(tb testing.TB, spec Spec) *Env {
 	if err != nil {
 		tb.Fatalf("%s: %v", spec.SubnetEnv, err)
 	}
-	l, err := lab.Open(lab.Config{Dir: dir, ImageDir: imageDir, Name: spec.Name, Bridge: spec.Bridge, Subnet: prefix, Log: testLog{tb}})
+	cfg := lab.Config{Dir: dir, ImageDir: imageDir, Name: spec.Name, Bridge: spec.Bridge, Subnet: prefix, Log: testLog{tb}}
+	l, err := lab.Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	e.Lab = l
+	e.LabEnviron = []string{lab.EnvDir + "=" + dir, lab.EnvImageDir + "=" + imageDir, "ETCDPLAY_LAB_NAME=" + spec.Name,
+		"ETCDPLAY_LAB_SUBNET=" + subnet, "ETCDPLAY_LAB_BRIDGE=" + spec.Bridge}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if l.Exists() {
@@ -166,7 +198,8 @@ func Setup(tb testing.TB, spec Spec) *Env {
 		}
 	}
 	tb.Cleanup(func() {
-		if l.Exists() {
+		// Opened again: etcdplay lab, another process, may have made it.
+		if l, err := lab.Open(cfg); err == nil && l.Exists() {
 			if err := l.Destroy(context.Background(), false); err != nil {
 				tb.Errorf("cleanup: destroy the lab: %v", err)
 			}
@@ -176,20 +209,6 @@ func Setup(tb testing.TB, spec Spec) *Env {
 		if lab.CheckMachine(true) != nil {
 			tb.Skipf("no cached lab image and none can be built here: %v", err)
 		}
-		tb.Fatal(err)
-	}
-	if err := l.Up(ctx, spec.Hosts); err != nil {
-		tb.Fatal(err)
-	}
-	for _, h := range l.Hosts() {
-		e.Addrs[h.Name] = h.Addr
-	}
-	inv, err := os.ReadFile(l.InventoryPath())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.Inv = filepath.Join(e.Work, "inventory.ini")
-	if err := os.WriteFile(e.Inv, append(inv, "\n"+spec.Groups...), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	return e
