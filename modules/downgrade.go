@@ -152,7 +152,7 @@ func planDowngrade(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *do
 		}}), nil
 	case "validate", "enable":
 		if st.enabled && !sameTarget {
-			return engine.Plan{}, engine.Refuse("cluster %x has a downgrade to %s under way, not to %s: finish or cancel it first (downgrade action=\"cancel\")", cl.ID, st.target, a.Version)
+			return engine.Plan{}, engine.Refuse("cluster %x has a downgrade to %s under way, not to %s: finish that one first (the upgrade playbook with etcd_version of that minor), or cancel it (action=\"cancel\")", cl.ID, st.target, a.Version)
 		}
 		if !sameTarget {
 			if err := call(ctx, clientv3.DowngradeValidate); err != nil {

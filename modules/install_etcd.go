@@ -695,10 +695,17 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				fmt.Sprintf("getent passwd %s >/dev/null || useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.User), q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
 		}
 	}
-	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && (f.Active || f.Running) && !a.Upgrade &&
-		f.Version != "" && version != "" && f.Version != version {
-		return engine.Plan{}, engine.Refuse("etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time: %s; nothing was changed",
-			f.Version, c.Host.Name, version, c.CommandFor("upgrade", nil))
+	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && (f.Active || f.Running) && !a.Upgrade {
+		switch {
+		case f.Version == "" || version == "":
+			// Other binaries of unknown version: whether they change the
+			// version cannot be shown.
+			return engine.Plan{}, engine.Refuse("etcd runs on %s and the etcd to install is another binary, of a version that cannot be told (installed %q, new %q): the version of a running member changes only in an upgrade (%s); nothing was changed",
+				c.Host.Name, f.Version, version, c.CommandFor("upgrade", nil))
+		case f.Version != version:
+			return engine.Plan{}, engine.Refuse("etcd %s runs on %s and the binaries to install are etcd %s: the version of a running member changes only in an upgrade, one member at a time: %s; nothing was changed",
+				f.Version, c.Host.Name, version, c.CommandFor("upgrade", nil))
+		}
 	}
 	if a.Verify {
 		c.Set("binaries", sums)
