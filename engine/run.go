@@ -13,8 +13,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine/transport"
-	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // Connector opens connections to hosts. The engine reaches hosts only

@@ -154,8 +154,8 @@ type healthRound struct {
 	alarms    []string
 	// quorum is set when a member answered a linearizable read: the
 	// cluster has quorum, whether or not every member is healthy.
-	quorum bool
-	problems  []string // "etcd-3: is down (connection refused)"
+	quorum   bool
+	problems []string // "etcd-3: is down (connection refused)"
 	// fatal is a problem waiting does not solve: no target can be
 	// talked to over TLS as configured.
 	fatal error
