@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"slices"
 	"sort"
 	"strings"
@@ -409,6 +410,10 @@ func OpenLocked(ctx context.Context, c *engine.ClusterCall, a *ConnArgs, what st
 		var le *LockError
 		if IsAuthError(err) {
 			return nil, nil, engine.BadInput("%s: %v", what, Explain(err))
+		}
+		if errors.Is(err, rpctypes.ErrNoSpace) || strings.Contains(err.Error(), rpctypes.ErrNoSpace.Error()) {
+			return nil, nil, engine.Refuse("%s: the cluster raised NOSPACE (its database reached the quota) and takes no writes, so not the lock either; free the space first: %s",
+				what, c.CommandFor("free_space", map[string]string{"old": "", "new": "", "member": ""}))
 		}
 		if errors.As(err, &le) {
 			return nil, nil, engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)
