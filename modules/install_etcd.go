@@ -482,7 +482,12 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		}))
 	}
 	if a.Package {
-		qs = append(qs, packageFact.into(&f.packageFacts))
+		// The package's facts leave Svc to the unit fact, which may have
+		// been read already (unit is etcd.service).
+		qs = append(qs, packageFact.with(func(p packageFacts) {
+			p.Svc = f.Svc
+			f.packageFacts = p
+		}))
 		if unit != "etcd.service" {
 			qs = append(qs, unitFact("etcd.service").into(&f.Svc).optional())
 		}

@@ -3,6 +3,7 @@ package modules
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -137,6 +138,9 @@ type healthRow struct {
 	// says it, "" when not read.
 	clusterVersion string
 }
+
+// errNoLeader is the read of a member that knows no leader, not made.
+var errNoLeader = errors.New("etcdserver: no leader")
 
 // lagRecheck is how long wait_healthy waits before reading again a member
 // that is behind the leader.
@@ -361,6 +365,12 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	answered := make([]bool, len(sts))
 	for i, st := range sts {
 		if !r.rows[i].target || st.Err != nil || st.Member.IsLearner {
+			continue
+		}
+		if st.Status != nil && st.Status.Leader == 0 {
+			// It would wait out the read's whole timeout: a member
+			// without a leader serves no linearizable read.
+			reads[i] = errNoLeader
 			continue
 		}
 		wg.Add(1)
