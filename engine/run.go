@@ -13,8 +13,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/etcdplay/etcdplay/engine/transport"
-	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // Connector opens connections to hosts. The engine reaches hosts only
@@ -71,6 +71,13 @@ type Config struct {
 	// BreakLock asks the modules that take a cluster lock to break one
 	// held by another run (etcdplay run --break-lock).
 	BreakLock bool
+	// Record, with Check, collects the run's plan (etcdplay run --check
+	// --plan-out): its steps, what the modules read, the playbook's files.
+	Record *PlanRecord
+	// Follow are the steps of the plan the run follows (etcdplay run
+	// --apply): a call that is not the plan's next step, or an action
+	// whose effect that step does not have, is refused before it acts.
+	Follow []PlanStep
 }
 
 // Run runs a playbook's main(ctx) and returns its recap. The error, if any,
@@ -80,6 +87,9 @@ func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 	r := newRunner(ctx, cfg)
 	r.emit(Event{Type: EventStart, Playbook: pb.Name(), Check: cfg.Check, Diff: cfg.Diff})
 	err := r.runMain(pb)
+	if err == nil {
+		err = r.followedAll()
+	}
 	return r.finish(err)
 }
 
@@ -150,6 +160,14 @@ type runner struct {
 	// secrets are masked in every event (HostCall.Secret).
 	secretMu sync.Mutex
 	secrets  []string
+
+	// planMu guards the plan the run records or follows: the steps of
+	// main begun, what the modules observed, the files check mode would
+	// have written (WouldWrite), by host.
+	planMu   sync.Mutex
+	stepN    int
+	observed map[string]PlanState
+	would    map[string]map[string]wouldFile
 
 	// stateMu guards the modules' run state (RunKey), endMu AtRunEnd's
 	// functions.
@@ -278,6 +296,7 @@ func (r *runner) finish(err error) (*Recap, error) {
 		// playbook's on_failure says where that leaves things.
 		r.runOnFailure(e)
 	}
+	r.finishRecord()
 	r.runEnd()
 	if failed {
 		rec.Recovery = r.recovery
