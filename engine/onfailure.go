@@ -15,19 +15,78 @@ import (
 // waiting for the prompt, often after Ctrl-C.
 const onFailureTimeout = 15 * time.Second
 
-// onFailure implements on_failure(fn): fn(failure) runs when the run ends
-// badly after it changed something, to say where that leaves the hosts and
-// the cluster and which command continues or undoes the change. It runs
-// in check mode (its module calls read, never change) with its own
-// deadline; its print() lines are the recap's TO RECOVER section and its
-// module calls are not shown. A later call replaces the function.
+// undoTimeout bounds how long a playbook's undo function may work after
+// a run stopped: it may add a member back and wait for it to catch up.
+const undoTimeout = 5 * time.Minute
+
+// onFailure implements on_failure(fn, undo = None): fn(failure) runs when
+// the run ends badly after it changed something, to say where that leaves
+// the hosts and the cluster and which command continues or undoes the
+// change. It runs in check mode (its module calls read, never change)
+// with its own deadline; its print() lines are the recap's TO RECOVER
+// section and its module calls are not shown. undo(failure), when given,
+// runs before it and for real, to take the change back (a playbook gives
+// it when asked to, -e on_failure=rollback): its module calls change
+// hosts and the cluster and are shown, its print() lines go to the recap
+// too. It does not run after Ctrl-C, which asks to stop now. A later
+// call replaces both functions.
 func (r *runner) onFailure(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var fn starlark.Callable
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn); err != nil {
+	var undo starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn, "undo?", &undo); err != nil {
 		return nil, &Error{Pos: callerPos(th), Err: inputErr(err)}
 	}
-	r.onFail = fn
+	r.onFail, r.onUndo = fn, nil
+	if undo != starlark.None {
+		u, ok := undo.(starlark.Callable)
+		if !ok {
+			return nil, &Error{Pos: callerPos(th), Module: b.Name(), Err: BadInput("undo: got %s, want a function of the failure, or None", undo.Type())}
+		}
+		r.onUndo = u
+	}
 	return starlark.None, nil
+}
+
+// runUndo calls the playbook's undo function, if it set one, for real,
+// with what stopped the run, and reports whether it did. The hosts that
+// left the run are back in it for the undo: the new member that failed
+// is the one it takes away.
+func (r *runner) runUndo(e *Error) bool {
+	if r.onUndo == nil || (e != nil && Interrupted(e)) || r.ctx.Err() != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, undoTimeout)
+	defer cancel()
+	saved := r.ctx
+	r.ctx = ctx
+	r.emitMu.Lock()
+	r.undoing = true
+	dropped := r.dropped
+	r.dropped = map[string]dropInfo{}
+	r.emitMu.Unlock()
+	defer func() {
+		r.emitMu.Lock()
+		r.undoing = false
+		for h, d := range dropped {
+			if _, again := r.dropped[h]; !again {
+				r.dropped[h] = d
+			}
+		}
+		r.emitMu.Unlock()
+		r.ctx = saved
+	}()
+	th := r.newThread("undo")
+	stop := r.cancelOnDone(th)
+	defer stop()
+	if _, err := starlark.Call(th, r.onUndo, starlark.Tuple{failureValue(e)}, nil); err != nil {
+		msg := err.Error()
+		var ee *Error
+		if errors.As(err, &ee) {
+			msg = ee.Error()
+		}
+		r.addRecovery(fmt.Sprintf("the undo stopped: %s", msg))
+	}
+	return true
 }
 
 // runOnFailure calls the playbook's on_failure function, if it set one,

@@ -41,7 +41,7 @@ func (r *runner) inPlan() bool {
 	}
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
-	return !r.quiet
+	return !r.quiet && !r.undoing
 }
 
 // beginStep starts the plan step of a call: recorded, or checked against

@@ -161,6 +161,11 @@ type runner struct {
 	secretMu sync.Mutex
 	secrets  []string
 
+	// undoing is set (guarded by emitMu) while the playbook's undo
+	// function runs (on_failure(fn, undo=)).
+	onUndo  starlark.Callable
+	undoing bool
+
 	// planMu guards the plan the run records or follows: the steps of
 	// main begun, what the modules observed, the files check mode would
 	// have written (WouldWrite), by host.
@@ -293,7 +298,11 @@ func (r *runner) finish(err error) (*Recap, error) {
 	failed := e != nil || rec.Failed > 0 || rec.Unreachable > 0
 	if failed && rec.Changed && !r.cfg.Check {
 		// Something was changed and the run did not end well: the
-		// playbook's on_failure says where that leaves things.
+		// playbook's undo, if it asked for one, takes it back, and its
+		// on_failure says where that leaves things.
+		if r.runUndo(e) {
+			rec = r.buildRecap() // the undo's results count too
+		}
 		r.runOnFailure(e)
 	}
 	r.finishRecord()
@@ -361,6 +370,13 @@ func (r *runner) emit(e Event) {
 		e.Time = time.Now()
 	}
 	r.redact(&e)
+	if r.undoing && e.Type == EventPrint {
+		// What the undo says it did is the recap's.
+		if !slices.Contains(r.recovery, e.Msg) {
+			r.recovery = append(r.recovery, e.Msg)
+		}
+		return
+	}
 	if r.quiet {
 		if e.Type == EventPrint && !slices.Contains(r.recovery, e.Msg) {
 			r.recovery = append(r.recovery, e.Msg)
