@@ -563,7 +563,14 @@ func stepDiffs(was, is []PlanStep) []string {
 			case h.Args != n.Args:
 				d = append(d, fmt.Sprintf("arguments%s were %s, are %s", on, h.Args, n.Args))
 			case h.outcome() != n.outcome():
-				d = append(d, fmt.Sprintf("%s it %s, now it %s", strings.TrimPrefix(on, " "), h.outcome(), n.outcome()))
+				d = append(d, fmt.Sprintf("%sit %s, now it %s", strings.TrimPrefix(on+" ", " "), h.outcome(), n.outcome()))
+			default:
+				// What the reviewer read of a file's change.
+				for i, a := range h.Actions {
+					if x := n.Actions[i]; a.Diff != nil && x.Diff != nil && a.Diff.Text != x.Diff.Text {
+						d = append(d, fmt.Sprintf("the diff of %s%s is not the plan's", a.Diff.Path, on))
+					}
+				}
 			}
 		}
 		if len(d) > 0 {

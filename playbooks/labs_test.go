@@ -27,6 +27,8 @@ var (
 	faultLab = labGroup{"etcdplay-ft", "etcdplay-ft", "10.77.4.0/24", "FAULT"}
 	// safetyLab: the refusals and procedures under a writer.
 	safetyLab = labGroup{"etcdplay-sf", "etcdplay-sf", "10.77.5.0/24", "SAFETY"}
+	// planLab: plans applied and refused, changes rolled back.
+	planLab = labGroup{"etcdplay-pl", "etcdplay-pl", "10.77.9.0/24", "PLAN"}
 )
 
 // e2eHosts: etcd-1..3 in group etcd, etcd-4..6 spare.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -249,8 +250,9 @@ func runApply(ctx context.Context, ci invocation, opts runOptions, po planOption
 		return engine.Refuse("%s was written %s from now, by its modification time: this machine's clock or the file's time is wrong, and the plan's age cannot be told. Make the plan again: %s",
 			po.Apply, (-age).Round(time.Second), remake)
 	case age > po.PlanMaxAge:
-		return engine.Refuse("%s was written %s ago (its modification time), more than --plan-max-age %s: what was reviewed may be out of date. Make the plan again and review it: %s; or, to apply this one all the same, give --plan-max-age %s",
-			po.Apply, age.Round(time.Second), po.PlanMaxAge, remake, (age + time.Minute).Round(time.Minute))
+		older := transport.Quote("etcdplay", "run", "--apply", po.Apply, "--plan-max-age", (age + time.Minute).Round(time.Minute).String())
+		return engine.Refuse("%s was written %s ago (its modification time), more than --plan-max-age %s: what was reviewed may be out of date. Make the plan again and review it: %s\nor, to apply this one all the same (it is still read again first): %s",
+			po.Apply, age.Round(time.Second), po.PlanMaxAge, remake, older)
 	}
 	if b := binary(); b != p.Etcdplay {
 		return engine.Refuse("%s was made by etcdplay %s (sha256 %.12s), and this is etcdplay %s (sha256 %.12s): a plan runs with the etcdplay that made it. Nothing was changed. Make the plan again with this one: %s",
@@ -277,6 +279,21 @@ func planCommandOf(file string) []string {
 	return append([]string{"etcdplay", "run"}, p.Command...)
 }
 
+// saidIn reports whether the differences say err already: the step it
+// stopped at fails, with err's message.
+func saidIn(diffs []string, err error) bool {
+	var e *engine.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, d := range diffs {
+		if strings.Contains(d, e.Err.Error()) {
+			return true
+		}
+	}
+	return false
+}
+
 // recheckPlan makes the plan again, in a check run that shows nothing,
 // and refuses, naming each difference, when it is not the plan applied:
 // the cluster, a host, the inventory, a file or the playbook changed.
@@ -291,12 +308,13 @@ func recheckPlan(ctx context.Context, ci invocation, cfg engine.Config, pb *engi
 	if err == nil && rec != nil && (rec.Failed > 0 || rec.Unreachable > 0) {
 		err = fmt.Errorf("%d host(s) failed, %d unreachable", rec.Failed, rec.Unreachable)
 	}
-	if err != nil {
-		return engine.Refuse("the plan %s no longer holds: made again for the cluster and the hosts as they are now, its check run stops: %v. Nothing was changed. Make the plan again and review it: %s",
-			ap.file, err, remake)
+	// What was read up to where a failed check run stopped says what
+	// changed, as a whole one does.
+	diffs := ap.plan.Differences(buildPlan(ci, pb, inv, vars, cfg.Record))
+	if err != nil && !saidIn(diffs, err) {
+		diffs = append(diffs, "made again, its check run stops: "+err.Error())
 	}
-	now := buildPlan(ci, pb, inv, vars, cfg.Record)
-	if diffs := ap.plan.Differences(now); len(diffs) > 0 {
+	if len(diffs) > 0 {
 		return engine.Refuse("the plan %s no longer holds: what it rests on reads otherwise now:\n  %s\nNothing was changed. Make the plan again and review it: %s",
 			ap.file, strings.Join(diffs, "\n  "), remake)
 	}
