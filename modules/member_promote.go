@@ -60,7 +60,7 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 		}
 		if c.Check && a.MemberArg.Find(cl.Members) == nil && checkRunOf(c.HostCall).addedLearner(a.Name) {
 			return engine.Do(engine.Action{
-				Desc:   fmt.Sprintf("promote learner %s to a voting member once it has caught up (an earlier step adds it)", a.Name),
+				Desc:   fmt.Sprintf("promote %s to a voting member once it has caught up (the learner an earlier step adds)", a.Name),
 				Effect: promoteEffect(a.Name),
 			}), nil
 		}
