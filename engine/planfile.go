@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -136,7 +137,7 @@ type PlanRecord struct {
 // JSON, secrets (by name, or as secret says) without their value.
 func PlanVars(vars map[string]any, secret func(name string) bool) []PlanVar {
 	var out []PlanVar
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v := PlanVar{Name: k}
 		if SecretName(k) || secret != nil && secret(k) {
 			v.Secret = true
@@ -150,15 +151,6 @@ func PlanVars(vars map[string]any, secret func(name string) bool) []PlanVar {
 		out = append(out, v)
 	}
 	return out
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // PlanHosts are the inventory's hosts within --limit as a plan records
@@ -414,7 +406,7 @@ func (p *PlanFile) Differences(now *PlanFile) []string {
 		nowHosts[h.Name] = h
 	}
 	out = append(out, listDiff("inventory host", hostGroups(hosts), hostGroups(nowHosts))...)
-	for _, name := range sortedNames(hosts) {
+	for _, name := range slices.Sorted(maps.Keys(hosts)) {
 		if n, ok := nowHosts[name]; ok {
 			out = append(out, listDiff(name+" variable", varMap(hosts[name].Vars), varMap(n.Vars))...)
 		}
@@ -443,16 +435,11 @@ func (p *PlanFile) Differences(now *PlanFile) []string {
 // line starting with what (a kind of thing) and the name.
 func listDiff(what string, was, is map[string]string) []string {
 	var out []string
-	keys := map[string]bool{}
-	for k := range was {
-		keys[k] = true
-	}
+	names := slices.Sorted(maps.Keys(was))
 	for k := range is {
-		keys[k] = true
-	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
+		if _, ok := was[k]; !ok {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	label := func(k string) string { return strings.TrimSpace(what + " " + k) }
@@ -496,15 +483,6 @@ func hostGroups(hs map[string]PlanHost) map[string]string {
 		m[n] = "in groups " + strings.Join(h.Groups, ", ")
 	}
 	return m
-}
-
-func sortedNames(hs map[string]PlanHost) []string {
-	var ns []string
-	for n := range hs {
-		ns = append(ns, n)
-	}
-	sort.Strings(ns)
-	return ns
 }
 
 // informs says what changed among what only informs, for the step
