@@ -14,8 +14,8 @@ import (
 	"go.starlark.net/starlark"
 	"gopkg.in/yaml.v3"
 
-	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // Duration is a module argument for a length of time: a string such as

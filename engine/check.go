@@ -12,8 +12,8 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
-	"github.com/etcdplay/etcdplay/inventory/suggest"
 	"github.com/etcdplay/etcdplay/inventory"
+	"github.com/etcdplay/etcdplay/inventory/suggest"
 )
 
 // CheckConfig is what Check needs. Nothing in it connects anywhere.

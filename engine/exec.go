@@ -11,7 +11,9 @@ import (
 // playbook call's. cfg.Modules is not used.
 func RunCommand(ctx context.Context, cfg Config, pattern, line string) (*Recap, error) {
 	cfg.Modules = []Module{execModule}
-	return RunModule(ctx, cfg, execModule.Name, pattern, []string{"cmd=" + line})
+	// Nothing reaches a host again once its command ended: its
+	// connection goes then, and at most --forks are open at once.
+	return runAdHoc(ctx, cfg, execModule.Name, pattern, []string{"cmd=" + line}, true)
 }
 
 type execArgs struct{ Cmd string }

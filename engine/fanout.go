@@ -93,7 +93,11 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		}
 		t.batchNo = bi + 1
 		r.fanOut(t, b, func(h *Host) *HostResult {
-			return r.retry(t, h, func() *HostResult { return r.attemptHost(t, h, planners[h.Name()]) })
+			hr := r.retry(t, h, func() *HostResult { return r.attemptHost(t, h, planners[h.Name()]) })
+			if r.releaseConns {
+				r.release(h.h)
+			}
+			return hr
 		}, func(h *Host, hr *HostResult) { results[index[h.Name()]] = hr })
 		if o.serial > 0 && bi < len(batches)-1 {
 			var bad []string

@@ -24,6 +24,14 @@ type Connector interface {
 	Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error)
 }
 
+// Releaser is a Connector that can close one host's connection before
+// the run ends: a run that will not contact the host again (etcdplay exec
+// -- CMD) releases each as its host finishes, so that a run over many
+// hosts holds no more connections than it runs at once.
+type Releaser interface {
+	Release(h *inventory.Host)
+}
+
 // Config is what a run needs.
 type Config struct {
 	Inventory *inventory.Inventory
@@ -97,8 +105,14 @@ func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 // on the hosts matching pattern, with "key=value" arguments (see
 // ParseModuleArgs).
 func RunModule(ctx context.Context, cfg Config, module, pattern string, kvs []string) (*Recap, error) {
+	return runAdHoc(ctx, cfg, module, pattern, kvs, false)
+}
+
+// runAdHoc is RunModule; release closes each host's connection as soon
+// as its host is done (see Releaser).
+func runAdHoc(ctx context.Context, cfg Config, module, pattern string, kvs []string, release bool) (*Recap, error) {
 	r := newRunner(ctx, cfg)
-	r.adhoc = true
+	r.adhoc, r.releaseConns = true, release
 	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
 	b, ok := r.builtins[module]
 	if !ok {
@@ -134,6 +148,9 @@ type runner struct {
 
 	connMu sync.Mutex
 	conns  map[string]transport.Conn
+	// releaseConns closes each host's connection once its call is done:
+	// the run makes one call and nothing else reaches the hosts (RunCommand).
+	releaseConns bool
 
 	emitMu sync.Mutex
 	recap  map[string]*HostRecap
@@ -528,6 +545,17 @@ func (r *runner) connect(ctx context.Context, h *inventory.Host) (transport.Conn
 	r.conns[h.Name] = c
 	r.connMu.Unlock()
 	return c, nil
+}
+
+// release closes h's connection, for a run that will not contact h again
+// (releaseConns), when the connector can.
+func (r *runner) release(h *inventory.Host) {
+	rel, ok := r.cfg.Connector.(Releaser)
+	if !ok {
+		return
+	}
+	r.forget(h)
+	rel.Release(h)
 }
 
 // forget drops a connection that was found broken, so the next call

@@ -14,6 +14,9 @@ func SSHConnector(pool *transport.Pool) Connector { return sshConnector{pool} }
 
 type sshConnector struct{ pool *transport.Pool }
 
+// Release closes h's connection (Releaser).
+func (c sshConnector) Release(h *inventory.Host) { c.pool.Release(TargetOf(h)) }
+
 func (c sshConnector) Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
 	if err := h.ConnectionError(); err != nil {
 		return nil, err // a template that cannot be evaluated is no address

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -74,7 +76,12 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 		if err == nil {
 			c, err = s.Client(ctx, u)
 		}
-		if err == nil {
+		if err == nil && !hasLeader(ctx, c, u) {
+			// A linearizable read of a member without a leader waits out
+			// its whole timeout: after an election's time without one,
+			// its own view is all there is.
+			err = fmt.Errorf("etcdserver: no leader")
+		} else if err == nil {
 			var resp *clientv3.MemberListResponse
 			rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 			resp, err = c.MemberList(rctx)
@@ -84,6 +91,8 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 				s.observeMembers(cl)
 				return cl, nil
 			}
+		}
+		if c != nil {
 			if local == nil && ctx.Err() == nil {
 				rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 				if r, lerr := c.MemberList(rctx, clientv3.WithSerializable()); lerr == nil {
@@ -118,6 +127,35 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 		return nil, joinTLSErrors(tlsErrs)
 	}
 	return nil, &ReadError{notes: notes, errs: errs}
+}
+
+// leaderWait is how long a member may be without a leader before it is
+// taken to have none: longer than an election (etcd's default election
+// timeout is 1s), so that a leader change is not mistaken for lost
+// quorum.
+const leaderWait = 1500 * time.Millisecond
+
+// hasLeader reports whether the member at u knows a leader, waiting up to
+// leaderWait for one; a member whose status cannot be read counts as
+// having one (the read that follows says what is wrong).
+func hasLeader(ctx context.Context, c Client, u string) bool {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+		st, err := c.Status(rctx, u)
+		cancel()
+		if err != nil || st.Leader != 0 {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // ReadError is a member list that no endpoint gave: what each said, and
@@ -479,6 +517,10 @@ func OpenLocked(ctx context.Context, c *engine.ClusterCall, a *ConnArgs, what st
 		var le *LockError
 		if IsAuthError(err) {
 			return nil, nil, engine.BadInput("%s: %v", what, Explain(err))
+		}
+		if errors.Is(err, rpctypes.ErrNoSpace) || strings.Contains(err.Error(), rpctypes.ErrNoSpace.Error()) {
+			return nil, nil, engine.Refuse("%s: the cluster raised NOSPACE (its database reached the quota) and takes no writes, so not the lock either; free the space first: %s",
+				what, c.CommandFor("free_space", map[string]string{"old": "", "new": "", "member": ""}))
 		}
 		if errors.As(err, &le) {
 			return nil, nil, engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/inventory"
@@ -267,7 +269,68 @@ func tlsFor(ctx context.Context, c *engine.HostCall, a *ConnArgs) (*tls.Config, 
 		return nil, f, engine.BadInput("%v (on the control machine: a relative path is from the playbook's directory; tls_from_host=True reads the files on the member hosts)", err)
 	}
 	f.sum = hex.EncodeToString(sum.Sum(nil))
+	if !f.FromHost {
+		reloading(cfg, c.LocalPath(f.CACert), c.LocalPath(f.Cert), c.LocalPath(f.Key))
+	}
 	return cfg, f, nil
+}
+
+// reloading makes cfg read its local CA and client certificate files
+// again at every handshake, keeping what it last read when a file cannot
+// be read or holds nothing usable: a client that lives through
+// rotate_certs (the cluster lock's keeps its lease alive all run) meets
+// members whose certificates a new CA signed, and members that no longer
+// trust the old one, after its first connection. Its verification is
+// the standard one (the chain to the CA, the server's name), against the
+// CA file as it is now.
+func reloading(cfg *tls.Config, caPath, certPath, keyPath string) {
+	if caPath != "" && cfg.RootCAs != nil {
+		var mu sync.Mutex
+		roots := cfg.RootCAs
+		cfg.RootCAs = nil
+		// Go's own verification uses RootCAs, fixed at creation; it is
+		// done here instead, with the pool of the file as it is now.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: the server sent no certificate")
+			}
+			mu.Lock()
+			if b, err := os.ReadFile(caPath); err == nil {
+				if p := x509.NewCertPool(); p.AppendCertsFromPEM(b) {
+					roots = p
+				}
+			}
+			pool := roots
+			mu.Unlock()
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: cs.ServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			return nil
+		}
+	}
+	if certPath != "" && keyPath != "" && len(cfg.Certificates) == 1 {
+		var mu sync.Mutex
+		pair := cfg.Certificates[0]
+		cfg.Certificates = nil
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			cb, err1 := os.ReadFile(certPath)
+			kb, err2 := os.ReadFile(keyPath)
+			if err1 == nil && err2 == nil {
+				if p, err := tls.X509KeyPair(cb, kb); err == nil {
+					pair = p
+				}
+			}
+			return &pair, nil
+		}
+	}
 }
 
 func tlsFromHostSource(a *ConnArgs, h *inventory.Host) string {

@@ -30,6 +30,7 @@ exec "$@"`
 // and starts systemd-nspawn in its own session and cgroups. It does not
 // wait for the host to be ready.
 func (l *Lab) startHost(ctx context.Context, h *hostState, im Image, clientPub string) error {
+	l.ensureInotify()
 	l.mu.Lock()
 	st := l.st
 	hostsText := etcHostsText(st)
@@ -501,4 +502,32 @@ func (l *Lab) SSHCommand(name string, args ...string) (*exec.Cmd, error) {
 		"--", "root@" + hosts[0].Addr.String(),
 	}
 	return exec.Command("ssh", append(sshArgs, args...)...), nil
+}
+
+// inotifyInstances is the number of inotify instances per user the lab
+// makes sure of: every host's systemd, journald and logind each hold some,
+// all as root, and at the kernel's default of 128 the hosts of a few labs
+// at once stop booting half way (their units never start).
+const inotifyInstances = 1024
+
+const inotifyPath = "/proc/sys/fs/inotify/max_user_instances"
+
+// ensureInotify raises fs.inotify.max_user_instances to inotifyInstances
+// when it is lower, once per lab, saying so.
+func (l *Lab) ensureInotify() {
+	l.inotifyOnce.Do(func() {
+		b, err := os.ReadFile(inotifyPath)
+		if err != nil {
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || n >= inotifyInstances {
+			return
+		}
+		if err := os.WriteFile(inotifyPath, []byte(strconv.Itoa(inotifyInstances)), 0o644); err != nil {
+			l.logf("fs.inotify.max_user_instances is %d, which a few labs at once exhaust, and raising it failed: %v", n, err)
+			return
+		}
+		l.logf("raised fs.inotify.max_user_instances from %d to %d: every lab host's systemd needs some", n, inotifyInstances)
+	})
 }

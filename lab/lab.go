@@ -25,6 +25,8 @@ type Lab struct {
 	// destroyed makes the lock release remove the lock file and the
 	// directory, if empty, as well.
 	destroyed bool
+
+	inotifyOnce sync.Once // ensureInotify
 }
 
 // Host is one lab host as the inventory names it.

@@ -62,7 +62,7 @@ var hashKVModule = &engine.ClusterModule[hashKVArgs]{
 		remedy := func(member string) string {
 			for _, h := range c.Targets {
 				if etcd.MemberName(h) == member {
-					return c.CommandFor("replace", map[string]string{"old": h.Name, "new": h.Name})
+					return c.CommandFor("replace", map[string]string{"old": h.Name, "new": h.Name, "recreate": "true"})
 				}
 			}
 			return "etcdplay run replace -i INVENTORY -e old=HOST -e new=HOST (HOST: " + member + "'s)"

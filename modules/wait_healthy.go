@@ -2,6 +2,7 @@ package modules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -116,6 +117,9 @@ type healthRow struct {
 	certExpires time.Time
 }
 
+// errNoLeader is the read of a member that knows no leader, not made.
+var errNoLeader = errors.New("etcdserver: no leader")
+
 // lagRecheck is how long wait_healthy waits before reading again a member
 // that is behind the leader.
 const lagRecheck = 250 * time.Millisecond
@@ -154,8 +158,8 @@ type healthRound struct {
 	alarms    []string
 	// quorum is set when a member answered a linearizable read: the
 	// cluster has quorum, whether or not every member is healthy.
-	quorum bool
-	problems  []string // "etcd-3: is down (connection refused)"
+	quorum   bool
+	problems []string // "etcd-3: is down (connection refused)"
 	// fatal is a problem waiting does not solve: no target can be
 	// talked to over TLS as configured.
 	fatal error
@@ -290,6 +294,12 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 	answered := make([]bool, len(sts))
 	for i, st := range sts {
 		if !r.rows[i].target || st.Err != nil || st.Member.IsLearner {
+			continue
+		}
+		if st.Status != nil && st.Status.Leader == 0 {
+			// It would wait out the read's whole timeout: a member
+			// without a leader serves no linearizable read.
+			reads[i] = errNoLeader
 			continue
 		}
 		wg.Add(1)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	bareMain()
 	testscript.Main(m, map[string]func(){
 		"etcdplay": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
 	})

@@ -134,6 +134,25 @@ func (p *Pool) Connect(ctx context.Context, t Target) (Conn, error) {
 	return c, nil
 }
 
+// Release closes the connection to t, if the pool has one; a later
+// Connect dials again.
+func (p *Pool) Release(t Target) {
+	key := p.resolve(t).key()
+	p.mu.Lock()
+	e, ok := p.conns[key]
+	if ok {
+		delete(p.conns, key)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	<-e.done
+	if e.conn != nil {
+		e.conn.Close()
+	}
+}
+
 // Close closes every connection of the pool.
 func (p *Pool) Close() error {
 	p.mu.Lock()

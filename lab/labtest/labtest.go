@@ -489,7 +489,8 @@ func (r Run) Remedy(tb testing.TB, prefix string) string {
 	for _, text := range append(r.Recovery(), r.Out) {
 		for _, l := range strings.Split(text, "\n") {
 			if _, cmd, ok := strings.Cut(l, prefix); ok {
-				return strings.TrimSpace(cmd)
+				// A failure the call ignored ends with the printer's mark.
+				return strings.TrimSuffix(strings.TrimSpace(cmd), " (ignored)")
 			}
 		}
 	}
