@@ -31,7 +31,8 @@ func (r *runner) attemptHost(t *task, h *Host, p planner) *HostResult {
 func (r *runner) hostCall(t *task, h *Host, conn transport.Conn, hr *HostResult) *HostCall {
 	become, user := r.become(t.opts, h.h)
 	return &HostCall{
-		Host: h.h, Conn: conn, Check: r.cfg.Check, Diff: r.cfg.Diff,
+		// A plan shows every file's diff, --diff or not.
+		Host: h.h, Conn: conn, Check: r.cfg.Check, Diff: r.cfg.Diff || r.cfg.Record != nil,
 		Become: become, BecomeUser: user, Vars: r.cfg.Vars,
 		r: r, task: t, res: hr, applying: new(atomic.Bool),
 	}
@@ -53,6 +54,12 @@ func (r *runner) apply(ctx context.Context, c *HostCall, plan func(context.Conte
 	if err != nil {
 		return err, true
 	}
+	if c.task.step != nil {
+		hr.planned = r.plannedActions(c.Host.Name, p)
+		if err := c.task.step.guard(c.Host.Name, hr.planned); err != nil {
+			return err, true
+		}
+	}
 	if len(p.Actions) == 0 {
 		hr.Status, hr.Msg = StatusOK, p.Reason
 		if p.Skip != "" {
@@ -72,6 +79,7 @@ func (r *runner) apply(ctx context.Context, c *HostCall, plan func(context.Conte
 	hr.Diff = diffs.String()
 	r.resMu.Unlock()
 	if r.cfg.Check {
+		r.noteWrites(c.Host.Name, p)
 		hr.Status, hr.Pending = StatusChanged, true
 		hr.Msg = "would " + strings.Join(descs, "; would ")
 		return nil, false

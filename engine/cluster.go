@@ -43,7 +43,16 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 		}
 		return nil, fail("", errors.New(msg))
 	}
+	var stepArgs map[string]string
+	if r.inPlan() {
+		stepArgs = map[string]string{"": r.argText(args, kwargs)}
+	}
+	step, err := r.beginStep(info.Name, pos, true, hosts, stepArgs)
+	if err != nil {
+		return nil, fail("", err)
+	}
 	t := r.newTask(info.Name, pos, o)
+	t.step = step
 	names := make([]string, len(targets))
 	for i, h := range targets {
 		names[i] = h.Name()
@@ -63,6 +72,7 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 		t.setState(hr.Host.Name(), taskDone)
 	}
 	r.emit(Event{Type: EventTaskEnd, Task: t.id, Module: info.Name, Pos: pos, Duration: Millis(time.Since(start))})
+	r.endStep(step, []*HostResult{hr}, o, nil)
 	if e := t.aborted(); e != nil {
 		return nil, e
 	}

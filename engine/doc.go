@@ -19,6 +19,15 @@
 // module reaches its host through the HostCall of call.go, whose Run and
 // Put go to the host's transport.Conn.
 //
+// A check run can record its plan (Config.Record: every call of main as
+// a step, with its arguments and, on each host, the effects and diffs of
+// what it would do, and what the modules observed of the cluster and the
+// hosts), and a real run can follow one (Config.Follow), refusing a call
+// or an action the plan does not have before it acts: planrun.go, with
+// the file a plan is written as in planfile.go. Check mode knows what the
+// earlier calls of its run would have written (HostCall.WouldHave), so a
+// later step plans as the run will find the host.
+//
 // Besides a playbook's main, the engine runs one call ad hoc: a module with
 // key=value arguments (RunModule, etcdplay exec -m) or a shell command line
 // (RunCommand, etcdplay exec -- CMD). A command goes through the one module

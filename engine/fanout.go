@@ -36,10 +36,17 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 	// Per-host arguments are resolved here, on the playbook's thread and
 	// before any host is contacted: the work itself then runs in parallel.
 	planners := make(map[string]planner, len(run))
+	var stepArgs map[string]string
+	if r.inPlan() {
+		stepArgs = map[string]string{}
+	}
 	for _, h := range run {
 		a, kw, per, err := r.argsFor(th, h, args, kwargs)
 		if err != nil {
 			return nil, fail(h.Name(), inputErr(err))
+		}
+		if stepArgs != nil {
+			stepArgs[h.Name()] = r.argText(a, kw)
 		}
 		p, err := m.bind(a, kw)
 		if err != nil {
@@ -51,7 +58,12 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		planners[h.Name()] = p
 	}
 
+	step, err := r.beginStep(info.Name, pos, false, hosts, stepArgs)
+	if err != nil {
+		return nil, fail("", err)
+	}
 	t := r.newTask(info.Name, pos, o)
+	t.step = step
 	names := make([]string, 0, len(hosts))
 	for _, h := range hosts {
 		if results[index[h.Name()]] != nil || planners[h.Name()].host != nil {
@@ -126,6 +138,7 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		})
 	}
 	r.emit(Event{Type: EventTaskEnd, Task: t.id, Module: info.Name, Pos: pos, Duration: Millis(time.Since(taskStart))})
+	r.endStep(step, results, o, stepArgs)
 
 	if e := t.aborted(); e != nil {
 		return nil, e

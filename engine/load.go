@@ -97,6 +97,14 @@ type loader struct {
 	mu     sync.Mutex
 	cache  map[source]*loadEntry
 	byName map[string]source // source.name() -> source, to find the loading file
+	files  []PlanFileSum     // the files executed, in order, with their sha256
+}
+
+// sums are the files the loader executed and their sha256, in order.
+func (l *loader) sums() []PlanFileSum {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]PlanFileSum{}, l.files...)
 }
 
 type loadEntry struct {
@@ -125,6 +133,7 @@ func (l *loader) exec(th *starlark.Thread, src source, data []byte) (starlark.St
 	e := &loadEntry{loading: true}
 	l.cache[src] = e
 	l.byName[src.name()] = src
+	l.files = append(l.files, PlanFileSum{Name: src.name(), SHA256: sum(data)})
 	l.mu.Unlock()
 
 	globals, err := starlark.ExecFileOptions(fileOptions, th, src.name(), data, l.predeclared)

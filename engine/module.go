@@ -230,6 +230,15 @@ type Action struct {
 	// Diff, if set, is the file content the action changes, shown with
 	// --diff (in check mode too).
 	Diff *FileDiff
+	// Effect says what the action leaves behind, in words that depend
+	// neither on what was there before nor on when it runs: "write
+	// /etc/etcd/etcd.conf (529 bytes, sha256 1a2b3c4d5e6f, mode 0644)"
+	// where Desc says "update ... (was 572 bytes)", "remove member etcd-2
+	// (id 8e9e05c52164694d)" where Desc shows the quorum's arithmetic. A
+	// plan file lists effects, and etcdplay run --apply lets an action run
+	// only when the plan has its effect at that step. "" is Desc, for
+	// actions whose Desc says just that.
+	Effect string
 	// Do makes the change. It runs only outside check mode, after every
 	// earlier action of the plan succeeded.
 	Do func(ctx context.Context) error
@@ -243,4 +252,7 @@ type FileDiff struct {
 	// Omitted, if set, replaces the content diff: why it is not shown
 	// (binary, too large, secret).
 	Omitted string
+	// Secret is set for content that must never be shown nor recorded
+	// (a private key): a plan file holds neither its text nor its hash.
+	Secret bool
 }

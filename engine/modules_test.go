@@ -55,10 +55,13 @@ var putModule = &HostModule[putArgs]{
 		c.Set("path", a.Path)
 		var before []byte
 		if res.ExitStatus == 0 {
-			if string(res.Stdout) == a.Content {
-				return NothingToDo("%s unchanged", a.Path), nil
-			}
 			before = res.Stdout
+		}
+		if content, _, _, ok := c.WouldHave(a.Path); ok {
+			before = content // check mode: what an earlier call writes
+		}
+		if before != nil && string(before) == a.Content {
+			return NothingToDo("%s unchanged", a.Path), nil
 		}
 		return Do(Action{
 			Desc: "write " + a.Path,

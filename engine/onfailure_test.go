@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -97,5 +99,52 @@ func TestRunKey(t *testing.T) {
 		if len(made) != 1 || !slices.Equal(ended, []string{"second", "first"}) {
 			t.Fatalf("made %v, ended %v: want one value per run, end functions once, last first", made, ended)
 		}
+	}
+}
+
+// TestUndo: on_failure's undo function runs for real, before the report,
+// when a run that changed something stops: its module calls act and are
+// shown, on the host that left the run too; its prints are recovery
+// lines. A check run, a run that changed nothing and a successful one do
+// not call it.
+func TestUndo(t *testing.T) {
+	const play = `
+def main(ctx):
+    def undo(f):
+        r = put("h1", path = "undone", content = "x")
+        print("undone: %s" % r.changed)
+
+    on_failure(lambda f: print("to continue: " + ctx.command), undo = undo)
+`
+	for _, tc := range []struct {
+		name, body string
+		check      bool
+		undone     bool
+	}{
+		{"changed then failed", "    run(\"h1\", cmd = \"true\")\n    boom(\"h1\", kind = \"fail\")\n", false, true},
+		{"refused before any change", "    boom(\"h1\", kind = \"refuse\")\n", false, false},
+		{"check mode", "    run(\"h1\", cmd = \"true\")\n    boom(\"h1\", kind = \"fail\")\n", true, false},
+		{"success", "    run(\"h1\", cmd = \"true\")\n", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, conn := enginetest.Hosts(t, "", "h1")
+			rec := &recorder{}
+			pb := &Playbook{src: source{path: "play.star"}, data: []byte(play + tc.body)}
+			cfg := Config{Inventory: inv, Connector: conn, Modules: testModules(), Output: rec, Check: tc.check, Command: "etcdplay run play.star"}
+			recap, _ := Run(context.Background(), cfg, pb)
+			_, err := os.Stat(filepath.Join(conn.Conns["h1"].Dir, "undone"))
+			if (err == nil) != tc.undone {
+				t.Fatalf("undo ran: %v, want %v; recovery %q", err == nil, tc.undone, recap.Recovery)
+			}
+			if !tc.undone {
+				return
+			}
+			if want := []string{"undone: True", "to continue: etcdplay run play.star"}; !slices.Equal(recap.Recovery, want) {
+				t.Errorf("recovery %q, want %q", recap.Recovery, want)
+			}
+			if !strings.Contains(rec.String(), "TASK [put] play.star:4:16") {
+				t.Errorf("the undo's call is not shown:\n%s", rec)
+			}
+		})
 	}
 }

@@ -29,6 +29,9 @@ type HostResult struct {
 	// Pending is set in check mode when the actions were not run: the
 	// result says what would change.
 	Pending bool
+	// planned are the actions the host's Plan returned, as a plan file
+	// records them.
+	planned []PlanAction
 
 	frozen bool
 }

@@ -79,6 +79,13 @@ type Config struct {
 	// BreakLock asks the modules that take a cluster lock to break one
 	// held by another run (etcdplay run --break-lock).
 	BreakLock bool
+	// Record, with Check, collects the run's plan (etcdplay run --check
+	// --plan-out): its steps, what the modules read, the playbook's files.
+	Record *PlanRecord
+	// Follow are the steps of the plan the run follows (etcdplay run
+	// --apply): a call that is not the plan's next step, or an action
+	// whose effect that step does not have, is refused before it acts.
+	Follow []PlanStep
 }
 
 // Run runs a playbook's main(ctx) and returns its recap. The error, if any,
@@ -88,6 +95,9 @@ func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 	r := newRunner(ctx, cfg)
 	r.emit(Event{Type: EventStart, Playbook: pb.Name(), Check: cfg.Check, Diff: cfg.Diff})
 	err := r.runMain(pb)
+	if err == nil {
+		err = r.followedAll()
+	}
 	return r.finish(err)
 }
 
@@ -167,6 +177,19 @@ type runner struct {
 	// secrets are masked in every event (HostCall.Secret).
 	secretMu sync.Mutex
 	secrets  []string
+
+	// undoing is set (guarded by emitMu) while the playbook's undo
+	// function runs (on_failure(fn, undo=)).
+	onUndo  starlark.Callable
+	undoing bool
+
+	// planMu guards the plan the run records or follows: the steps of
+	// main begun, what the modules observed, the files check mode would
+	// have written (WouldWrite), by host.
+	planMu   sync.Mutex
+	stepN    int
+	observed map[string]PlanState
+	would    map[string]map[string]wouldFile
 
 	// stateMu guards the modules' run state (RunKey), endMu AtRunEnd's
 	// functions.
@@ -292,9 +315,14 @@ func (r *runner) finish(err error) (*Recap, error) {
 	failed := e != nil || rec.Failed > 0 || rec.Unreachable > 0
 	if failed && rec.Changed && !r.cfg.Check {
 		// Something was changed and the run did not end well: the
-		// playbook's on_failure says where that leaves things.
+		// playbook's undo, if it asked for one, takes it back, and its
+		// on_failure says where that leaves things.
+		if r.runUndo(e) {
+			rec = r.buildRecap() // the undo's results count too
+		}
 		r.runOnFailure(e)
 	}
+	r.finishRecord()
 	r.runEnd()
 	if failed {
 		rec.Recovery = r.recovery
@@ -359,6 +387,13 @@ func (r *runner) emit(e Event) {
 		e.Time = time.Now()
 	}
 	r.redact(&e)
+	if r.undoing && e.Type == EventPrint {
+		// What the undo says it did is the recap's.
+		if !slices.Contains(r.recovery, e.Msg) {
+			r.recovery = append(r.recovery, e.Msg)
+		}
+		return
+	}
 	if r.quiet {
 		if e.Type == EventPrint && !slices.Contains(r.recovery, e.Msg) {
 			r.recovery = append(r.recovery, e.Msg)

@@ -26,20 +26,26 @@ func (r *runner) addSecret(s string) {
 	r.secrets = append(r.secrets, s)
 }
 
-// redact masks the run's secrets in e.
-func (r *runner) redact(e *Event) {
+// mask is s with the run's secrets masked.
+func (r *runner) mask(s string) string {
 	r.secretMu.Lock()
 	secrets := r.secrets
 	r.secretMu.Unlock()
-	if len(secrets) == 0 {
+	for _, x := range secrets {
+		s = strings.ReplaceAll(s, x, masked)
+	}
+	return s
+}
+
+// redact masks the run's secrets in e.
+func (r *runner) redact(e *Event) {
+	r.secretMu.Lock()
+	n := len(r.secrets)
+	r.secretMu.Unlock()
+	if n == 0 {
 		return
 	}
-	mask := func(s string) string {
-		for _, x := range secrets {
-			s = strings.ReplaceAll(s, x, masked)
-		}
-		return s
-	}
+	mask := r.mask
 	e.Msg, e.Stdout, e.Stderr, e.Diffs, e.Backtrace = mask(e.Msg), mask(e.Stdout), mask(e.Stderr), mask(e.Diffs), mask(e.Backtrace)
 	if e.Data != nil {
 		d := make(map[string]any, len(e.Data))

@@ -4,7 +4,79 @@ package engine
 var Topics = map[string]string{
 	"playbook": PlaybookDoc,
 	"output":   OutputDoc,
+	"plan":     PlanDoc,
 }
+
+// PlanDoc documents plans (etcdplay doc plan).
+const PlanDoc = `A plan is what a run would do, written down for review, and what that
+rests on; etcdplay run --apply runs exactly it.
+
+    etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --plan-out replace.plan
+    less replace.plan                      # review it; diff it with another plan
+    etcdplay run --apply replace.plan      # within the hour
+
+WHAT A PLAN HOLDS
+    The playbook and the files it loads, each with its sha256; the
+    command (etcdplay run PLAYBOOK and its flags, files made absolute);
+    the extra vars; every inventory host with its variables; the etcdplay
+    binary (version and sha256); what the modules read of the cluster and
+    the hosts: the cluster ID, each member's ID, name, role, peer and
+    client URLs, whether it answers and its etcd version, the data dirs
+    and etcd installs of the hosts a change is to use, and, only to
+    inform, the leader and the revision; and every module call, in order,
+    with its targets, its arguments on each host and what it would do
+    there: the effect of each action (member added with these peer URLs,
+    member removed, file written with this content and diff, unit
+    started) or nothing.
+
+    The file is text to read, then the same as JSON between
+    -----BEGIN ETCDPLAY PLAN----- and -----END ETCDPLAY PLAN-----, which
+    is what --apply reads; etcdplay plan show FILE renders the text from
+    it, --json prints it. A file whose text is not its JSON's rendering
+    is refused. Secrets are not in it: the run's secrets are masked,
+    variables and arguments named for a password, secret or token are
+    left out, a private key's content is neither shown nor hashed; give
+    such extra vars again to --apply (-e NAME=VALUE).
+
+    Nothing in it depends on when it was made: the same cluster and
+    inputs give the same bytes, so two plans can be compared with diff.
+    (A cluster that is written to has another revision each time.)
+
+APPLYING
+    etcdplay run --apply FILE [-o json] [-v] [--diff] [--break-lock]
+    [--plan-max-age D] runs the plan's command, and nothing else:
+      1. the file must be a plan whose text is its JSON's, written less
+         than --plan-max-age ago (default 1h; its modification time:
+         a plan carries no time, so that it is the same bytes for the
+         same inputs, and writing it again renews it), made by this very
+         etcdplay binary;
+      2. the plan is made again, in a check run that shows nothing, and
+         compared: any difference in what the modules read (a member gone
+         or added, one that stopped answering, a data dir that holds other
+         data), in the inventory, the extra vars or the playbook's files,
+         and the first step that would do otherwise (another argument, a
+         file that changed since, so another diff; the leader counts only
+         here, when who leads changes what a step does) is named, and the
+         apply is refused (exit status 5), nothing changed;
+      3. the command runs for real, with its gates, lock and snapshot, and
+         each module call must be the plan's next step (module, position,
+         targets, arguments), checked before any host is contacted, and
+         each action on a host an effect the plan's step has there,
+         checked before it acts; an effect the plan has that a host no
+         longer needs (etcd exited by itself) is no deviation. At the first
+         deviation the run stops, refused, before it acts, and says, as
+         any run that stopped, how to continue. A run that ends before the
+         plan's last step is refused too.
+    Refusals name the command that makes the plan again.
+
+    Between the re-read of step 2 and the lock the run takes, another
+    operator may change the cluster; step 3 catches what that changes.
+    Check mode's safety gates count the cluster as it is: a plan whose
+    gate would pass only once an earlier step ran (a member the replace
+    adds first, with another member down) is refused, as its check run is.
+    A change a playbook's on_failure undo makes (-e on_failure=rollback)
+    is outside the plan.
+`
 
 // PlaybookDoc documents writing playbooks (etcdplay doc playbook).
 const PlaybookDoc = `A playbook is a Starlark file (a small Python dialect) with a main(ctx)
@@ -106,13 +178,17 @@ FAILURES
     or an error in the playbook stops the run, with the file:line:col of
     the call (-v adds the Starlark backtrace).
 
-    on_failure(fn) registers fn(failure), called when the run ends badly
-    after it changed something: failure.pos, .module, .host, .msg,
-    .refused and .interrupted say where and why it stopped. fn runs in
-    check mode (its module calls only read) within 15s; what it prints is
-    the recap's TO RECOVER section, which should say where the change
-    stands and the one command that continues or undoes it. A run that
-    changed nothing prints no recovery advice.
+    on_failure(fn, undo = None) registers fn(failure), called when the
+    run ends badly after it changed something: failure.pos, .module,
+    .host, .msg, .refused and .interrupted say where and why it stopped.
+    fn runs in check mode (its module calls only read) within 15s; what it
+    prints is the recap's TO RECOVER section, which should say where the
+    change stands and the one command that continues or undoes it. A run
+    that changed nothing prints no recovery advice. undo(failure), when
+    given, runs first and for real, within 5 minutes, to take the change
+    back (add and replace give it with -e on_failure=rollback): its module
+    calls act and are shown, on hosts that left the run too; what it
+    prints goes to the recap. It does not run after Ctrl-C.
 
 ROLLING CHANGES
     for batch in serial(ctx.hosts("etcd"), 1):    # or serial(hosts, "30%")

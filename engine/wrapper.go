@@ -45,6 +45,7 @@ type task struct {
 	module string
 	pos    string
 	opts   *callOptions
+	step   *stepState // the plan step the call is, if any
 
 	mu      sync.Mutex
 	state   map[string]int    // host -> taskRunning, taskDone

@@ -87,7 +87,9 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 			resp, err = c.MemberList(rctx)
 			cancel()
 			if err == nil {
-				return newEtcdCluster(u, c, resp, false), nil
+				cl := newEtcdCluster(u, c, resp, false)
+				s.observeMembers(cl)
+				return cl, nil
 			}
 		}
 		if c != nil {
@@ -117,6 +119,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 		}
 	}
 	if local != nil {
+		s.observeMembers(local)
 		return local, nil
 	}
 	if len(tlsErrs) == len(urls) {
@@ -226,7 +229,74 @@ func (s *Session) Statuses(ctx context.Context, members []*etcdserverpb.Member) 
 		}()
 	}
 	wg.Wait()
+	s.observeStatuses(out)
 	return out
+}
+
+// observeMembers records, for a plan, the cluster and its members as a
+// member list says them.
+func (s *Session) observeMembers(cl *Cluster) {
+	if s.Observe == nil {
+		return
+	}
+	s.Observe("cluster id", fmt.Sprintf("%x", cl.ID))
+	if cl.NoQuorum {
+		s.Observe("cluster quorum", "none: only "+cl.URL+"'s own view could be read")
+	} else {
+		s.Observe("cluster quorum", "answers linearizable reads")
+	}
+	for _, m := range cl.Members {
+		mi := InfoOf(m, 0)
+		role := "voter"
+		if m.IsLearner {
+			role = "learner"
+		}
+		client := strings.Join(m.ClientURLs, ",")
+		if !mi.Started() {
+			client = "none (never started)"
+		}
+		s.Observe("member "+mi.Label(), fmt.Sprintf("id %x, %s, peer %s, client %s", m.ID, role, strings.Join(m.PeerURLs, ","), client))
+	}
+}
+
+// observeStatuses records, for a plan, what each member said of itself:
+// whether it answers, with a leader, its etcd version; the leader and
+// the revision only inform (what depends on them shows in the steps).
+func (s *Session) observeStatuses(sts []MemberStatus) {
+	if s.Observe == nil {
+		return
+	}
+	names := map[uint64]string{}
+	for _, st := range sts {
+		names[st.Member.ID] = InfoOf(st.Member, 0).Label()
+	}
+	var rev int64
+	for _, st := range sts {
+		key := "member " + names[st.Member.ID] + " status"
+		switch {
+		case errors.Is(st.Err, ErrNeverStarted):
+			s.Observe(key, "never started")
+		case st.Err != nil:
+			s.Observe(key, "does not answer")
+		case st.Status.Leader == 0:
+			s.Observe(key, "answers, no leader, etcd "+st.Status.Version)
+		default:
+			s.Observe(key, "answers, etcd "+st.Status.Version)
+			if rev == 0 && st.Status.Header != nil {
+				rev = st.Status.Header.Revision
+			}
+		}
+	}
+	if lead := LeaderOf(sts); lead != 0 && s.ObserveInfo != nil {
+		name, ok := names[lead]
+		if !ok {
+			name = fmt.Sprintf("%x (not a member)", lead)
+		}
+		s.ObserveInfo("cluster leader", name)
+	}
+	if rev != 0 && s.ObserveInfo != nil {
+		s.ObserveInfo("cluster revision", fmt.Sprint(rev))
+	}
 }
 
 var ErrNeverStarted = errors.New("never started")

@@ -3,5 +3,7 @@
 // the paths that reach its client port, sessions of clients, member lists
 // and statuses, quorum verdicts with their arithmetic, the lock that keeps
 // two operators apart, and the explanations of etcd's known errors. The
-// modules call it; they do not compute any of this themselves.
+// modules call it; they do not compute any of this themselves. What a
+// session reads of the cluster (the member list, each member's status)
+// it observes for a plan (engine.HostCall.Observe).
 package etcd

@@ -73,6 +73,9 @@ type Session struct {
 	// Creds are the credentials of etcd's authentication, if the cluster
 	// asks for them.
 	Creds Credentials
+	// Observe and ObserveInfo record what the session reads of the
+	// cluster for a plan (engine.HostCall.Observe); nil records nothing.
+	Observe, ObserveInfo func(key, value string)
 	// routeOf says how to dial a client URL; nil dials every URL from
 	// the control machine.
 	routeOf func(url string) route
@@ -119,7 +122,7 @@ func forCall(c *engine.HostCall, tlsCfg *tls.Config, files TLSFiles) (*Session, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{TLS: tlsCfg, Files: files, Creds: creds, Warn: c.Warn, Progress: c.Progress}
+	s := &Session{TLS: tlsCfg, Files: files, Creds: creds, Warn: c.Warn, Progress: c.Progress, Observe: c.Observe, ObserveInfo: c.ObserveInfo}
 	s.pool = runClients.Get(c, func() *pool {
 		p := newPool()
 		c.AtRunEnd(p.close)

@@ -1,6 +1,9 @@
 package etcd
 
 import (
+	"maps"
+	"slices"
+
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
@@ -37,9 +40,12 @@ func HostValue(h *inventory.Host) (starlark.Value, error) {
 		}
 		return starlark.NewList(vs)
 	}
+	// In name order: a dict's order shows (a plan lists it), and a map's
+	// would change from run to run.
 	settings := starlark.NewDict(8)
-	for k, v := range id.Settings() {
-		settings.SetKey(starlark.String(k), starlark.String(v))
+	set := id.Settings()
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		settings.SetKey(starlark.String(k), starlark.String(set[k]))
 	}
 	var pki starlark.Value = starlark.None
 	if id.HostPKI.Dir != "" {

@@ -96,7 +96,8 @@ func planCompact(ctx context.Context, cl *etcd.Cluster, a *compactArgs, set func
 	}
 	set("compacted_to", target)
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("compact cluster %x to revision %d (current %d: %d revisions kept)", cl.ID, target, cur, cur-target),
+		Desc:   fmt.Sprintf("compact cluster %x to revision %d (current %d: %d revisions kept)", cl.ID, target, cur, cur-target),
+		Effect: fmt.Sprintf("compact the history of cluster %x", cl.ID),
 		Do: func(ctx context.Context) error {
 			rctx, cancel := context.WithTimeout(ctx, 5*etcd.RequestTimeout)
 			defer cancel()

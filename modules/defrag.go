@@ -106,7 +106,8 @@ func planDefrag(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *defra
 		timeout = 5 * time.Minute
 	}
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("defragment %s (%s: %s free)", a.Member, sizes, sizeText(free)),
+		Desc:   fmt.Sprintf("defragment %s (%s: %s free)", a.Member, sizes, sizeText(free)),
+		Effect: "defragment " + a.Member,
 		Do: func(ctx context.Context) error {
 			c, err := s.Client(ctx, st.URL)
 			if err != nil {

@@ -29,7 +29,10 @@
 //     etcd_conf_versions.go: which of them each etcd minor (3.4, 3.5,
 //     3.6) knows, for render_conf and upgrade_check.
 //   - args.go: hostsArg, a list of hosts as an argument; cluster.go:
-//     memberLabels, labelOf and changeData for the cluster modules.
+//     memberLabels, labelOf and changeData for the cluster modules, and
+//     checkRun, what the cluster calls of a check run would have done
+//     (the learner member_add adds, the record pending_change writes),
+//     so that later calls plan as the run will find the cluster.
 //   - modules.go: All, and Doc and Summary, which read the doc comments.
 //
 // How etcdplay sees a cluster (a member's identity, sessions, quorum, the
@@ -72,7 +75,12 @@
 // A module that changes something returns engine.Do(engine.Action{Desc:
 // "start etcd.service", Do: func(ctx context.Context) error { ... }}): the
 // writes go in Do (c.Put refuses to write outside it), and check mode
-// never calls Do. Plan errors fail the host (an unreachable error marks
+// never calls Do. An action whose Desc depends on what was there before
+// or on the time (a size it replaces, the quorum's arithmetic, a backup's
+// time stamp) also says its Effect, what it leaves, which a plan records
+// and etcdplay run --apply compares. What a Plan read that the decision
+// rests on is c.Observe(key, value) (the etcd layer observes the member
+// list and statuses itself). Plan errors fail the host (an unreachable error marks
 // it unreachable); engine.Refuse stops the run with exit status 5,
 // engine.BadInput with 4. A cluster module's Plan returns an error
 // wrapping engine.ErrTryNext for the engine to try the next target, and

@@ -2,9 +2,11 @@ package modules
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/etcd"
 )
@@ -135,6 +137,30 @@ func mountPointFact(p string) Fact[bool] {
 	return Fact[bool]{Name: "the mount of " + p, Command: inDir(p, "", `if mountpoint -q -- "$p" 2>/dev/null; then echo yes; fi`), Parse: func(out string) (bool, error) {
 		return strings.TrimSpace(out) == "yes", nil
 	}}
+}
+
+// observe records, for a plan, what the data dir p holds: whose data, and
+// whether etcd runs on it (engine.HostCall.Observe).
+func (f datadirFacts) observe(c *engine.HostCall, p string) {
+	what := "empty"
+	switch {
+	case !f.Exists:
+		what = "does not exist"
+	case !f.IsDir:
+		what = "not a directory"
+	case len(f.Head) > 0:
+		if m, err := etcd.ParseWALMetadata(f.Head); err == nil {
+			what = fmt.Sprintf("the data of member %x of cluster %x", m.MemberID, m.ClusterID)
+		} else {
+			what = "a WAL that cannot be read"
+		}
+	case len(f.Entries) > 0:
+		what = "holds " + strings.Join(f.Entries, ", ")
+	}
+	if _, _, locked := f.lockHolder(); locked {
+		what += ", etcd runs on it"
+	}
+	c.Observe(c.Host.Name+" data dir "+p, what)
 }
 
 // devMajorMinor splits a Linux dev_t as glibc's major() and minor() do.

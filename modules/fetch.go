@@ -68,7 +68,8 @@ var fetchModule = &engine.HostModule[fetchArgs]{
 			return engine.NothingToDo("%s unchanged (sha256 %.12s)", local, sum), nil
 		}
 		return engine.Do(engine.Action{
-			Desc: fmt.Sprintf("fetch %s to %s (%d bytes)", a.Src, local, f.Size),
+			Desc:   fmt.Sprintf("fetch %s to %s (%d bytes)", a.Src, local, f.Size),
+			Effect: fmt.Sprintf("fetch %s to %s (sha256 %.12s)", a.Src, local, f.SHA256),
 			Do: func(ctx context.Context) error {
 				return fetchTo(ctx, c, a.Src, local, f.SHA256)
 			},

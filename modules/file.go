@@ -103,7 +103,7 @@ func planFile(ctx context.Context, c *engine.HostCall, a *fileArgs) (engine.Plan
 		case "chown":
 			argv = []string{"chown", ownerString(a.Owner, a.Group), "--", a.Path}
 		}
-		act := engine.Action{Desc: s.desc}
+		act := engine.Action{Desc: s.desc, Effect: s.effect}
 		if s.kind == "touch" {
 			opts := transport.PutOptions{Mode: a.Mode.Mode, Owner: a.Owner, Group: a.Group}
 			act.Do = func(ctx context.Context) error { return c.Put(ctx, a.Path, bytes.NewReader(nil), opts) }
@@ -129,13 +129,13 @@ func fileSteps(f fileFacts, a *fileArgs) (steps []writeStep, reason string, err 
 		if f.Dir {
 			what = " (a directory, with everything in it)"
 		}
-		return []writeStep{{"remove", "remove " + a.Path + what}}, "", nil
+		return []writeStep{{kind: "remove", desc: "remove " + a.Path + what}}, "", nil
 	case "directory":
 		if f.Exists && !f.Dir {
 			return nil, "", fmt.Errorf("%s exists and is a %s, not a directory", a.Path, f.Type)
 		}
 		if !f.Exists {
-			steps = append(steps, writeStep{"mkdir", "create directory " + a.Path})
+			steps = append(steps, writeStep{kind: "mkdir", desc: "create directory " + a.Path})
 			f = fileFacts{Exists: true, Dir: true}
 		}
 	case "touch":
@@ -144,7 +144,7 @@ func fileSteps(f fileFacts, a *fileArgs) (steps []writeStep, reason string, err 
 		}
 		if !f.Exists {
 			// The write sets mode and owner itself.
-			return []writeStep{{"touch", "create empty file " + a.Path}}, "", nil
+			return []writeStep{{kind: "touch", desc: "create empty file " + a.Path}}, "", nil
 		}
 	case "file":
 		if !f.Exists {
@@ -159,10 +159,10 @@ func fileSteps(f fileFacts, a *fileArgs) (steps []writeStep, reason string, err 
 		if f.Type != "" {
 			was = fmt.Sprintf(" (was %04o)", uint32(f.Mode))
 		}
-		steps = append(steps, writeStep{"chmod", fmt.Sprintf("chmod %s %s%s", a.Mode, a.Path, was)})
+		steps = append(steps, writeStep{kind: "chmod", desc: fmt.Sprintf("chmod %s %s%s", a.Mode, a.Path, was), effect: fmt.Sprintf("chmod %s %s", a.Mode, a.Path)})
 	}
 	if a.Owner != "" && a.Owner != f.Owner || a.Group != "" && a.Group != f.Group {
-		steps = append(steps, writeStep{"chown", fmt.Sprintf("chown %s %s", ownerString(a.Owner, a.Group), a.Path)})
+		steps = append(steps, writeStep{kind: "chown", desc: fmt.Sprintf("chown %s %s", ownerString(a.Owner, a.Group), a.Path)})
 	}
 	if len(steps) == 0 {
 		kind := f.Type

@@ -730,8 +730,9 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				verb = "update"
 			}
 			actions = append(actions, engine.Action{
-				Desc: fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (len(b.Content)+1<<19)>>20, b.SHA256),
-				Diff: &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
+				Desc:   fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (len(b.Content)+1<<19)>>20, b.SHA256),
+				Effect: fmt.Sprintf("install %s (sha256 %.12s)", dst, b.SHA256),
+				Diff:   &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
 				Do: func(ctx context.Context) error {
 					if _, err := shellOK(ctx, c, "mkdir -p -- "+q(a.BinDir)); err != nil {
 						return err

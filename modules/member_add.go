@@ -85,7 +85,11 @@ var memberAddModule = &engine.ClusterModule[memberAddArgs]{
 		if err != nil {
 			return engine.Plan{}, err
 		}
-		return planMemberAdd(ctx, s, cl, a, c.Set)
+		p, err := planMemberAdd(ctx, s, cl, a, c.Set)
+		if err == nil && c.Check && len(p.Actions) > 0 {
+			checkRunOf(c.HostCall).wouldAdd(a.Name, a.Learner)
+		}
+		return p, err
 	},
 }
 

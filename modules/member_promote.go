@@ -41,7 +41,8 @@ type memberPromoteArgs struct {
 // number of promote requests sent.
 //
 // Check mode: reads the cluster and reports the promotion; it does not
-// wait.
+// wait. A learner that an earlier member_add of the run adds, and so is
+// no member yet, is reported as promoted once it has caught up.
 //
 // Example:
 //
@@ -56,6 +57,12 @@ var memberPromoteModule = &engine.ClusterModule[memberPromoteArgs]{
 		s, cl, err := etcd.OpenLocked(ctx, c, &a.ConnArgs, "promoting "+a.MemberArg.String())
 		if err != nil {
 			return engine.Plan{}, err
+		}
+		if c.Check && a.MemberArg.Find(cl.Members) == nil && checkRunOf(c.HostCall).addedLearner(a.Name) {
+			return engine.Do(engine.Action{
+				Desc:   fmt.Sprintf("promote %s to a voting member once it has caught up (the learner an earlier step adds)", a.Name),
+				Effect: promoteEffect(a.Name),
+			}), nil
 		}
 		return planMemberPromote(ctx, s, cl, a, c.Set)
 	},
@@ -86,13 +93,20 @@ func planMemberPromote(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a
 	after.IsLearner = false
 	set("member", after.Data())
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("promote learner %s (id %x) to a voting member", mi.Label(), m.ID),
+		Desc:   fmt.Sprintf("promote learner %s (id %x) to a voting member", mi.Label(), m.ID),
+		Effect: promoteEffect(mi.Label()),
 		Do: func(ctx context.Context) error {
 			n, err := promoteWhenInSync(ctx, s, cl, m, timeout, interval)
 			set("attempts_promote", n)
 			return err
 		},
 	}), nil
+}
+
+// promoteEffect is what a promotion leaves, whatever the learner's ID
+// (check mode does not know it when an earlier step adds the learner).
+func promoteEffect(name string) string {
+	return fmt.Sprintf("promote %s to a voting member", name)
 }
 
 // promoteWhenInSync sends promote requests until etcd accepts one, while

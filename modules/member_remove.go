@@ -91,7 +91,8 @@ func planMemberRemove(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a 
 	}
 	after := q.After(etcd.StepRemove, m.ID)
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.Label(), m.ID, cl.ID, q.Voters(), after.Voters(), after.Quorum()),
+		Desc:   fmt.Sprintf("remove %s (id %x) from cluster %x (%d → %d voters, quorum %d)", mi.Label(), m.ID, cl.ID, q.Voters(), after.Voters(), after.Quorum()),
+		Effect: fmt.Sprintf("remove member %s (id %x) from cluster %x", mi.Label(), m.ID, cl.ID),
 		Do: func(ctx context.Context) error {
 			return etcd.Reconfigure(ctx, s, "remove "+mi.Label(), v.Safe || a.Force, func(ctx context.Context) error {
 				_, err := via.MemberRemove(ctx, m.ID)

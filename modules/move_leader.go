@@ -104,7 +104,8 @@ func planMoveLeader(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *m
 	}
 	from, next := etcd.InfoOf(lead.Member, leader).Label(), etcd.InfoOf(to.Member, 0).Label()
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("move leadership from %s to %s", from, next),
+		Desc:   fmt.Sprintf("move leadership from %s to %s", from, next),
+		Effect: fmt.Sprintf("move leadership away from %s", from),
 		Do: func(ctx context.Context) error {
 			c, err := s.Client(ctx, lead.URL)
 			if err != nil {

@@ -46,7 +46,8 @@ type pendingChangeArgs struct {
 // The result has pending, the record as it is after the call (as
 // cluster_lock gives it), or None.
 //
-// Check mode: reads the record and reports what it would write or clear.
+// Check mode: reads the record and reports what it would write or clear;
+// done=True clears what an earlier call of the run would record.
 //
 // Example:
 //
@@ -76,6 +77,10 @@ var pendingChangeModule = &engine.ClusterModule[pendingChangeArgs]{
 			return engine.Plan{}, err
 		}
 		c.Set("pending", changeData(cur))
+		if c.Check && cur == nil {
+			// What an earlier step of the check run would have recorded.
+			cur = checkRunOf(c.HostCall).recorded()
+		}
 		if a.Done {
 			if !cur.Same(a.Playbook, args) {
 				return engine.NothingToDo("no record of %s to clear", (&etcd.Change{Playbook: a.Playbook, Args: args}).String()), nil
@@ -98,6 +103,9 @@ var pendingChangeModule = &engine.ClusterModule[pendingChangeArgs]{
 			return engine.Plan{}, engine.Refuse("the cluster has an unfinished change: %s. Finish it first with: %s", cur.Describe(), cur.Command)
 		}
 		ch := etcd.Change{Playbook: a.Playbook, Args: args, Command: c.RunCommand(), By: etcd.Whoami(), Since: time.Now().UTC()}
+		if c.Check {
+			checkRunOf(c.HostCall).wouldRecord(&ch)
+		}
 		return engine.Do(engine.Action{
 			Desc: "record " + ch.String() + " as the change in progress",
 			Do: func(ctx context.Context) error {

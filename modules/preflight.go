@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -172,6 +173,8 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	if err := readFacts(ctx, c, f.queries(a)...); err != nil {
 		return engine.Plan{}, err
 	}
+	f.Data.observe(c, a.DataDir)
+	c.Observe(host+" etcd installed", cmp.Or(f.Installed, "none"))
 	var checks []string
 	if f.UID != 0 {
 		return refuse("commands run as uid %d, not root: give -b (become), or set ansible_become=true for the host", f.UID)

@@ -115,7 +115,8 @@ func planSnapshotSave(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, di
 	set("restore_command", restoreCommand(filepath.Join(dir, name(rev))))
 	set("deleted", []string{})
 	return engine.Do(engine.Action{
-		Desc: fmt.Sprintf("save a snapshot of cluster %x (revision %d) from %s to %s", cl.ID, rev, from, dir),
+		Desc:   fmt.Sprintf("save a snapshot of cluster %x (revision %d) from %s to %s", cl.ID, rev, from, dir),
+		Effect: fmt.Sprintf("save a snapshot of cluster %x to %s", cl.ID, dir),
 		Do: func(ctx context.Context) error {
 			snap, err := saveSnapshot(ctx, cl.Client, dir, rev)
 			if err != nil {

@@ -98,7 +98,10 @@ type systemdArgs struct {
 // "disabled", "masked", ...) and, after a failed start, journal.
 //
 // Check mode: reads the unit and the cluster, runs the gate, and reports
-// what it would do (with --diff, the unit file's diff).
+// what it would do (with --diff, the unit file's diff). A unit that is not
+// installed yet, whose unit file an earlier step of the run would write
+// (install_etcd), is planned as the run will find it: stopped and
+// disabled.
 //
 // Example:
 //
@@ -176,6 +179,12 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		return engine.Plan{}, fmt.Errorf("unit %s: %s has no systemd (systemctl not found): manage etcd there another way", unit, c.Host.Name)
 	case notBooted:
 		return engine.Plan{}, fmt.Errorf("unit %s: %s was not booted with systemd (/run/systemd/system is missing, as in most containers): systemctl cannot manage units there", unit, c.Host.Name)
+	}
+	if f.Load == "not-found" && len(content) == 0 && wouldInstall(c, unitDir, unit) {
+		// Check mode: an earlier step of the run (install_etcd) installs
+		// the unit, so the run will find it there, stopped and disabled,
+		// and its plan says what it will do then.
+		f = unitFacts{Load: "loaded", Active: "inactive", Sub: "dead", FileState: "disabled"}
 	}
 	c.Set("active_state", f.Active)
 	c.Set("enabled", f.FileState)
@@ -290,6 +299,17 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 		return engine.NothingToDo("%s is %s (%s), %s", unit, f.Active, f.Sub, cmp.Or(f.FileState, "no unit file state")), nil
 	}
 	return engine.Do(actions...), nil
+}
+
+// wouldInstall reports whether, in check mode, an earlier step of the run
+// writes the unit file of unit where systemd looks for it.
+func wouldInstall(c *engine.HostCall, unitDir, unit string) bool {
+	for _, dir := range []string{unitDir, "/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"} {
+		if _, _, gone, ok := c.WouldHave(path.Join(dir, unit)); ok && !gone {
+			return true
+		}
+	}
+	return false
 }
 
 // unitContent is the unit file's text from content=, src= or template=,

@@ -95,6 +95,7 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 	if err := readFacts(ctx, c, f.queries(p, wal)...); err != nil {
 		return engine.Plan{}, err
 	}
+	f.observe(c, p)
 	c.Set("member_id", "")
 	c.Set("cluster_id", "")
 	nothing, meta, err := wipeLocal(p, f)
@@ -135,7 +136,8 @@ func planWipeDatadir(ctx context.Context, c *engine.HostCall, a *wipeDatadirArgs
 		if a.Backup.Or(true) {
 			backup := d + ".wiped-" + stamp
 			actions = append(actions, engine.Action{
-				Desc: fmt.Sprintf("move %s aside to %s and leave it empty", what, backup),
+				Desc:   fmt.Sprintf("move %s aside to %s and leave it empty", what, backup),
+				Effect: fmt.Sprintf("move %s aside (kept) and leave it empty", what),
 				Do: func(ctx context.Context) error {
 					// -T: never move the dir into an existing one.
 					line := fmt.Sprintf(`mv -T -- %[1]s %[2]s && mkdir -- %[1]s && chmod --reference=%[2]s -- %[1]s && chown --reference=%[2]s -- %[1]s`,

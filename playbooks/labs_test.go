@@ -29,6 +29,8 @@ var (
 	safetyLab = labGroup{"etcdplay-sf", "etcdplay-sf", "10.77.5.0/24", "SAFETY"}
 	// upgradeLab: etcd installed by version, upgraded and downgraded.
 	upgradeLab = labGroup{"etcdplay-up", "etcdplay-up", "10.77.6.0/24", "UPGRADE"}
+	// planLab: plans applied and refused, changes rolled back.
+	planLab = labGroup{"etcdplay-pl", "etcdplay-pl", "10.77.9.0/24", "PLAN"}
 )
 
 // e2eHosts: etcd-1..3 in group etcd, etcd-4..6 spare.

@@ -23,7 +23,8 @@ func docCommand() *cli.Command {
 copy), a shipped playbook (etcdplay doc replace), or a topic: "playbook"
 (writing playbooks: ctx, targets, results, common arguments) or "output"
 (the JSON events of --output json) or "etcd" (a member's variables: names,
-URLs, TLS, authentication, how etcdplay reaches it).`,
+URLs, TLS, authentication, how etcdplay reaches it) or "plan" (run
+--check --plan-out and run --apply).`,
 		Action: func(c *cli.Context) error { return runDoc(invocationOf(c), c.Args().Slice()) },
 	}
 }
@@ -50,6 +51,7 @@ func runDoc(ci invocation, args []string) error {
 		fmt.Fprintln(w, "   playbook  writing playbooks: ctx, targets, results, common arguments")
 		fmt.Fprintln(w, "   output    the JSON events of --output json")
 		fmt.Fprintln(w, "   etcd      a member's variables: names, URLs, TLS, authentication, dialing")
+		fmt.Fprintln(w, "   plan      reviewed changes: run --check --plan-out, run --apply")
 		fmt.Fprintln(w, "\nShipped playbooks: etcdplay playbooks")
 		return nil
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -40,6 +39,7 @@ func (o *runOptions) flags(extraVars, check, diff string) []cli.Flag {
 
 func runCommand() *cli.Command {
 	var opts runOptions
+	var plan planOptions
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a playbook: a .star file or the name of a shipped playbook",
@@ -55,20 +55,38 @@ changed on any host: every module reports what it would do. etcdplay doc
 playbook describes the playbook language; etcdplay doc output the JSON
 events of -o json.
 
+A plan (etcdplay doc plan): --check --plan-out FILE writes what the run
+would do, step by step, and what that rests on, for review; --apply FILE
+runs exactly that, and is refused when the cluster or the hosts read
+otherwise by then.
+
 Examples:
    etcdplay run bootstrap -i inv.ini
    etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --diff
+   etcdplay run replace -i inv.ini -e old=etcd-2 -e new=etcd-4 --check --plan-out replace.plan
+   etcdplay run --apply replace.plan
    etcdplay run ./site.star -i inv.yaml -l 'etcd:!etcd-3' -f 50 -e @vars.yaml`,
-		Flags: opts.flags("set ctx.vars and every host's variables: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more",
-			"report what would change, change nothing", "show file content changes as diffs"),
+		Flags: append(opts.flags("set ctx.vars and every host's variables: `KEY=VALUE`, @FILE (YAML or JSON) or an inline {...} mapping; repeat for more",
+			"report what would change, change nothing", "show file content changes as diffs"), plan.flags()...),
 		Before: applyAnsibleCfg,
-		Action: func(c *cli.Context) error { return runRun(c.Context, invocationOf(c), opts, c.Args().Slice()) },
+		Action: func(c *cli.Context) error { return runRun(c.Context, invocationOf(c), opts, plan, c.Args().Slice()) },
 	}
 }
 
-func runRun(ctx context.Context, ci invocation, opts runOptions, args []string) error {
+func runRun(ctx context.Context, ci invocation, opts runOptions, po planOptions, args []string) error {
+	applied, _ := ctx.Value(appliedPlanKey{}).(*appliedPlan)
+	switch {
+	case po.Apply != "" && applied == nil:
+		return runApply(ctx, ci, opts, po, args)
+	case po.PlanOut != "" && !opts.Check:
+		return badInput("--plan-out writes the plan of a check run: add --check (etcdplay run PLAYBOOK ... --check --plan-out FILE)")
+	}
 	if len(args) != 1 {
 		return badInput("run: want one PLAYBOOK (a .star file or a shipped playbook's name), got %d arguments", len(args))
+	}
+	if po.PlanOut != "" && localPlaybook(args[0]) {
+		// Positions name it as the plan's command does, from anywhere.
+		args[0] = absPath(args[0])
 	}
 	pb, err := engine.OpenPlaybook(args[0], playbooks.FS)
 	if err != nil {
@@ -97,9 +115,30 @@ func runRun(ctx context.Context, ci invocation, opts runOptions, args []string) 
 	if dir, ok := pb.Local(); ok {
 		cfg.BaseDir = dir
 	}
+	if applied != nil {
+		if err := recheckPlan(ctx, ci, cfg, pb, inv, vars, applied); err != nil {
+			return err
+		}
+		cfg.Follow = applied.plan.Steps
+	}
+	if po.PlanOut != "" {
+		cfg.Record = &engine.PlanRecord{}
+	}
 	rec, err := engine.Run(ctx, cfg, pb)
 	out.Close()
-	return runOutcome(rec, err)
+	err = runOutcome(rec, err)
+	if po.PlanOut != "" {
+		if err != nil {
+			fmt.Fprintf(ci.stderr, "etcdplay: no plan written to %s: the check run did not end well, and a real run would not either\n", po.PlanOut)
+			return err
+		}
+		p := buildPlan(ci, pb, inv, vars, cfg.Record)
+		if err := writePlan(po.PlanOut, p); err != nil {
+			return err
+		}
+		planNote(ci, opts.outputOptions, po.PlanOut, p)
+	}
+	return err
 }
 
 // engineConfig is the part of a run's configuration that run and exec
@@ -203,20 +242,9 @@ func (r reported) Unwrap() []error { return []error{r.err, errQuiet} }
 func secretVars(vars map[string]any) []string {
 	var out []string
 	for k, v := range vars {
-		if s, ok := v.(string); ok && secretName(k) {
+		if s, ok := v.(string); ok && engine.SecretName(k) {
 			out = append(out, s)
 		}
 	}
 	return out
-}
-
-// secretName says whether an extra var's name says it holds a secret:
-// a password, passwd, secret or token, but not a file that holds one
-// (etcd_password_file is a path).
-func secretName(k string) bool {
-	lk := strings.ToLower(k)
-	if strings.HasSuffix(lk, "_file") || strings.HasSuffix(lk, "_path") {
-		return false
-	}
-	return strings.Contains(lk, "password") || strings.Contains(lk, "passwd") || strings.Contains(lk, "secret") || strings.HasSuffix(lk, "_token")
 }

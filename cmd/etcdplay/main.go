@@ -32,6 +32,7 @@ func newApp() *cli.App {
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			runCommand(),
+			planCommandLine(),
 			checkCommand(),
 			execCommand(),
 			inventoryCommand(),

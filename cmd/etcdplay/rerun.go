@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
@@ -36,7 +37,7 @@ func commandFor(ci invocation, playbook string, vars map[string]string) string {
 				// A password typed on the command line is never
 				// printed: the command is shown without it, and takes
 				// it from etcd_password_file or the environment.
-				if secretName(k) {
+				if engine.SecretName(k) {
 					return false
 				}
 			}
@@ -119,5 +120,5 @@ func hostExtraVar(value string) bool {
 		return true
 	}
 	k, _, _ := strings.Cut(value, "=")
-	return (strings.HasPrefix(k, "etcd_") || strings.HasPrefix(k, "ansible_")) && !secretName(k)
+	return (strings.HasPrefix(k, "etcd_") || strings.HasPrefix(k, "ansible_")) && !engine.SecretName(k)
 }
