@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
@@ -101,6 +102,34 @@ def main(ctx):
 	rec, err = p.run(play, false, vars)
 	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") {
 		t.Errorf("second run: %v\n%s", err, rec.buf)
+	}
+
+	// The sums come from the stamps install left, while the files are
+	// the ones stamped: a stamp made to lie is believed (the check run
+	// would update etcd), and once the file is touched it is hashed again.
+	etcdBin := filepath.Join(root, "bin/etcd")
+	stamp, err := os.ReadFile(stampFile(etcdBin))
+	if err != nil {
+		t.Fatalf("install left no stamp: %v", err)
+	}
+	id, sum, _ := strings.Cut(strings.TrimSpace(string(stamp)), "\n")
+	if sum != sha256File(t, etcdBin) {
+		t.Fatalf("stamp of %s: sum %q, the file's is %s", etcdBin, sum, sha256File(t, etcdBin))
+	}
+	if err := os.WriteFile(stampFile(etcdBin), []byte(id+"\n"+strings.Repeat("0", 64)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = p.run(play, true, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "would update "+etcdBin+" (") {
+		t.Errorf("check run with a stamp of another sum: %v\n%s", err, rec.buf)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(etcdBin, later, later); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = p.run(play, true, vars)
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") {
+		t.Errorf("check run after the file changed: %v\n%s", err, rec.buf)
 	}
 
 	// A release tarball is checked against its checksum before use.

@@ -475,7 +475,7 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		statFact(unitFile, true).into(&f.UnitFile),
 	}
 	for _, n := range etcdBinaryNames {
-		qs = append(qs, statFact(path.Join(a.BinDir, n), true).with(func(s fileFacts) {
+		qs = append(qs, binaryFact(path.Join(a.BinDir, n)).with(func(s fileFacts) {
 			if s.regular() {
 				f.Sums[n] = s.SHA256
 			}
@@ -737,7 +737,13 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 					if _, err := shellOK(ctx, c, "mkdir -p -- "+q(a.BinDir)); err != nil {
 						return err
 					}
-					return c.Put(ctx, dst, bytes.NewReader(b.Content), transport.PutOptions{Mode: 0o755})
+					if err := c.Put(ctx, dst, bytes.NewReader(b.Content), transport.PutOptions{Mode: 0o755}); err != nil {
+						return err
+					}
+					// Checked as it landed, and stamped, so that later runs
+					// need not hash it (binaryFact).
+					_, err := shellOK(ctx, c, stampCommand(dst, b.SHA256))
+					return err
 				},
 			})
 		}
