@@ -28,7 +28,7 @@ func transientReconfig(err error) bool {
 // The error, if any, is explained.
 func Reconfigure(ctx context.Context, s *Session, what string, retry bool, f func(ctx context.Context) error) error {
 	deadline := time.Now().Add(reconfigSettle)
-	for {
+	for n := 1; ; n++ {
 		rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 		err := f(rctx)
 		cancel()
@@ -39,7 +39,7 @@ func Reconfigure(ctx context.Context, s *Session, what string, retry bool, f fun
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(PollPause(n, 500*time.Millisecond)):
 		}
 	}
 }

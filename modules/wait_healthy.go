@@ -51,7 +51,8 @@ type waitHealthyArgs struct {
 // Arguments:
 //
 //	timeout    how long to wait (default 60s)
-//	interval   pause between rounds (default 1s)
+//	interval   longest pause between rounds (default 1s; the first
+//	           rounds follow each other sooner, from 50 ms)
 //	max_gap    entries behind the leader a member may be without being
 //	           read again (default 100)
 //	wait       False: one round, no waiting; an unhealthy cluster is then
@@ -221,7 +222,7 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if r.fatal != nil {
 			return engine.Plan{}, r.fatal
 		}
-		if a.ClusterVersion != "" || r.ok() || check || !a.Wait.Or(true) || time.Now().Add(interval).After(deadline) {
+		if a.ClusterVersion != "" || r.ok() || check || !a.Wait.Or(true) || time.Now().Add(etcd.PollPause(round, interval)).After(deadline) {
 			readClusterVersions(ctx, s, &r)
 			r.wantClusterVersion(a.ClusterVersion)
 		}
@@ -236,14 +237,14 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if !a.Wait.Or(true) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy: %s", strings.Join(r.problems, "; "))
 		}
-		if time.Now().Add(interval).After(deadline) {
+		if time.Now().Add(etcd.PollPause(round, interval)).After(deadline) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy after %s: %s", timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		}
 		s.Progressf("waiting for the cluster (%s of %s): %s", time.Since(start).Round(time.Second), timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		select {
 		case <-ctx.Done():
 			return engine.Plan{}, ctx.Err()
-		case <-time.After(interval):
+		case <-time.After(etcd.PollPause(round, interval)):
 		}
 	}
 }
