@@ -247,6 +247,7 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 	if depth > 8 {
 		return nil, fmt.Errorf("ProxyJump: more than 8 jumps (a loop in ~/.ssh/config?)")
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
 
@@ -276,6 +277,9 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		d := net.Dialer{Timeout: p.cfg.ConnectTimeout}
 		raw, err = d.DialContext(ctx, "tcp", r.hostPort())
 		if err != nil {
+			if caller.Err() != nil {
+				return nil, caller.Err()
+			}
 			return nil, simplifyNetError(err)
 		}
 	}
@@ -310,6 +314,8 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 	if err != nil {
 		raw.Close()
 		switch {
+		case caller.Err() != nil:
+			return nil, caller.Err()
 		case errors.Is(ctx.Err(), context.Canceled):
 			return nil, ctx.Err()
 		case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
@@ -353,30 +359,47 @@ func (p *Pool) hostKeysFor(r resolved) (*hostKeys, error) {
 // connectResolved returns the pool's connection to r, dialling it the first
 // time; concurrent callers share one dial. Jump hosts come through here
 // too, so one bastion connection serves every host behind it.
+//
+// A host that did not answer stays unreachable for the pool's life: a run
+// waits out a dead host once, not at every step that names it. A dial
+// whose caller gave up first (its context ended) proved nothing: it is
+// forgotten, and the next Connect dials again.
 func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*sshConn, error) {
 	key := r.key()
-	p.mu.Lock()
-	e, ok := p.conns[key]
-	if ok && e.conn != nil && e.conn.isClosed() {
-		// The host went away and came back (a reboot, sshd restarted):
-		// later steps get a new connection, as a new ssh would.
-		ok = false
-	}
-	if !ok {
-		e = &poolEntry{done: make(chan struct{})}
-		p.conns[key] = e
-		p.mu.Unlock()
-		e.conn, e.err = p.dial(ctx, r, depth)
-		close(e.done)
-	} else {
+	for {
+		p.mu.Lock()
+		e, ok := p.conns[key]
+		if ok && e.conn != nil && e.conn.isClosed() {
+			// The host went away and came back (a reboot, sshd restarted):
+			// later steps get a new connection, as a new ssh would.
+			ok = false
+		}
+		if !ok {
+			e = &poolEntry{done: make(chan struct{})}
+			p.conns[key] = e
+			p.mu.Unlock()
+			e.conn, e.err = p.dial(ctx, r, depth)
+			if e.err != nil && ctx.Err() != nil {
+				p.mu.Lock()
+				if p.conns[key] == e {
+					delete(p.conns, key)
+				}
+				p.mu.Unlock()
+			}
+			close(e.done)
+			return e.conn, e.err
+		}
 		p.mu.Unlock()
 		select {
 		case <-e.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if e.err != nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
+			continue // the dialling caller gave up; this one has not
+		}
+		return e.conn, e.err
 	}
-	return e.conn, e.err
 }
 
 func parseJump(s string) Target {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -567,6 +568,52 @@ func TestUnreachable(t *testing.T) {
 			t.Errorf("hanging host held the run for %s with a 700ms timeout", d)
 		}
 	})
+}
+
+// TestUnreachableOncePerRun: a host that did not answer is not dialled
+// again by the same pool (a run waits on a dead host once, not at every
+// step that names it), unless the caller gave up before the dial could
+// tell (its context ended): then the next step dials again.
+func TestUnreachableOncePerRun(t *testing.T) {
+	if why := sshdtest.Skip(); why != "" {
+		t.Skip(why)
+	}
+	cfg := transport.Config{SSHConfigFile: "none", NoAgent: true, ConnectTimeout: 300 * time.Millisecond, KnownHostsFile: filepath.Join(t.TempDir(), "kh")}
+	l, err := net.Listen("tcp", "127.0.10.202:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepts atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	addr := l.Addr().(*net.TCPAddr)
+	target := transport.Target{Name: "dead", Addr: addr.IP.String(), Port: addr.Port}
+	p := newPool(t, cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err = p.Connect(ctx, target)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("connect given up by its caller: want the context's error, got %v", err)
+	}
+	for i := 1; i <= 3; i++ {
+		_, err := p.Connect(context.Background(), target)
+		if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "no SSH handshake within") {
+			t.Fatalf("connect %d: want unreachable, got %v", i, err)
+		}
+	}
+	if n := accepts.Load(); n != 2 {
+		t.Errorf("the host was dialled %d times; want 2 (the dial its caller gave up on, then one for the three steps)", n)
+	}
 }
 
 func TestRunCancelEndsRemoteCommand(t *testing.T) {
