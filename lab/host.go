@@ -531,3 +531,23 @@ func (l *Lab) ensureInotify() {
 		l.logf("raised fs.inotify.max_user_instances from %d to %d: every lab host's systemd needs some", n, inotifyInstances)
 	})
 }
+
+// Dial opens an SSH connection to the named host as root, with the lab's
+// key and the host's own key, for a caller that runs many commands on
+// it (a benchmark's floor, measured over connections already open).
+func (l *Lab) Dial(ctx context.Context, name string) (*ssh.Client, error) {
+	hosts, err := l.hostsByName([]string{name})
+	if err != nil {
+		return nil, err
+	}
+	h := hosts[0]
+	signer, err := l.clientSigner()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := l.clientConfig(h, signer)
+	if err != nil {
+		return nil, err
+	}
+	return dialSSH(ctx, net.JoinHostPort(h.Addr.String(), "22"), cfg)
+}

@@ -11,57 +11,65 @@ import (
 	"github.com/etcdplay/etcdplay/lab/labtest"
 )
 
-// Benchmarks of the shipped playbooks in the lab, from the command's start
-// to a healthy cluster. Besides ns/op (the whole command, wall clock) they
-// report how much of it was spent waiting on etcd itself (etcd-ms/op: the
-// members starting and electing a leader, a leader handing over as it
-// stops, a learner catching up, the cluster settling; see waitsOnEtcd)
-// and the rest, etcdplay's own overhead (overhead-ms/op: SSH round trips,
-// reading and writing files, planning, checks). Run with make bench, or:
+// Benchmarks of the shipped playbooks in the lab, side by side with their
+// floors (floor_test.go): each round runs the floor, then etcdplay, on the
+// same hosts, and the benchmark reports the medians (floor-ms,
+// etcdplay-ms), their ratio, and how much of etcdplay's time was spent
+// waiting on etcd itself (etcd-wait-ms: members starting and electing a
+// leader, a leader handing over, a learner catching up; see waitsOnEtcd).
+// Each round's breakdown (the slowest tasks) is logged. Run with make
+// bench, or:
 //
 //	go test -run '^$' -bench . -benchtime 5x ./playbooks
 
-// BenchmarkBootstrap times bootstrap of three members on hosts that have
-// etcd installed and no cluster (each iteration wipes the one before).
+// BenchmarkBootstrap: three members on hosts that have etcd installed and
+// no cluster. The floor starts the members etcdplay configured; etcdplay
+// runs bootstrap on hosts wiped of data and etcd.conf.
 func BenchmarkBootstrap(b *testing.B) {
 	e := benchLab(b)
 	first := e.MustPlay(b, "bootstrap")
 	b.Logf("untimed bootstrap (installs etcd on a new lab): %s", labtest.Breakdown(first))
-	var etcd, total time.Duration
+	cs := dialAll(b, e)
+	members := []string{"etcd-1", "etcd-2", "etcd-3"}
+	var s sideBySide
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		floor := bootstrapFloor(b, e, cs, members)
 		wipe(b, e)
 		b.StartTimer()
 		r := e.MustPlay(b, "bootstrap")
 		b.StopTimer()
-		etcd += labtest.EtcdWait(r)
-		total += r.Elapsed
-		b.Logf("bootstrap %d: %s", i+1, labtest.Breakdown(r))
+		s.add(floor, r)
+		b.Logf("round %d: floor %s; bootstrap %s", i+1, floor.Round(time.Millisecond), labtest.Breakdown(r))
 	}
-	report(b, etcd, total)
+	s.report(b)
 }
 
-// BenchmarkReplace times replace of a live member by a spare host that
-// has never run etcd or ran a member before (etcd-2 and etcd-4 trade
-// places), including the snapshot and the new member's install.
+// BenchmarkReplace: a healthy member replaced by a spare host with etcd
+// installed and no data. Each round the floor replaces the member on A by
+// B, and etcdplay replace puts it back on A, snapshot, lock and gates
+// included.
 func BenchmarkReplace(b *testing.B) {
 	e := benchLab(b)
 	e.MustPlay(b, "bootstrap")
-	old, new := "etcd-2", "etcd-4"
-	var etcd, total time.Duration
+	e.MustPlay(b, "replace", "-e", "old=etcd-2", "-e", "new=etcd-4") // etcd on etcd-4, untimed
+	e.MustPlay(b, "replace", "-e", "old=etcd-4", "-e", "new=etcd-2")
+	cs := dialAll(b, e)
+	rest := []string{"etcd-1", "etcd-3"}
+	a, spare := "etcd-2", "etcd-4"
+	var s sideBySide
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r := e.MustPlay(b, "replace", "-e", "old="+old, "-e", "new="+new)
 		b.StopTimer()
-		etcd += labtest.EtcdWait(r)
-		total += r.Elapsed
-		b.Logf("replace %d, %s by %s: %s", i+1, old, new, labtest.Breakdown(r))
-		old, new = new, old
+		floor := replaceFloor(b, e, cs, a, spare, rest)
 		b.StartTimer()
+		r := e.MustPlay(b, "replace", "-e", "old="+spare, "-e", "new="+a)
+		b.StopTimer()
+		s.add(floor, r)
+		b.Logf("round %d: floor %s (%s by %s); replace %s by %s: %s", i+1, floor.Round(time.Millisecond), a, spare, spare, a, labtest.Breakdown(r))
 	}
-	b.StopTimer()
-	report(b, etcd, total)
+	s.report(b)
 }
 
 var (
@@ -120,10 +128,4 @@ func wipe(tb testing.TB, e *labtest.Env) {
 	for name := range e.Addrs {
 		e.Exec(tb, name, "systemctl disable --now etcd 2>/dev/null; rm -rf /var/lib/etcd/* /etc/etcd/etcd.conf; true")
 	}
-}
-
-func report(b *testing.B, etcd, total time.Duration) {
-	n := float64(b.N)
-	b.ReportMetric(float64(etcd.Milliseconds())/n, "etcd-ms/op")
-	b.ReportMetric(float64((total-etcd).Milliseconds())/n, "overhead-ms/op")
 }

@@ -390,13 +390,22 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 			return e.conn, e.err
 		}
 		p.mu.Unlock()
+		earlier := false
 		select {
 		case <-e.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+			earlier = true
+		default:
+			select {
+			case <-e.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		if e.err != nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
 			continue // the dialling caller gave up; this one has not
+		}
+		if e.err != nil && earlier {
+			return nil, fmt.Errorf("%w (earlier in this run; not dialled again)", e.err)
 		}
 		return e.conn, e.err
 	}

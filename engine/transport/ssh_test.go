@@ -610,6 +610,9 @@ func TestUnreachableOncePerRun(t *testing.T) {
 		if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "no SSH handshake within") {
 			t.Fatalf("connect %d: want unreachable, got %v", i, err)
 		}
+		if again := strings.Contains(err.Error(), "not dialled again"); again != (i > 1) {
+			t.Errorf("connect %d: %v; want it to say it was not dialled again from the second on", i, err)
+		}
 	}
 	if n := accepts.Load(); n != 2 {
 		t.Errorf("the host was dialled %d times; want 2 (the dial its caller gave up on, then one for the three steps)", n)
