@@ -243,10 +243,23 @@ WantedBy=multi-user.target
 
 // etcdBinary is a binary to install.
 type etcdBinary struct {
-	Name    string
+	Name string
+	// Content is the binary, or "" when it is read from Path as it is
+	// uploaded (a directory's: the upload is checked against SHA256 on
+	// the host).
 	Content []byte
+	Path    string
+	Size    int64
 	SHA256  string
 	Arch    string // uname -m of the ELF's machine, "" when unknown
+}
+
+// open is the binary's content, to upload.
+func (b etcdBinary) open() (io.ReadCloser, error) {
+	if b.Path == "" {
+		return io.NopCloser(bytes.NewReader(b.Content)), nil
+	}
+	return os.Open(b.Path)
 }
 
 // binaryCache keeps binaries read from the control machine once per run,
@@ -294,14 +307,14 @@ func binariesFromDir(dir string, sums map[string]string) ([]etcdBinary, error) {
 	bins, err := cachedBinaries("dir:"+dir, stamp, func() ([]etcdBinary, error) {
 		var bins []etcdBinary
 		for _, n := range etcdBinaryNames {
-			b, err := os.ReadFile(filepath.Join(dir, n))
+			b, err := dirBinary(n, filepath.Join(dir, n))
 			if err != nil {
 				if os.IsNotExist(err) && n == "etcdutl" {
 					continue
 				}
 				return nil, engine.BadInput("src: %v", err)
 			}
-			bins = append(bins, newBinary(n, b))
+			bins = append(bins, b)
 		}
 		return bins, nil
 	})
@@ -326,7 +339,7 @@ func binariesFromDir(dir string, sums map[string]string) ([]etcdBinary, error) {
 }
 
 func newBinary(name string, b []byte) etcdBinary {
-	return etcdBinary{Name: name, Content: b, SHA256: sha256Hex(b), Arch: elfArch(b)}
+	return etcdBinary{Name: name, Content: b, Size: int64(len(b)), SHA256: sha256Hex(b), Arch: elfArch(b)}
 }
 
 // elfArch is the uname -m name of an ELF binary's machine.
@@ -335,7 +348,12 @@ func elfArch(b []byte) string {
 	if err != nil {
 		return ""
 	}
-	switch f.Machine {
+	return elfMachine(f.Machine)
+}
+
+// elfMachine is the uname -m name of an ELF machine, "" when unknown.
+func elfMachine(m elf.Machine) string {
+	switch m {
 	case elf.EM_X86_64:
 		return "x86_64"
 	case elf.EM_AARCH64:
@@ -730,19 +748,25 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				verb = "update"
 			}
 			actions = append(actions, engine.Action{
-				Desc:   fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (len(b.Content)+1<<19)>>20, b.SHA256),
+				Desc:   fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (b.Size+1<<19)>>20, b.SHA256),
 				Effect: fmt.Sprintf("install %s (sha256 %.12s)", dst, b.SHA256),
 				Diff:   &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
 				Do: func(ctx context.Context) error {
 					if _, err := shellOK(ctx, c, "mkdir -p -- "+q(a.BinDir)); err != nil {
 						return err
 					}
-					if err := c.Put(ctx, dst, bytes.NewReader(b.Content), transport.PutOptions{Mode: 0o755}); err != nil {
+					r, err := b.open()
+					if err != nil {
+						return err
+					}
+					err = c.Put(ctx, dst, r, transport.PutOptions{Mode: 0o755})
+					r.Close()
+					if err != nil {
 						return err
 					}
 					// Checked as it landed, and stamped, so that later runs
 					// need not hash it (binaryFact).
-					_, err := shellOK(ctx, c, stampCommand(dst, b.SHA256))
+					_, err = shellOK(ctx, c, stampCommand(dst, b.SHA256))
 					return err
 				},
 			})

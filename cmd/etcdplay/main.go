@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -17,7 +18,28 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return run(os.Args, os.Stdout, os.Stderr) }))
+}
+
+// profiled runs f, writing a CPU profile of it to $ETCDPLAY_CPUPROFILE
+// when set: where a run's own time goes (go tool pprof FILE).
+func profiled(f func() int) int {
+	file := os.Getenv("ETCDPLAY_CPUPROFILE")
+	if file == "" {
+		return f()
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdplay: ETCDPLAY_CPUPROFILE:", err)
+		return 4
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		fmt.Fprintln(os.Stderr, "etcdplay: ETCDPLAY_CPUPROFILE:", err)
+		return 4
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func newApp() *cli.App {
