@@ -187,6 +187,22 @@ func testReplace(t *testing.T, e *labtest.Env) {
 	}
 	r = e.MustPlay(t, "replace", "-e", "old=etcd-3", "-e", "new=etcd-5")
 	t.Logf("replace etcd-3 (dead) by etcd-5:\n%s", r.Prints())
+	// The dead host is waited on once: the steps after the first that
+	// failed to reach it were told so without dialling it again.
+	var dials, again []string
+	for _, ev := range r.Events {
+		if ev.Host == "etcd-3" && ev.Status == "unreachable" {
+			if strings.Contains(ev.Msg, "not dialled again") {
+				again = append(again, ev.Msg)
+			} else {
+				dials = append(dials, ev.Msg)
+			}
+		}
+	}
+	if len(dials) > 1 {
+		t.Errorf("etcd-3 was dialled %d times in one run:\n%s", len(dials), strings.Join(dials, "\n"))
+	}
+	t.Logf("etcd-3 (dead): %d step(s) waited on its dial, %d more told it was unreachable without one; %s", len(dials), len(again), labtest.Breakdown(r))
 	e.WantMembers(t, []string{"etcd-1"}, "etcd-1", "etcd-4", "etcd-5")
 
 	after := e.Client(t, "etcd-1", "etcd-4", "etcd-5")
