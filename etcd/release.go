@@ -286,7 +286,7 @@ func cachedRelease(root, version, arch string) (*Release, error) {
 		return nil, fs.ErrNotExist
 	}
 	p := filepath.Join(vdir, name)
-	got, err := fileSHA256(p)
+	got, err := FileSHA256(p)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,8 @@ func cachedRelease(root, version, arch string) (*Release, error) {
 	return &Release{Version: version, Arch: arch, Path: p, SHA256: got}, nil
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 is the hex SHA-256 of a file on the control machine.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -268,15 +269,15 @@ const reapWait = 10 * time.Second
 // process table (their parent, the machine's init once the lab up that
 // started them has ended, reaped them), and reports whether they are.
 func waitReaped(timeout time.Duration, procs ...proc) bool {
+	return waitNone(timeout, procs, func(p proc) bool { return procPresent(p.pid, p.start) })
+}
+
+// waitNone waits until holds is false for every one of procs, and reports
+// whether it is.
+func waitNone(timeout time.Duration, procs []proc, holds func(proc) bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		present := false
-		for _, p := range procs {
-			if procPresent(p.pid, p.start) {
-				present = true
-			}
-		}
-		if !present {
+		if !slices.ContainsFunc(procs, holds) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -294,22 +295,7 @@ type proc struct {
 
 // waitGone waits until none of procs is alive.
 func waitGone(timeout time.Duration, procs ...proc) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		alive := false
-		for _, p := range procs {
-			if isProc(p.pid, p.start) {
-				alive = true
-			}
-		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitNone(timeout, procs, func(p proc) bool { return isProc(p.pid, p.start) })
 }
 
 func (l *Lab) clientSigner() (ssh.Signer, error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/etcdplay/etcdplay/engine"
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 type fetchArgs struct {
@@ -64,7 +65,7 @@ var fetchModule = &engine.HostModule[fetchArgs]{
 		}
 		c.Set("dest", local)
 		c.Set("sha256", f.SHA256)
-		if sum, err := localSHA256(local); err == nil && sum == f.SHA256 {
+		if sum, err := etcd.FileSHA256(local); err == nil && sum == f.SHA256 {
 			return engine.NothingToDo("%s unchanged (sha256 %.12s)", local, sum), nil
 		}
 		return engine.Do(engine.Action{
@@ -85,19 +86,6 @@ func fetchPath(dest, host, src string, flat bool) string {
 		return dest
 	}
 	return filepath.Join(dest, host, filepath.FromSlash(strings.TrimLeft(src, "/")))
-}
-
-func localSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // fetchTo copies the remote file into a temporary local file, checks it

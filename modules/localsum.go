@@ -1,16 +1,15 @@
 package modules
 
 import (
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // localSums keeps on the control machine what sumCache keeps on the
@@ -62,17 +61,9 @@ func dirBinary(name, file string) (etcdBinary, error) {
 		}
 	}
 	if b.SHA256 == "" {
-		f, err := os.Open(file)
-		if err != nil {
+		if b.SHA256, err = etcd.FileSHA256(file); err != nil {
 			return etcdBinary{}, err
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return etcdBinary{}, err
-		}
-		b.SHA256 = hex.EncodeToString(h.Sum(nil))
 		// A file changed in the last moments may change again within the
 		// same tick of the kernel's clock, keeping its change time: it is
 		// stamped once it has been left alone for a while (git's "racy"

@@ -2,10 +2,7 @@ package modules
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
@@ -145,26 +142,12 @@ func (s *snapshotChecks) verify(p string) (snapshotCheck, error) {
 	default:
 		if r.snap, err = verifySnapshot(p, fi.Size()); err != nil {
 			r.err = engine.Refuse("snapshot %s: %v; nothing was changed: restore from another snapshot", p, err)
-		} else if r.fileSHA, err = fileSHA256(p); err != nil {
+		} else if r.fileSHA, err = etcd.FileSHA256(p); err != nil {
 			r.err = err
 		}
 	}
 	s.done[p] = r
 	return r, r.err
-}
-
-// fileSHA256 is the hex SHA-256 of a file on the control machine.
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // sizeText is a size as people read it: 1.5 MB.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // ReleaseServer serves etcd releases over HTTP on loopback, laid out as
@@ -105,7 +107,7 @@ func (s *ReleaseServer) WrongSum(tb testing.TB, version string) {
 // Fix puts back the SHA256SUMS of version's tarball as it is now.
 func (s *ReleaseServer) Fix(tb testing.TB, version string) {
 	tb.Helper()
-	sum, err := fileSum(s.Path(version))
+	sum, err := etcd.FileSHA256(s.Path(version))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -146,17 +148,4 @@ func writeRelease(file, top, dir string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
-}
-
-func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
