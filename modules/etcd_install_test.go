@@ -49,7 +49,7 @@ def main(ctx):
     r = install_etcd("h1", src = ctx.vars["bins"], user = "` + svc + `", bin_dir = ctx.vars["root"] + "/bin",
                      data_dir = ctx.vars["root"] + "/var/lib/etcd", conf_dir = ctx.vars["root"] + "/etc/etcd",
                      unit_dir = ctx.vars["root"] + "/systemd", become = True)
-    print("RESULT", r.changed, r.conf_file, r.binaries["etcd"][:12])
+    print("RESULT", r.changed, r.conf_file, r.binaries["etcd"][:12], "installed", r.installed)
 `
 	vars := map[string]any{"bins": bins, "root": root}
 	rec, err := p.run(play, true, vars)
@@ -112,23 +112,23 @@ def main(ctx):
 	if err != nil {
 		t.Fatalf("install left no stamp: %v", err)
 	}
-	id, sum, _ := strings.Cut(strings.TrimSpace(string(stamp)), "\n")
-	if sum != sha256File(t, etcdBin) {
-		t.Fatalf("stamp of %s: sum %q, the file's is %s", etcdBin, sum, sha256File(t, etcdBin))
+	lines := strings.Split(strings.TrimSpace(string(stamp)), "\n")
+	if len(lines) != 3 || lines[1] != sha256File(t, etcdBin) || lines[2] != "3.6.16" {
+		t.Fatalf("stamp of %s: %q; want its identity, the file's sum %s and version 3.6.16", etcdBin, lines, sha256File(t, etcdBin))
 	}
-	if err := os.WriteFile(stampFile(etcdBin), []byte(id+"\n"+strings.Repeat("0", 64)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(stampFile(etcdBin), []byte(lines[0]+"\n"+strings.Repeat("0", 64)+"\n3.6.99\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rec, err = p.run(play, true, vars)
-	if err != nil || !strings.Contains(rec.buf.String(), "would update "+etcdBin+" (") {
-		t.Errorf("check run with a stamp of another sum: %v\n%s", err, rec.buf)
+	if err != nil || !strings.Contains(rec.buf.String(), "would update "+etcdBin+" (") || !strings.Contains(rec.buf.String(), "installed 3.6.99") {
+		t.Errorf("check run with a stamp of another sum and version: %v\n%s", err, rec.buf)
 	}
 	later := time.Now().Add(time.Minute)
 	if err := os.Chtimes(etcdBin, later, later); err != nil {
 		t.Fatal(err)
 	}
 	rec, err = p.run(play, true, vars)
-	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") {
+	if err != nil || !strings.Contains(rec.buf.String(), "RESULT False") || !strings.Contains(rec.buf.String(), "installed 3.6.16") {
 		t.Errorf("check run after the file changed: %v\n%s", err, rec.buf)
 	}
 

@@ -100,7 +100,8 @@ done`,
 // the first line it printed when that holds none; "" when there is no
 // binary.
 func versionFact(bin string) Fact[string] {
-	return Fact[string]{Name: "the version of " + bin, Command: etcd.VersionScript(bin), Parse: func(out string) (string, error) {
+	script := "p=" + transport.QuoteWord(bin) + "\nif [ -x \"$p\" ]; then\n" + stampedVersion() + "\nfi"
+	return Fact[string]{Name: "the version of " + bin, Command: script, Parse: func(out string) (string, error) {
 		if v := etcd.VersionFromOutput(out); v != "" {
 			return v, nil
 		}
@@ -111,9 +112,13 @@ func versionFact(bin string) Fact[string] {
 // hostEtcdFact is the version of the etcd a host runs, or would run: the
 // binary its etcd unit starts, else /usr/local/bin/etcd or /usr/bin/etcd
 // (where install_etcd puts it, and a package); "" when there is none.
-var hostEtcdFact = Fact[string]{
-	Name: "the version of etcd",
-	Command: `b=; if command -v systemctl >/dev/null 2>&1; then b=$(systemctl show -p ExecStart --value etcd.service 2>/dev/null | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | head -n 1); fi
-for p in "$b" /usr/local/bin/etcd /usr/bin/etcd; do if [ -n "$p" ] && [ -x "$p" ]; then "$p" --version 2>/dev/null | head -n 3; break; fi; done`,
-	Parse: func(out string) (string, error) { return etcd.VersionFromOutput(out), nil },
+func hostEtcdFact() Fact[string] {
+	return Fact[string]{
+		Name: "the version of etcd",
+		Command: `b=; if command -v systemctl >/dev/null 2>&1; then b=$(systemctl show -p ExecStart --value etcd.service 2>/dev/null | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | head -n 1); fi
+for p in "$b" /usr/local/bin/etcd /usr/bin/etcd; do if [ -n "$p" ] && [ -x "$p" ]; then
+` + stampedVersion() + `
+break; fi; done`,
+		Parse: func(out string) (string, error) { return etcd.VersionFromOutput(out), nil },
+	}
 }

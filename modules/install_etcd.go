@@ -765,8 +765,9 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 						return err
 					}
 					// Checked as it landed, and stamped, so that later runs
-					// need not hash it (binaryFact).
-					_, err = shellOK(ctx, c, stampCommand(dst, b.SHA256))
+					// need not hash it (binaryFact) or run it for its
+					// version (stampedVersion).
+					_, err = shellOK(ctx, c, stampCommand(dst, b.SHA256, b.Name == "etcd"))
 					return err
 				},
 			})

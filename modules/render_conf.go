@@ -120,7 +120,7 @@ var renderConfModule = &engine.HostModule[renderConfArgs]{
 		version := a.Version
 		qs := []query{statFact(a.Dest, true).into(&f)}
 		if version == "" {
-			qs = append(qs, hostEtcdFact.into(&version).optional())
+			qs = append(qs, hostEtcdFact().into(&version).optional())
 		}
 		if err := readFacts(ctx, c, qs...); err != nil {
 			return engine.Plan{}, err
