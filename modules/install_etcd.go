@@ -74,7 +74,14 @@ type installEtcdArgs struct {
 //     nothing is downloaded: the host needs no network.
 //
 // Uploaded binaries must match the host's architecture (uname -m). Each
-// is written atomically, only when its SHA-256 differs, mode 0755.
+// is written atomically, only when its SHA-256 differs, mode 0755,
+// checked on the host once written, and stamped in
+// /var/cache/etcdplay/sha256 with its sum and (for etcd) the version it
+// says, beside the file's identity (device, inode, size, times to the
+// nanosecond): while the file is the one stamped, later runs read its sum
+// and version from the stamp instead of hashing it and running it. A
+// src= directory's binaries are stamped the same way on the control
+// machine (~/.cache/etcdplay/sha256).
 //
 // Then, each only when missing or different: the system group and user
 // (no login shell, home the data dir), the data dir (owner etcd, mode
