@@ -82,8 +82,10 @@ func stampCommand(path, sum string, etcd bool) string {
 	if etcd {
 		version = fmt.Sprintf("{ %s --version 2>/dev/null | sed -n 's/^etcd Version: *//p' | head -n 1; echo; } | head -n 1", q(path))
 	}
-	return fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet - && mkdir -p -- %s && { LC_ALL=C stat -L -c %s -- %s && echo %s && %s; } > %s.tmp && mv -f -- %s.tmp %s",
-		q(sum), q(path), q(sumCache), q(fileIdentity), q(path), q(sum), version, q(stampFile(path)), q(stampFile(path)), q(stampFile(path)))
+	// A stamp that cannot be written (no root, a read-only /var) costs
+	// the next run a hash; a file that is not what was sent fails.
+	return fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet - && { { mkdir -p -- %s && { LC_ALL=C stat -L -c %s -- %s && echo %s && %s; } > %s.tmp && mv -f -- %s.tmp %s; } 2>/dev/null || rm -f -- %s.tmp; }",
+		q(sum), q(path), q(sumCache), q(fileIdentity), q(path), q(sum), version, q(stampFile(path)), q(stampFile(path)), q(stampFile(path)), q(stampFile(path)))
 }
 
 // stampedVersion is shell that prints the version of the etcd binary at
