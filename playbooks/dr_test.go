@@ -18,10 +18,12 @@ import (
 )
 
 // setupDRLab boots the disaster-recovery lab: hosts hosts, etcd-1..3 in
-// group etcd, and the inventory text groups.
+// group etcd, and the inventory text groups. Its clusters run client and
+// peer TLS with client-certificate auth (etcd_tls=auto), as production
+// clusters do: the plain runs of the playbooks are the e2e lab's.
 func setupDRLab(tb testing.TB, hosts int, groups ...string) *labtest.Env {
 	tb.(*testing.T).Parallel()
-	return drLab.boot(tb, hosts, strings.Join(groups, "\n"), false)
+	return drLab.boot(tb, hosts, strings.Join(append(groups, "[all:vars]\netcd_tls=auto\n"), "\n"), true)
 }
 
 // TestRestore is etcd's restore drill: keys written, a backup, more keys,
