@@ -126,7 +126,7 @@ func NewPool(cfg Config) (*Pool, error) {
 func (p *Pool) Connect(ctx context.Context, t Target) (Conn, error) {
 	c, err := p.connectResolved(ctx, p.resolve(t), 0)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if cerr := callerEnded(ctx); cerr != nil && errors.Is(err, cerr) {
 			return nil, err
 		}
 		return nil, &UnreachableError{Host: t.Name, Err: err}
@@ -277,8 +277,8 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		d := net.Dialer{Timeout: p.cfg.ConnectTimeout}
 		raw, err = d.DialContext(ctx, "tcp", r.hostPort())
 		if err != nil {
-			if caller.Err() != nil {
-				return nil, caller.Err()
+			if err := callerEnded(caller); err != nil {
+				return nil, err
 			}
 			return nil, simplifyNetError(err)
 		}
@@ -314,8 +314,8 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 	if err != nil {
 		raw.Close()
 		switch {
-		case caller.Err() != nil:
-			return nil, caller.Err()
+		case callerEnded(caller) != nil:
+			return nil, callerEnded(caller)
 		case errors.Is(ctx.Err(), context.Canceled):
 			return nil, ctx.Err()
 		case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
@@ -379,7 +379,7 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 			p.conns[key] = e
 			p.mu.Unlock()
 			e.conn, e.err = p.dial(ctx, r, depth)
-			if e.err != nil && ctx.Err() != nil {
+			if e.err != nil && callerEnded(ctx) != nil {
 				p.mu.Lock()
 				if p.conns[key] == e {
 					delete(p.conns, key)
@@ -409,6 +409,19 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 		}
 		return e.conn, e.err
 	}
+}
+
+// callerEnded is the error of a caller's context that ended, or whose
+// deadline has passed: its timer may not have fired yet when an I/O
+// deadline set from it already has. nil while it runs.
+func callerEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func parseJump(s string) Target {
