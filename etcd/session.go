@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
@@ -274,6 +275,12 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 	s.pool.mu.Lock()
 	defer s.pool.mu.Unlock()
 	if c, ok := s.pool.clients[key]; ok {
+		// A member that restarted since the client last reached it waits
+		// out gRPC's reconnect backoff, which grew while it was down:
+		// try at once.
+		if cc := c.ActiveConnection(); cc != nil {
+			cc.ResetConnectBackoff()
+		}
 		return c, nil
 	}
 	paths := s.paths
@@ -304,9 +311,12 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial 
 		// request's deadline.
 		MaxUnaryRetries:    2,
 		BackoffWaitBetween: 100 * time.Millisecond,
-		DialOptions:        []grpc.DialOption{grpc.WithContextDialer(dial)},
-		Username:           creds.User,
-		Password:           creds.Password,
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial),
+			// A member that restarts is tried again within a second of
+			// coming back, not after gRPC's default backoff of up to 2 min.
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: dialTimeout})},
+		Username: creds.User,
+		Password: creds.Password,
 	}
 	if u.Scheme == "https" || u.Scheme == "unixs" {
 		if tlsCfg == nil {
