@@ -53,7 +53,7 @@ func versionOf(t *testing.T, e *labtest.Env, host string) etcd.Versions {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.Endpoints(host)[0]+"/version", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.HTTPClient(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s/version: %v", host, err)
 	}
@@ -144,7 +144,9 @@ func TestUpgrade(t *testing.T) {
 	if prev == "" {
 		t.Skip("no etcd 3.5 build: make etcd-prev builds one")
 	}
-	e := upgradeLab.boot(t, 3, "", false)
+	// On client and peer TLS with client-certificate auth, as production
+	// clusters are upgraded.
+	e := upgradeLab.boot(t, 3, "[all:vars]\netcd_tls=auto\n", true)
 	rel := labtest.ServeReleases(t, map[string]string{"v3.6.16": e.EtcdDir, "v3.5.35": prev})
 	withCache(t, e)
 	e.MustPlay(t, "bootstrap", "-e", "etcd_src="+prev)

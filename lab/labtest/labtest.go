@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -603,6 +604,16 @@ func (e *Env) tlsConfig(tb testing.TB) *tls.Config {
 		tb.Fatalf("the clients' certificate: %v", err)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
+
+// HTTPClient is an HTTP client of the members' client URLs (/version,
+// /health), with the harness's TLS when the lab runs it.
+func (e *Env) HTTPClient(tb testing.TB) *http.Client {
+	tb.Helper()
+	if !e.TLS {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: e.tlsConfig(tb)}}
 }
 
 // Cluster is ETCD_INITIAL_CLUSTER of the members on hosts, by name.
