@@ -390,6 +390,11 @@ func runSSH(ctx context.Context, addr string, cfg *ssh.ClientConfig, command str
 		return nil, err
 	}
 	defer c.Close()
+	return runOn(ctx, c, command)
+}
+
+// runOn runs command on c, which it closes when ctx ends first.
+func runOn(ctx context.Context, c *ssh.Client, command string) ([]byte, error) {
 	sess, err := c.NewSession()
 	if err != nil {
 		return nil, err
@@ -449,20 +454,12 @@ func (l *Lab) diagnose(h *hostState, err error) string {
 // Exec runs command on the named host as root over SSH, checking the
 // host's key, and returns its combined output.
 func (l *Lab) Exec(ctx context.Context, name, command string) ([]byte, error) {
-	hosts, err := l.hostsByName([]string{name})
+	c, err := l.Dial(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	h := hosts[0]
-	signer, err := l.clientSigner()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := l.clientConfig(h, signer)
-	if err != nil {
-		return nil, err
-	}
-	return runSSH(ctx, net.JoinHostPort(h.Addr.String(), "22"), cfg, command)
+	defer c.Close()
+	return runOn(ctx, c, command)
 }
 
 // SSHCommand is OpenSSH's ssh to the named host as root with the lab's key

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -99,10 +100,7 @@ const wipeData = "rm -rf /var/lib/etcd/*/*"
 func healthy(cs map[string]*clientv3.Client, deadline time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	left := map[string]*clientv3.Client{}
-	for h, c := range cs {
-		left[h] = c
-	}
+	left := maps.Clone(cs)
 	for len(left) > 0 {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -119,23 +117,13 @@ func healthy(cs map[string]*clientv3.Client, deadline time.Duration) error {
 		}
 		wg.Wait()
 		if ctx.Err() != nil {
-			return fmt.Errorf("not healthy after %s: %v", deadline, slices.Sorted(mapKeys(left)))
+			return fmt.Errorf("not healthy after %s: %v", deadline, slices.Sorted(maps.Keys(left)))
 		}
 		if len(left) > 0 {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	return nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // bootstrapFloor starts a new cluster on members whose etcd is installed
