@@ -51,8 +51,13 @@ func statFact(path string, sum bool) Fact[fileFacts] {
 var sumCache = "/var/cache/etcdplay/sha256"
 
 // stampFile is the stamp of the file at path in sumCache.
-func stampFile(path string) string {
-	return sumCache + "/" + strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "%")
+func stampFile(path string) string { return sumCache + "/" + stampName(path) }
+
+// stampName is the name of the stamp of the file at the absolute path in
+// a stamp directory: the path with "%" for "/" (as stampedVersion spells
+// it in shell).
+func stampName(path string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "%")
 }
 
 // fileIdentity is the stat format of what a stamp records.

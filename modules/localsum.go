@@ -53,7 +53,7 @@ func dirBinary(name, file string) (etcdBinary, error) {
 	stamp := ""
 	if localSums != "" && id != "" {
 		abs, _ := filepath.Abs(file)
-		stamp = filepath.Join(localSums, strings.ReplaceAll(strings.TrimPrefix(abs, "/"), "/", "%"))
+		stamp = filepath.Join(localSums, stampName(abs))
 		if s, err := os.ReadFile(stamp); err == nil {
 			if sid, sum, _ := strings.Cut(strings.TrimSpace(string(s)), "\n"); sid == id && len(sum) == 64 {
 				b.SHA256 = sum
