@@ -211,13 +211,18 @@ func (c *HostCall) CommandFor(playbook string, vars map[string]string) string {
 	if c.r.cfg.CommandFor != nil {
 		return c.r.cfg.CommandFor(playbook, vars)
 	}
-	words := []string{"etcdplay", "run", playbook, "-i", "INVENTORY"}
+	return strings.Join(withExtraVars([]string{"etcdplay", "run", playbook, "-i", "INVENTORY"}, vars), " ")
+}
+
+// withExtraVars is words with -e NAME=VALUE for each of vars that has a
+// value, by name.
+func withExtraVars(words []string, vars map[string]string) []string {
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if vars[k] != "" {
 			words = append(words, "-e", k+"="+vars[k])
 		}
 	}
-	return strings.Join(words, " ")
+	return words
 }
 
 // BreakLock reports whether the run was asked to break a cluster lock that

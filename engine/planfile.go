@@ -235,13 +235,7 @@ func firstDifferentLine(a, b string) int {
 func (p *PlanFile) Text() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	changing := 0
-	for _, s := range p.Steps {
-		if s.changes() {
-			changing++
-		}
-	}
-	w("etcdplay plan: %s, %d steps, %d of which change something\n", p.Playbook, len(p.Steps), changing)
+	w("etcdplay plan: %s, %d steps, %d of which change something\n", p.Playbook, len(p.Steps), p.Changing())
 	w("\n")
 	w("Made by a check run: nothing was changed. It runs, exactly as below, with\n")
 	w("    etcdplay run --apply FILE\n")
@@ -302,6 +296,17 @@ func writeVars(b *strings.Builder, indent string, vars []PlanVar) {
 		}
 		fmt.Fprintf(b, "%s%s = %s\n", indent, v.Name, val)
 	}
+}
+
+// Changing is how many of the plan's steps change something.
+func (p *PlanFile) Changing() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.changes() {
+			n++
+		}
+	}
+	return n
 }
 
 // changes reports whether the step would change something on a host.

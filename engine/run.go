@@ -387,17 +387,14 @@ func (r *runner) emit(e Event) {
 		e.Time = time.Now()
 	}
 	r.redact(&e)
-	if r.undoing && e.Type == EventPrint {
-		// What the undo says it did is the recap's.
+	// What on_failure's function or an undo prints is the recap's.
+	if (r.quiet || r.undoing) && e.Type == EventPrint {
 		if !slices.Contains(r.recovery, e.Msg) {
 			r.recovery = append(r.recovery, e.Msg)
 		}
 		return
 	}
 	if r.quiet {
-		if e.Type == EventPrint && !slices.Contains(r.recovery, e.Msg) {
-			r.recovery = append(r.recovery, e.Msg)
-		}
 		return
 	}
 	if e.Type == EventHostResult {

@@ -27,25 +27,29 @@ func (r *runner) addSecret(s string) {
 }
 
 // mask is s with the run's secrets masked.
-func (r *runner) mask(s string) string {
+func (r *runner) mask(s string) string { return maskWith(r.secretList(), s) }
+
+// secretList is the run's secrets so far (addSecret only appends).
+func (r *runner) secretList() []string {
 	r.secretMu.Lock()
-	secrets := r.secrets
-	r.secretMu.Unlock()
+	defer r.secretMu.Unlock()
+	return r.secrets
+}
+
+func maskWith(secrets []string, s string) string {
 	for _, x := range secrets {
 		s = strings.ReplaceAll(s, x, masked)
 	}
 	return s
 }
 
-// redact masks the run's secrets in e.
+// redact masks the run's secrets in e, reading them once.
 func (r *runner) redact(e *Event) {
-	r.secretMu.Lock()
-	n := len(r.secrets)
-	r.secretMu.Unlock()
-	if n == 0 {
+	secrets := r.secretList()
+	if len(secrets) == 0 {
 		return
 	}
-	mask := r.mask
+	mask := func(s string) string { return maskWith(secrets, s) }
 	e.Msg, e.Stdout, e.Stderr, e.Diffs, e.Backtrace = mask(e.Msg), mask(e.Stdout), mask(e.Stderr), mask(e.Diffs), mask(e.Backtrace)
 	if e.Data != nil {
 		d := make(map[string]any, len(e.Data))

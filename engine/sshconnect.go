@@ -54,12 +54,15 @@ func TargetOf(h *inventory.Host) transport.Target {
 	return t
 }
 
+// sshShortFlags are ssh's own flags for the options SSHOption reads.
+var sshShortFlags = map[string]string{"proxyjump": "-J", "user": "-l", "identityfile": "-i", "port": "-p"}
+
 // SSHOption finds option name in ssh(1) arguments as Ansible users write
 // them in ansible_ssh_common_args and ansible.cfg's ssh_args: -o Name=X,
 // -oName=X, -o 'Name X', and the short flags -J X for ProxyJump, -l X for
 // User, -i X for IdentityFile and -p X for Port; "" when it is not there.
 func SSHOption(args, name string) string {
-	short := map[string]string{"proxyjump": "-J", "user": "-l", "identityfile": "-i", "port": "-p"}[strings.ToLower(name)]
+	short := sshShortFlags[strings.ToLower(name)]
 	f := strings.Fields(strings.NewReplacer(`"`, " ", `'`, " ").Replace(args))
 	for i := 0; i < len(f); i++ {
 		a := f[i]

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -202,13 +200,7 @@ func (c *playCtx) commandFor(th *starlark.Thread, b *starlark.Builtin, args star
 		vars[k] = word(kv[1])
 	}
 	if c.r.cfg.CommandFor == nil {
-		words := []string{"etcdplay", "run", playbook}
-		for _, k := range slices.Sorted(maps.Keys(vars)) {
-			if vars[k] != "" {
-				words = append(words, "-e", k+"="+vars[k])
-			}
-		}
-		return starlark.String(strings.Join(words, " ")), nil
+		return starlark.String(strings.Join(withExtraVars([]string{"etcdplay", "run", playbook}, vars), " ")), nil
 	}
 	return starlark.String(c.r.cfg.CommandFor(playbook, vars)), nil
 }

@@ -159,26 +159,23 @@ func applyAnsibleCfg(c *cli.Context) error {
 		}
 		return nil
 	}
-	// file is a setting that names a file: ~ expanded, relative to the
+	// resolve is a path of a setting: ~ expanded, relative to the
 	// directory of the ansible.cfg, as Ansible resolves paths there.
-	file := func(key string) string {
-		p := expandHome(cfg[key].value)
+	resolve := func(p string) string {
+		p = expandHome(p)
 		if p != "" && !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
 		return p
 	}
+	file := func(key string) string { return resolve(cfg[key].value) }
 
 	if v, ok := cfg["defaults.inventory"]; ok && hasFlag(c, "inventory") && !c.IsSet("inventory") {
 		for _, p := range strings.Split(v.value, ",") {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
 			}
-			p = expandHome(p)
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(dir, p)
-			}
-			if err := c.Set("inventory", p); err != nil {
+			if err := c.Set("inventory", resolve(p)); err != nil {
 				return err
 			}
 		}

@@ -85,7 +85,7 @@ func planCommand(ci invocation) []string {
 	for _, f := range fl {
 		switch {
 		case slices.Contains(planRunFlags, f.name):
-		case (f.name == "e" || f.name == "extra-vars") && engine.SecretName(strings.SplitN(f.value, "=", 2)[0]):
+		case secretExtraVar(f.name, f.value):
 		case slices.Contains(pathFlags, f.name) && f.value != "":
 			words = append(words, flagWord(f.name), absPath(f.value))
 		case (f.name == "e" || f.name == "extra-vars") && strings.HasPrefix(f.value, "@"):
@@ -190,17 +190,8 @@ func planNote(ci invocation, o outputOptions, file string, p *engine.PlanFile) {
 	if o.Output == "json" {
 		w = ci.stderr
 	}
-	changing := 0
-	for _, s := range p.Steps {
-		for _, h := range s.Hosts {
-			if len(h.Actions) > 0 {
-				changing++
-				break
-			}
-		}
-	}
 	fmt.Fprintf(w, "\nplan written to %s: %d steps, %d of which change something. Review it, then run it with:\n    %s\n",
-		file, len(p.Steps), changing, transport.Quote("etcdplay", "run", "--apply", file))
+		file, len(p.Steps), p.Changing(), transport.Quote("etcdplay", "run", "--apply", file))
 }
 
 // runApply runs the plan in po.Apply: it checks what the file alone
@@ -225,7 +216,7 @@ func runApply(ctx context.Context, ci invocation, opts runOptions, po planOption
 		case f.name == "apply" || f.name == "plan-max-age":
 		case slices.Contains(planRunFlags, f.name) && f.name != "check" && f.name != "C" && f.name != "plan-out":
 			more = append(more, f.words...)
-		case (f.name == "e" || f.name == "extra-vars") && engine.SecretName(strings.SplitN(f.value, "=", 2)[0]):
+		case secretExtraVar(f.name, f.value):
 			more = append(more, f.words...)
 		default:
 			return badInput("--apply %s: %s is the plan's to say (its command is %s); with --apply give only -o, -v, --diff, --break-lock, --plan-max-age and -e for a secret the plan does not record",

@@ -34,13 +34,13 @@ func commandFor(ci invocation, playbook string, vars map[string]string) string {
 				if _, set := vars[k]; set {
 					return false
 				}
-				// A password typed on the command line is never
-				// printed: the command is shown without it, and takes
-				// it from etcd_password_file or the environment.
-				if engine.SecretName(k) {
-					return false
-				}
 			}
+		}
+		// A password typed on the command line is never printed: the
+		// command is shown without it, and takes it from
+		// etcd_password_file or the environment.
+		if secretExtraVar(name, value) {
+			return false
 		}
 		return true
 	})
@@ -121,4 +121,11 @@ func hostExtraVar(value string) bool {
 	}
 	k, _, _ := strings.Cut(value, "=")
 	return (strings.HasPrefix(k, "etcd_") || strings.HasPrefix(k, "ansible_")) && !engine.SecretName(k)
+}
+
+// secretExtraVar reports whether the flag name=value is an extra var (-e)
+// that sets a secret (engine.SecretName).
+func secretExtraVar(name, value string) bool {
+	k, _, _ := strings.Cut(value, "=")
+	return (name == "e" || name == "extra-vars") && engine.SecretName(k)
 }
