@@ -169,6 +169,12 @@ func TestSnapshotSave(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 
+	// The whole file's sum comes from the same read as the check.
+	fi, _ = os.Stat(paths[2])
+	if snap, err := verifySnapshot(paths[2], fi.Size()); err != nil || snap.FileSHA256 != sha256File(t, paths[2]) {
+		t.Errorf("verified snapshot: file sha256 %q, want %s (%v)", snap.FileSHA256, sha256File(t, paths[2]), err)
+	}
+
 	// A damaged file fails verification.
 	b, _ := os.ReadFile(paths[2])
 	b[len(b)/2] ^= 0xff

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,9 +120,8 @@ type snapshotChecks struct {
 }
 
 type snapshotCheck struct {
-	snap    savedSnapshot
-	fileSHA string // of the whole file, as sha256sum prints it on a host
-	err     error
+	snap savedSnapshot
+	err  error
 }
 
 var runSnapshotChecks = engine.RunKey[*snapshotChecks]{Name: "snapshot checks"}
@@ -142,8 +142,6 @@ func (s *snapshotChecks) verify(p string) (snapshotCheck, error) {
 	default:
 		if r.snap, err = verifySnapshot(p, fi.Size()); err != nil {
 			r.err = engine.Refuse("snapshot %s: %v; nothing was changed: restore from another snapshot", p, err)
-		} else if r.fileSHA, err = etcd.FileSHA256(p); err != nil {
-			r.err = err
 		}
 	}
 	s.done[p] = r
@@ -226,7 +224,7 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 	if !ok {
 		return engine.Plan{}, engine.BadInput("initial_cluster has no member %s (the member of %s): it must list every member of the new cluster", id.Name, h.Name)
 	}
-	if !strContains(me.PeerURLs, id.PeerURL) {
+	if !slices.Contains(me.PeerURLs, id.PeerURL) {
 		return engine.Plan{}, engine.BadInput("initial_cluster gives %s the peer URLs %s, but %s advertises %s", id.Name, strings.Join(me.PeerURLs, ","), h.Name, id.PeerURL)
 	}
 	local := c.LocalPath(a.Snapshot)
@@ -301,7 +299,7 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 				sv.MinorString(), snap.StorageVersion, h.Name, version, sv.MinorString())
 		}
 	}
-	isStaged := staged.Exists && staged.Size == snap.Size && staged.SHA256 == chk.fileSHA
+	isStaged := staged.Exists && staged.Size == snap.Size && staged.SHA256 == chk.snap.FileSHA256
 	need := snap.Size/1024*2 + 1024
 	if isStaged {
 		need = snap.Size/1024 + 1024
@@ -338,7 +336,7 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		Desc: fmt.Sprintf("restore member %s (%x of cluster %x) at revision %d, starting at %d, into %s with %s", id.Name, memberID, cluster, snap.Revision, start, restoring, tool.Name),
 		Do: func(ctx context.Context) error {
 			// The staged copy is checked on the host before it is used.
-			if _, err := shellOK(ctx, c, fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet -", q(chk.fileSHA), q(stage))); err != nil {
+			if _, err := shellOK(ctx, c, fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet -", q(chk.snap.FileSHA256), q(stage))); err != nil {
 				return fmt.Errorf("the snapshot uploaded to %s is not the one on the control machine: %w", stage, err)
 			}
 			_, err := shellOK(ctx, c, restore)
@@ -378,13 +376,4 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		},
 	})
 	return engine.Do(actions...), nil
-}
-
-func strContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

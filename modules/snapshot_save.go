@@ -151,9 +151,11 @@ type savedSnapshot struct {
 	Path     string
 	Revision int64
 	SHA256   string // of the database, without etcd's appended digest
-	Size     int64
-	Keys     int
-	Version  string
+	// FileSHA256 is the whole file's, as sha256sum prints it.
+	FileSHA256 string
+	Size       int64
+	Keys       int
+	Version    string
 	// StorageVersion is the data's, from the database (etcd 3.6 writes
 	// it; "" for older data).
 	StorageVersion string
@@ -248,7 +250,8 @@ func verifySnapshot(path string, size int64) (savedSnapshot, error) {
 	if !bytes.Equal(got, want) {
 		return savedSnapshot{}, fmt.Errorf("SHA-256 %x of the data does not match the %x etcd sent: the download is damaged", got, want)
 	}
-	snap := savedSnapshot{Path: path, SHA256: hex.EncodeToString(got), Size: size}
+	h.Write(want) // and the digest: the whole file's, from the one read
+	snap := savedSnapshot{Path: path, SHA256: hex.EncodeToString(got), FileSHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return savedSnapshot{}, fmt.Errorf("open database: %w", err)
