@@ -18,9 +18,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
 // Version is an etcd release version, major.minor.patch.
@@ -136,10 +135,44 @@ var etcdVersionModules = []string{"go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/ser
 // as a user of the etcd modules (as make etcd builds it), else from
 // running it with --version when it is built for this machine (a release
 // binary). "" when neither tells.
+//
+// A run asks for each host: the answer is kept while the file's size and
+// modification time stay (running a release's etcd takes some 20 ms).
 func BinaryVersion(path string) (string, error) {
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return "", err
 	}
+	key := binaryKey{path, fi.Size(), fi.ModTime().UnixNano()}
+	binaryVersions.Lock()
+	v, ok := binaryVersions.m[key]
+	binaryVersions.Unlock()
+	if ok {
+		return v.version, v.err
+	}
+	version, err := binaryVersion(path)
+	binaryVersions.Lock()
+	binaryVersions.m[key] = versionResult{version, err}
+	binaryVersions.Unlock()
+	return version, err
+}
+
+type binaryKey struct {
+	path        string
+	size, mtime int64
+}
+
+type versionResult struct {
+	version string
+	err     error
+}
+
+var binaryVersions = struct {
+	sync.Mutex
+	m map[binaryKey]versionResult
+}{m: map[binaryKey]versionResult{}}
+
+func binaryVersion(path string) (string, error) {
 	if info, err := buildinfo.ReadFile(path); err == nil {
 		if v := buildVersion(info); v != "" {
 			return v, nil
@@ -211,14 +244,7 @@ func versionLine(out string) string {
 	return ""
 }
 
-// VersionScript prints the version of the etcd binary at path on a host,
-// or nothing when there is none: for VersionFromOutput.
-func VersionScript(path string) string {
-	q := transport.QuoteWord(path)
-	return "if [ -x " + q + " ]; then " + q + " --version 2>/dev/null | head -n 3; fi"
-}
-
-// VersionFromOutput reads what VersionScript printed.
+// VersionFromOutput reads the version in what etcd --version printed.
 func VersionFromOutput(out string) string { return versionLine(out) }
 
 // Versions are what a member says of versions at its client URL's
