@@ -39,16 +39,6 @@ type Cluster struct {
 	NoQuorum bool
 }
 
-// ByName is the member called name, or nil.
-func (cl *Cluster) ByName(name string) *etcdserverpb.Member {
-	for _, m := range cl.Members {
-		if m.Name == name {
-			return m
-		}
-	}
-	return nil
-}
-
 // Names are the started members' names, comma-separated, for messages.
 func (cl *Cluster) Names() string {
 	var names []string

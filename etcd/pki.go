@@ -503,9 +503,3 @@ func (p LocalPKI) IssueClient(ca *CA) error {
 	}
 	return writeFileAtomic(p.ClientCert(), cb, 0o644)
 }
-
-// Exists reports whether the CA has been made.
-func (p LocalPKI) Exists() bool {
-	_, err := os.Stat(p.caCert())
-	return err == nil
-}

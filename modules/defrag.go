@@ -70,7 +70,7 @@ var defragModule = &engine.ClusterModule[defragArgs]{
 }
 
 func planDefrag(ctx context.Context, s *etcd.Session, cl *etcd.Cluster, a *defragArgs, set func(string, any)) (engine.Plan, error) {
-	m := cl.ByName(a.Member)
+	m := etcd.FindMember(cl.Members, a.Member, "", "")
 	if m == nil {
 		return engine.Plan{}, engine.BadInput("%s is not a member of cluster %x (members: %s)", a.Member, cl.ID, cl.Names())
 	}

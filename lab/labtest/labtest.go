@@ -34,8 +34,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/etcdplay/etcdplay/lab"
 	"go.uber.org/zap"
+
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/lab"
 )
 
 var (
@@ -159,9 +161,8 @@ func Reserve(tb testing.TB, spec Spec) *Env {
 	}
 	e := &Env{EtcdDir: etcdDir, Bin: Binary(tb), Work: tb.TempDir(), Addrs: map[string]netip.Addr{}, TLS: spec.TLS}
 	e.PKIDir = filepath.Join(e.Work, "etcd-pki")
-	e.CAFile = filepath.Join(e.PKIDir, "ca.crt")
-	e.CertFile = filepath.Join(e.PKIDir, "etcdplay-client.crt")
-	e.KeyFile = filepath.Join(e.PKIDir, "etcdplay-client.key")
+	pki := etcd.LocalPKI{Dir: e.PKIDir}
+	e.CAFile, e.CertFile, e.KeyFile = pki.CAFile(), pki.ClientCert(), pki.ClientKey()
 
 	dir := os.Getenv(spec.DirEnv)
 	if dir == "" {
@@ -240,7 +241,9 @@ func FindEtcdPrev() string {
 		return d
 	}
 	found, _ := filepath.Glob(filepath.Join("..", ".cache", "etcd", "v3.5.*", "etcd"))
-	sort.Strings(found)
+	// The newest by version: v3.5.9 is older than v3.5.26.
+	version := func(p string) etcd.Version { v, _ := etcd.ParseVersion(filepath.Base(filepath.Dir(p))); return v }
+	slices.SortFunc(found, func(a, b string) int { return version(a).Compare(version(b)) })
 	for i := len(found) - 1; i >= 0; i-- {
 		if dir, err := filepath.Abs(filepath.Dir(found[i])); err == nil {
 			return dir
@@ -320,12 +323,10 @@ type Event struct {
 
 // Run is one etcdplay run of a playbook.
 type Run struct {
-	Code   int
-	Out    string // stdout and stderr, for messages
-	Raw    string // stdout and stderr as written: JSON events whole
-	Events []Event
-	// Times are when each of Events arrived.
-	Times   []time.Time
+	Code    int
+	Out     string // stdout and stderr, for messages
+	Raw     string // stdout and stderr as written: JSON events whole
+	Events  []Event
 	Elapsed time.Duration
 }
 

@@ -62,7 +62,7 @@ func ServeReleases(tb testing.TB, releases map[string]string) *ReleaseServer {
 
 // Tarball is the name of version's tarball.
 func (s *ReleaseServer) Tarball(version string) string {
-	return "etcd-" + version + "-linux-" + s.Arch + ".tar.gz"
+	return etcd.ReleaseTarball(version, s.Arch)
 }
 
 // Path is where version's tarball is served from.
