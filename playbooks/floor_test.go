@@ -159,7 +159,7 @@ func replaceFloor(tb testing.TB, e *labtest.Env, cs conns, old, new string, rest
 	via := cli[rest[0]]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	oldID := memberID(tb, via, old)
+	oldID, toID := memberID(tb, via, old), memberID(tb, via, rest[0])
 
 	start := time.Now()
 	var added *clientv3.MemberAddResponse
@@ -194,7 +194,7 @@ func replaceFloor(tb testing.TB, e *labtest.Env, cs conns, old, new string, rest
 		tb.Fatal(err)
 	}
 	if st.Leader == oldID {
-		if _, err := cli[old].MoveLeader(ctx, memberID(tb, via, rest[0])); err != nil {
+		if _, err := cli[old].MoveLeader(ctx, toID); err != nil {
 			tb.Fatal(err)
 		}
 	}
