@@ -95,13 +95,22 @@ func inventoryText(s *state, keyPath, knownHostsPath, dir string) string {
 	}
 	b.WriteString("\n[all:vars]\n")
 	fmt.Fprintf(&b, "ansible_ssh_common_args='-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes'\n", knownHostsPath)
-	switch {
-	case s.EtcdSrc != "":
-		fmt.Fprintf(&b, "etcd_src=%s\n", s.EtcdSrc)
-	case s.EtcdVersion != "":
-		fmt.Fprintf(&b, "etcd_version=%s\n", s.EtcdVersion)
+	if o := s.etcdOffer(); o != "" {
+		b.WriteString(o + "\n")
 	}
 	return b.String()
+}
+
+// etcdOffer is the inventory variable that says where the etcd to install
+// comes from ("etcd_src=DIR", "etcd_version=VERSION"), "" for none.
+func (s *state) etcdOffer() string {
+	switch {
+	case s.EtcdSrc != "":
+		return "etcd_src=" + s.EtcdSrc
+	case s.EtcdVersion != "":
+		return "etcd_version=" + s.EtcdVersion
+	}
+	return ""
 }
 
 // knownHostsText lists each host's key under its address and its name.

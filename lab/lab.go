@@ -566,15 +566,10 @@ func (l *Lab) eachHost(names []string, f func(*hostState) error) error {
 // install ("etcd_src=DIR" or "etcd_version=VERSION"), "" when nothing or
 // there is no lab.
 func (l *Lab) OffersEtcd() string {
-	switch {
-	case l.st == nil:
+	if l.st == nil {
 		return ""
-	case l.st.EtcdSrc != "":
-		return "etcd_src=" + l.st.EtcdSrc
-	case l.st.EtcdVersion != "":
-		return "etcd_version=" + l.st.EtcdVersion
 	}
-	return ""
+	return l.st.etcdOffer()
 }
 
 // OfferEtcd sets the etcd the next Up records in the inventory, as
