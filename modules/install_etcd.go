@@ -472,8 +472,9 @@ type hostInstallFacts struct {
 	ConfDir  fileFacts
 	UnitFile fileFacts
 	Version  string // of the installed etcd, "" when none
-	Active   bool   // the etcd unit runs
-	Running  bool   // it has a process: running, starting (again) or stopping
+	// Running: the etcd unit is active or has a process (running,
+	// starting again, stopping).
+	Running bool
 	packageFacts
 }
 
@@ -490,7 +491,7 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		nologinFact.into(&f.NoLogin),
 		versionFact(path.Join(a.BinDir, "etcd")).into(&f.Version),
 		unitFact(unit).with(func(u unitFacts) {
-			f.Active, f.Running = u.active(), u.running()
+			f.Running = u.active() || u.running()
 			if unit == "etcd.service" {
 				f.Svc = u
 			}
@@ -725,7 +726,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				fmt.Sprintf("getent passwd %s >/dev/null || useradd --system --gid %s --home-dir %s --no-create-home --shell %s -- %s", q(a.User), q(a.Group), q(a.DataDir), q(f.NoLogin), q(a.User))))
 		}
 	}
-	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && (f.Active || f.Running) && !a.Upgrade {
+	if !a.Package && f.Sums["etcd"] != "" && f.Sums["etcd"] != binarySum(bins, "etcd") && f.Running && !a.Upgrade {
 		switch {
 		case f.Version == "" || version == "":
 			// Other binaries of unknown version: whether they change the
