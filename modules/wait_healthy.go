@@ -215,6 +215,7 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for round := 1; ; round++ {
+		pause := etcd.PollPause(round, interval)
 		r := healthCheck(ctx, s, targets, uint64(gap), a.Alarms == "report")
 		if ctx.Err() != nil {
 			return engine.Plan{}, ctx.Err()
@@ -222,7 +223,7 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if r.fatal != nil {
 			return engine.Plan{}, r.fatal
 		}
-		if a.ClusterVersion != "" || r.ok() || check || !a.Wait.Or(true) || time.Now().Add(etcd.PollPause(round, interval)).After(deadline) {
+		if a.ClusterVersion != "" || r.ok() || check || !a.Wait.Or(true) || time.Now().Add(pause).After(deadline) {
 			readClusterVersions(ctx, s, &r)
 			r.wantClusterVersion(a.ClusterVersion)
 		}
@@ -237,14 +238,14 @@ func planWaitHealthy(ctx context.Context, s *etcd.Session, targets []etcd.Target
 		if !a.Wait.Or(true) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy: %s", strings.Join(r.problems, "; "))
 		}
-		if time.Now().Add(etcd.PollPause(round, interval)).After(deadline) {
+		if time.Now().Add(pause).After(deadline) {
 			return engine.Plan{}, fmt.Errorf("cluster not healthy after %s: %s", timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		}
 		s.Progressf("waiting for the cluster (%s of %s): %s", time.Since(start).Round(time.Second), timeout.Round(time.Second), strings.Join(r.problems, "; "))
 		select {
 		case <-ctx.Done():
 			return engine.Plan{}, ctx.Err()
-		case <-time.After(etcd.PollPause(round, interval)):
+		case <-time.After(pause):
 		}
 	}
 }
