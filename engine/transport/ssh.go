@@ -282,6 +282,7 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 			}
 			return nil, simplifyNetError(err)
 		}
+		raw = quickAck(raw)
 	}
 
 	hk, err := p.hostKeysFor(r)
