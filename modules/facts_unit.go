@@ -69,12 +69,17 @@ func (f unitFacts) active() bool {
 	return f.Active == "active" || f.Active == "reloading" || f.Active == "refreshing"
 }
 
-// unitFact is the state of unit, as systemctl show gives it.
+// unitFact is the state of unit, as systemctl show gives it. Whether it
+// is enabled comes from systemctl is-enabled, which reads the links:
+// show's UnitFileState is the manager's copy, stale after an enable
+// without a reload until the next one.
 func unitFact(unit string) Fact[unitFacts] {
+	q := transport.QuoteWord(unit)
 	return Fact[unitFacts]{
-		Name:    "unit " + unit,
-		Command: withSystemd("systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p UnitFileState -p NeedDaemonReload -p FragmentPath -p NRestarts -- " + transport.QuoteWord(unit)),
-		Parse:   parseUnitFacts,
+		Name: "unit " + unit,
+		Command: withSystemd("systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p NeedDaemonReload -p FragmentPath -p NRestarts -- " + q +
+			"\nprintf 'UnitFileState=%s\\n' \"$(systemctl is-enabled -- " + q + " 2>/dev/null)\""),
+		Parse: parseUnitFacts,
 	}
 }
 

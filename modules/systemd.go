@@ -224,11 +224,15 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	}
 	if a.Enabled.Set {
 		enabled := f.FileState == "enabled" || f.FileState == "enabled-runtime"
+		// --no-reload: the links say what starts at boot, which the
+		// manager reads then; its reload now (a tenth of a second, as
+		// long as etcd takes to start) changes nothing this module does
+		// next. A changed unit file was reloaded above.
 		switch {
 		case a.Enabled.Val && !enabled:
-			actions = append(actions, run("enable "+unit, "systemctl", "enable", "--", unit))
+			actions = append(actions, run("enable "+unit, "systemctl", "enable", "--no-reload", "--", unit))
 		case !a.Enabled.Val && enabled:
-			actions = append(actions, run("disable "+unit, "systemctl", "disable", "--", unit))
+			actions = append(actions, run("disable "+unit, "systemctl", "disable", "--no-reload", "--", unit))
 		}
 	}
 

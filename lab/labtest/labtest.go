@@ -714,7 +714,8 @@ func (e *Env) WantMembers(tb testing.TB, through []string, names ...string) []Me
 // process, its unit, config, TLS files and data dirs, the binaries.
 func (e *Env) HostState(tb testing.TB, host string) string {
 	tb.Helper()
-	const script = `systemctl show -p ActiveState -p MainPID -p UnitFileState etcd 2>/dev/null
+	const script = `systemctl show -p ActiveState -p MainPID etcd 2>/dev/null
+echo enabled: $(systemctl is-enabled etcd 2>/dev/null)
 sha256sum /etc/etcd/etcd.conf /etc/systemd/system/etcd.service /usr/local/bin/etcd /etc/etcd/pki/* 2>/dev/null
 ls -la --time-style=+ /var/lib/etcd 2>/dev/null | sed 1d
 id etcd 2>/dev/null; true`
