@@ -97,7 +97,8 @@ func stampCommand(path, sum string, etcd bool) string {
 // "$p" as etcd --version does: from its stamp while the file is the one
 // stamped, else by running it (a Go binary of 27 MB: some 20 ms a time).
 func stampedVersion() string {
-	return `v=; c=` + transport.QuoteWord(sumCache) + `/$(printf %s "${p#/}" | tr / %)
+	// The stamp's name (stampName) by shell builtins: a fork is dear.
+	return `v=; n=; x=${p#/}; while :; do case $x in */*) n=$n${x%%/*}%; x=${x#*/};; *) n=$n$x; break;; esac; done; c=` + transport.QuoteWord(sumCache) + `/$n
 if [ -f "$c" ]; then { read -r id; read -r sum; read -r v; } < "$c"; [ "$id" = "$(LC_ALL=C stat -L -c '` + fileIdentity + `' -- "$p")" ] || v=; fi
 if [ -n "$v" ]; then echo "etcd Version: $v"; else "$p" --version 2>/dev/null | head -n 3; fi`
 }

@@ -2,6 +2,7 @@ package modules
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -75,11 +76,13 @@ type pathPerm struct {
 func pathPermsFact(p string) Fact[[]pathPerm] {
 	return Fact[[]pathPerm]{
 		Name: "the directories above " + p,
-		Command: "p=" + transport.QuoteWord(p) + `
+		// One stat for them all, the parents found by shell builtins.
+		Command: "p=" + transport.QuoteWord(path.Clean(p)) + `; set --
 while :; do
-  if [ -d "$p" ]; then echo "$(LC_ALL=C stat -L -c '%u %g %a' -- "$p") $p"; fi
-  [ "$p" = / ] && break; p=$(dirname -- "$p")
-done`,
+  if [ -d "$p" ]; then set -- "$@" "$p"; fi
+  case $p in /) break;; */*) p=${p%/*}; p=${p:-/};; *) break;; esac
+done
+if [ $# -gt 0 ]; then LC_ALL=C stat -L -c '%u %g %a %n' -- "$@"; fi`,
 		Parse: func(out string) ([]pathPerm, error) {
 			var ps []pathPerm
 			for _, l := range strings.Split(out, "\n") {

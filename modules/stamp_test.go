@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // TestStampCommand: an upload that is not what was sent fails; a stamp
@@ -34,5 +36,74 @@ func TestStampCommand(t *testing.T) {
 	defer func() { sumCache = saved }()
 	if err := run(sha256Hex([]byte("hello"))); err != nil {
 		t.Errorf("a stamp that cannot be written failed the install: %v", err)
+	}
+}
+
+// TestStampedVersionInShell: the version comes from the stamp that
+// stampCommand wrote, found by the name stampedVersion spells with shell
+// builtins, in dash (POSIX sh) as in bash; a file changed since is run
+// instead.
+func TestStampedVersionInShell(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "usr", "local", "bin")
+	os.MkdirAll(dir, 0o755)
+	bin := filepath.Join(dir, "etcd")
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'etcd Version: 9.9.9'\n"), 0o755)
+	sum, _ := etcd.FileSHA256(bin)
+	if err := exec.Command("sh", "-c", stampCommand(bin, sum, true)).Run(); err != nil {
+		t.Fatal(err)
+	}
+	// The stamp says 3.6.16 when etcd --version says 9.9.9: which one
+	// answered tells whether the stamp was found.
+	st, _ := os.ReadFile(stampFile(bin))
+	lines := strings.Split(string(st), "\n")
+	lines[2] = "3.6.16"
+	os.WriteFile(stampFile(bin), []byte(strings.Join(lines, "\n")), 0o644)
+	for _, sh := range []string{"dash", "bash"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			continue
+		}
+		out, err := exec.Command(sh, "-c", versionFact(bin).Command).Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != "etcd Version: 3.6.16" {
+			t.Errorf("%s: %q, %v; want the stamp's version", sh, got, err)
+		}
+	}
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'etcd Version: 9.9.8'\n"), 0o755)
+	out, _ := exec.Command("sh", "-c", versionFact(bin).Command).Output()
+	if got := strings.TrimSpace(string(out)); got != "etcd Version: 9.9.8" {
+		t.Errorf("a changed binary: %q, want what it prints", got)
+	}
+}
+
+// TestPathPermsInShell: the directories above a path, deepest first, in
+// dash as in bash, whatever the path looks like.
+func TestPathPermsInShell(t *testing.T) {
+	base := t.TempDir()
+	os.MkdirAll(filepath.Join(base, "a", "b"), 0o750)
+	for _, sh := range []string{"dash", "bash"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			continue
+		}
+		for p, want := range map[string][]string{
+			filepath.Join(base, "a", "b") + "/":         {filepath.Join(base, "a", "b"), filepath.Join(base, "a"), base},
+			filepath.Join(base, "a", "missing", "data"): {filepath.Join(base, "a"), base},
+			"/":          {"/"},
+			"relative/x": nil,
+		} {
+			out, err := exec.Command(sh, "-c", pathPermsFact(p).Command).Output()
+			if err != nil {
+				t.Fatalf("%s %s: %v", sh, p, err)
+			}
+			ps, _ := pathPermsFact(p).Parse(string(out))
+			var got []string
+			for _, x := range ps {
+				got = append(got, x.Path)
+			}
+			if len(got) > len(want) {
+				got = got[:len(want)] // the temp dir's own parents
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%s %s: %q, want %q first", sh, p, got, want)
+			}
+		}
 	}
 }
