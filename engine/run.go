@@ -148,6 +148,12 @@ type runner struct {
 
 	connMu sync.Mutex
 	conns  map[string]transport.Conn
+	// ahead bounds connectAhead's dials to --forks at once; aheadStop
+	// ends those still going at the run's end, aheadWG waits for them.
+	ahead     chan struct{}
+	aheadCtx  context.Context
+	aheadStop context.CancelFunc
+	aheadWG   sync.WaitGroup
 	// releaseConns closes each host's connection once its call is done:
 	// the run makes one call and nothing else reaches the hosts (RunCommand).
 	releaseConns bool
@@ -323,6 +329,7 @@ func (r *runner) finish(err error) (*Recap, error) {
 		r.runOnFailure(e)
 	}
 	r.finishRecord()
+	r.endAhead()
 	r.runEnd()
 	if failed {
 		rec.Recovery = r.recovery
@@ -542,6 +549,58 @@ func (r *runner) connect(ctx context.Context, h *inventory.Host) (transport.Conn
 	r.conns[h.Name] = c
 	r.connMu.Unlock()
 	return c, nil
+}
+
+// connectAhead opens the connections to hs in the background, at most
+// --forks dials at once, for ctx.connect. Hosts the run's calls skip
+// (outside --limit, left the run) are not dialled. A failed dial is the
+// connector's to remember: the first call on the host reports it, as it
+// would have had it dialled itself. Dials still going when the run ends
+// are given up (endAhead).
+func (r *runner) connectAhead(hs []*Host) {
+	if r.cfg.Connector == nil {
+		return
+	}
+	var dial []*Host
+	for _, h := range hs {
+		if _, skip := r.absent(h); !skip {
+			dial = append(dial, h)
+		}
+	}
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if r.ahead == nil {
+		r.ahead = make(chan struct{}, r.cfg.Forks)
+		r.aheadCtx, r.aheadStop = context.WithCancel(r.ctx)
+	}
+	for _, h := range dial {
+		if _, open := r.conns[h.Name()]; open {
+			continue
+		}
+		r.aheadWG.Add(1)
+		go func() {
+			defer r.aheadWG.Done()
+			select {
+			case r.ahead <- struct{}{}:
+			case <-r.aheadCtx.Done():
+				return
+			}
+			defer func() { <-r.ahead }()
+			r.connect(r.aheadCtx, h.h)
+		}()
+	}
+}
+
+// endAhead gives up connectAhead's dials that are still going and waits
+// for them to return, so none opens a connection after the run.
+func (r *runner) endAhead() {
+	r.connMu.Lock()
+	stop := r.aheadStop
+	r.connMu.Unlock()
+	if stop != nil {
+		stop()
+		r.aheadWG.Wait()
+	}
 }
 
 // release closes h's connection, for a run that will not contact h again

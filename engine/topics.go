@@ -114,6 +114,12 @@ CONTEXT
                               pattern's hosts, reaching them as this run
                               does, for a remedy that is one module call
     ctx.dropped_hosts         hosts that have left the run (failed, unreachable)
+    ctx.connect(hosts)        open the SSH connections to hosts now, in the
+                              background (at most -f at a time), so the first
+                              call on each does not wait for its handshake;
+                              returns at once. A host it cannot reach is
+                              reported by the first call on it, as without
+                              connect; hosts outside --limit are not dialled
 
 HOSTS
     h.name, h.address, h.port, h.user, h.groups, h.vars (its variables:

@@ -146,7 +146,7 @@ func (c *playCtx) Truth() starlark.Bool  { return starlark.True }
 func (c *playCtx) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ctx") }
 
 func (c *playCtx) AttrNames() []string {
-	return []string{"check", "command", "command_for", "diff", "dropped_hosts", "exec_command", "host", "hosts", "vars"}
+	return []string{"check", "command", "command_for", "connect", "diff", "dropped_hosts", "exec_command", "host", "hosts", "vars"}
 }
 
 func (c *playCtx) Attr(name string) (starlark.Value, error) {
@@ -161,6 +161,8 @@ func (c *playCtx) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("command_for", c.commandFor).BindReceiver(c), nil
 	case "exec_command":
 		return starlark.NewBuiltin("exec_command", c.execCommand).BindReceiver(c), nil
+	case "connect":
+		return starlark.NewBuiltin("connect", c.connect).BindReceiver(c), nil
 	case "vars":
 		return varsDict{c.vars}, nil
 	case "hosts":
@@ -218,6 +220,22 @@ func (c *playCtx) execCommand(th *starlark.Thread, b *starlark.Builtin, args sta
 		margs[string(kv[0].(starlark.String))] = word(kv[1])
 	}
 	return starlark.String(c.r.execCommand(pattern, module, margs)), nil
+}
+
+// connect implements ctx.connect(hosts): the hosts' SSH connections are
+// opened in the background, so that the first call on each need not wait
+// for its handshake; it returns at once.
+func (c *playCtx) connect(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs("ctx.connect", args, kwargs, 1, &v); err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.connect", Err: inputErr(err)}
+	}
+	hs, err := c.r.targets(v)
+	if err != nil {
+		return nil, &Error{Pos: callerPos(th), Module: "ctx.connect", Err: inputErr(err)}
+	}
+	c.r.connectAhead(hs)
+	return starlark.None, nil
 }
 
 // word is v as a command line gives it: a string as it is, any other

@@ -171,9 +171,10 @@ func (c *Conn) Close() error { return nil }
 type Connector struct {
 	Conns map[string]*Conn
 	// Down marks hosts as unreachable.
-	Down  map[string]bool
-	dials atomic.Int64
-	mu    sync.Mutex
+	Down   map[string]bool
+	dials  atomic.Int64
+	mu     sync.Mutex
+	dialed map[string]int
 }
 
 // Connect implements engine.Connector.
@@ -181,6 +182,10 @@ func (c *Connector) Connect(ctx context.Context, h *inventory.Host) (transport.C
 	c.dials.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dialed == nil {
+		c.dialed = map[string]int{}
+	}
+	c.dialed[h.Name]++
 	conn, ok := c.Conns[h.Name]
 	if !ok || c.Down[h.Name] {
 		return nil, &transport.UnreachableError{Host: h.Name, Err: errors.New("connection refused")}
@@ -200,6 +205,13 @@ func (c *Connector) SetDown(host string, down bool) {
 
 // Dials counts Connect calls.
 func (c *Connector) Dials() int { return int(c.dials.Load()) }
+
+// DialsOf counts Connect calls for host.
+func (c *Connector) DialsOf(host string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dialed[host]
+}
 
 // Hosts makes local hosts named names, each with its own directory, an
 // inventory listing them in group "test" (plus extra INI lines), and a
