@@ -17,6 +17,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/etcdplay/etcdplay/lab/labtest"
 )
@@ -75,13 +77,17 @@ func (cs conns) each(hosts []string, command func(host string) string) error {
 	return errors.Join(errs...)
 }
 
-// clients are an etcd client per member, made before the clock starts
-// (they connect when first used).
+// clients are an etcd client per member, made before the clock starts.
+// They dial at once, before a member may be up, and dial again every few
+// milliseconds until it is: with gRPC's default backoff (a second, then
+// more) the floor would wait on the client, not on etcd.
 func clients(tb testing.TB, e *labtest.Env, hosts []string) map[string]*clientv3.Client {
 	tb.Helper()
 	m := map[string]*clientv3.Client{}
 	for _, h := range hosts {
-		c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(h), Logger: zap.NewNop()})
+		c, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(h), Logger: zap.NewNop(),
+			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: backoff.Config{BaseDelay: 5 * time.Millisecond, Multiplier: 1.2, MaxDelay: 20 * time.Millisecond}, MinConnectTimeout: time.Second})}})
 		if err != nil {
 			tb.Fatal(err)
 		}
