@@ -86,7 +86,7 @@ fuzz:
 
 bench: deps build etcd
 	ETCDPLAY_BIN=$(CURDIR)/$(BIN) ETCDPLAY_ETCD_DIR=$(CURDIR)/$(ETCD_DIR) ETCDPLAY_LAB_IMAGE_DIR=$(LAB_IMAGE_DIR) \
-	  $(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./...
+	  $(GO) test -run '^$$' -bench . -benchtime 7x -timeout 30m ./...
 
 # demo shows what etcdplay is for, on the local lab: 4 hosts, a 3-member
 # etcd cluster bootstrapped on the first three, a few keys written, a
