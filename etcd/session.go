@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -311,7 +312,7 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial 
 		// request's deadline.
 		MaxUnaryRetries:    2,
 		BackoffWaitBetween: 100 * time.Millisecond,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial),
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(traceRequest(u.Host)),
 			// A member that restarts is tried again within a second of
 			// coming back, not after gRPC's default backoff of up to 2 min.
 			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: dialTimeout})},
@@ -325,6 +326,15 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial 
 		cfg.TLS = tlsCfg.Clone()
 	}
 	return clientv3.New(cfg)
+}
+
+// traceRequest records each etcd request to the member at host when
+// tracing is on (transport.Trace).
+func traceRequest(host string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		defer transport.Trace(ctx, time.Now(), host, path.Base(method))
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 // Probe opens and closes a connection to the client URL by the route the

@@ -244,6 +244,7 @@ func (p *Pool) resolve(t Target) resolved {
 // dial connects to r, through its jump hosts if any. depth guards against
 // ProxyJump loops in ~/.ssh/config.
 func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error) {
+	defer Trace(ctx, time.Now(), r.name, "ssh dial")
 	if depth > 8 {
 		return nil, fmt.Errorf("ProxyJump: more than 8 jumps (a loop in ~/.ssh/config?)")
 	}
@@ -571,6 +572,7 @@ func (c *sshConn) unreachable(err error) error {
 
 // Run implements Conn.
 func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
+	defer Trace(ctx, time.Now(), c.name, "command")
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -674,6 +676,7 @@ func (c *sshConn) sftpClient() (*sftp.Client, error) {
 // install and mv, which is atomic as well because mv renames within the
 // target directory.
 func (c *sshConn) Put(ctx context.Context, dst string, r io.Reader, opts PutOptions) error {
+	defer Trace(ctx, time.Now(), c.name, "put")
 	if opts.Mode == 0 {
 		opts.Mode = 0o644
 	}
@@ -775,6 +778,7 @@ func (c *sshConn) chown(ctx context.Context, p string, opts PutOptions, become b
 
 // Get implements Conn.
 func (c *sshConn) Get(ctx context.Context, src string, w io.Writer) error {
+	defer Trace(ctx, time.Now(), c.name, "get")
 	sc, err := c.sftpClient()
 	if err != nil {
 		return c.unreachable(err)
@@ -812,6 +816,7 @@ func firstLine(stderr []byte, rc int) string {
 
 // DialContext implements Dialer: a direct-tcpip channel on the connection.
 func (c *sshConn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	defer Trace(ctx, time.Now(), c.name, "forward "+addr)
 	conn, err := dialThrough(ctx, c.client, addr)
 	if err != nil {
 		if ctx.Err() != nil {

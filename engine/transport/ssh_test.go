@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -667,4 +668,51 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 		t.Fatal("Connect returned the dead connection")
 	}
 	run(t, c2, "true")
+}
+
+// TestTrace: with tracing on, the dial, each command, each file sent and
+// fetched is a line naming the host and the label of its context, and no
+// line holds the command or the content.
+func TestTrace(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer transport.TraceTo(f)()
+	srv := sshdtest.Start(t, 1)
+	h := srv.Hosts[0]
+	ctx := transport.WithTrace(context.Background(), "task 7 copy site.star:3:5")
+	c, err := newPool(t, srv.Config()).Connect(ctx, target(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := "/tmp/etcdplay-trace-" + strconv.Itoa(os.Getpid())
+	if _, err := c.Run(ctx, transport.Command{Line: "mkdir -p " + dir + "; echo the-secret-word"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	dst := dir + "/f"
+	if err := c.Put(ctx, dst, strings.NewReader("secret content"), transport.PutOptions{Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, dst, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f.Name())
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var kinds []string
+	for _, l := range lines {
+		fs := strings.Fields(l)
+		if len(fs) < 4 || fs[2] != h.Name || !strings.HasSuffix(l, "task 7 copy site.star:3:5") {
+			t.Errorf("trace line %q: want time, duration, host %s, what, label", l, h.Name)
+			continue
+		}
+		kinds = append(kinds, fs[3])
+	}
+	if strings.Join(kinds, " ") != "ssh command put get" {
+		t.Errorf("traced %q, want the dial, the command, the put and the get", kinds)
+	}
+	if strings.Contains(string(b), "secret") {
+		t.Errorf("the trace holds a command or content:\n%s", b)
+	}
 }

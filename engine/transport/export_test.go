@@ -1,0 +1,11 @@
+package transport
+
+import "os"
+
+// TraceTo sends the trace to f until the returned function is called.
+func TraceTo(f *os.File) (restore func()) {
+	saved := tracer
+	tf := &traceFile{f: f}
+	tracer = func() *traceFile { return tf }
+	return func() { tracer = saved }
+}
