@@ -86,6 +86,9 @@ type poolEntry struct {
 	done chan struct{}
 	conn *sshConn
 	err  error
+	// gaveUp: the dialling caller's context ended first, so err proves
+	// nothing of the host and the entry is no longer the pool's.
+	gaveUp bool
 }
 
 // NewPool returns a pool for cfg. It reads known_hosts and ~/.ssh/config
@@ -266,7 +269,10 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		} else if jr.proxyJump == r.proxyJump {
 			jr.proxyJump = ""
 		}
-		jc, err := p.connectResolved(ctx, jr, depth+1)
+		// The jump host's dial is its own, bounded by its own timeout:
+		// when it runs out, that says the jump host hangs, not that
+		// this caller gave up.
+		jc, err := p.connectResolved(caller, jr, depth+1)
 		if err != nil {
 			return nil, fmt.Errorf("jump host %s: %w", last, err)
 		}
@@ -382,6 +388,7 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 			p.mu.Unlock()
 			e.conn, e.err = p.dial(ctx, r, depth)
 			if e.err != nil && callerEnded(ctx) != nil {
+				e.gaveUp = true
 				p.mu.Lock()
 				if p.conns[key] == e {
 					delete(p.conns, key)
@@ -403,7 +410,7 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 				return nil, ctx.Err()
 			}
 		}
-		if e.err != nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
+		if e.gaveUp {
 			continue // the dialling caller gave up; this one has not
 		}
 		if e.err != nil && earlier {

@@ -620,6 +620,50 @@ func TestUnreachableOncePerRun(t *testing.T) {
 	}
 }
 
+// TestUnreachableJumpOncePerRun: a host behind a jump host that accepts
+// and never speaks is as unreachable as a dead host: the second step that
+// names it is told so at once, not left waiting on the first one's dial.
+func TestUnreachableJumpOncePerRun(t *testing.T) {
+	if why := sshdtest.Skip(); why != "" {
+		t.Skip(why)
+	}
+	cfg := transport.Config{SSHConfigFile: "none", NoAgent: true, ConnectTimeout: 300 * time.Millisecond, KnownHostsFile: filepath.Join(t.TempDir(), "kh")}
+	l, err := net.Listen("tcp", "127.0.10.203:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	target := transport.Target{Name: "inner", Addr: "127.0.10.204", Port: 22, ProxyJump: "root@" + l.Addr().String()}
+	p := newPool(t, cfg)
+	for i := 1; i <= 2; i++ {
+		done := make(chan error, 1)
+		go func() {
+			_, err := p.Connect(context.Background(), target)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !transport.IsUnreachable(err) || !strings.Contains(err.Error(), "jump host") || !strings.Contains(err.Error(), "no SSH handshake within") {
+				t.Fatalf("connect %d: want unreachable through the jump host, got %v", i, err)
+			}
+			if again := strings.Contains(err.Error(), "not dialled again"); again != (i > 1) {
+				t.Errorf("connect %d: %v; want the second to say it was not dialled again", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connect %d through a silent jump host did not return", i)
+		}
+	}
+}
+
 func TestRunCancelEndsRemoteCommand(t *testing.T) {
 	srv := sshdtest.Start(t, 1)
 	c := connect(t, newPool(t, srv.Config()), srv.Hosts[0])
