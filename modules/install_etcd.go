@@ -2,7 +2,6 @@ package modules
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"cmp"
 	"compress/gzip"
@@ -382,24 +381,46 @@ func elfMachine(m elf.Machine) string {
 // binariesFromTarball checks a release archive's SHA-256 and takes the
 // binaries out of it.
 func binariesFromTarball(file, want string) ([]etcdBinary, error) {
+	return tarballBinaries(file, want, func(raw []byte) error {
+		got := sha256Hex(raw)
+		if want == "" {
+			var err error
+			want, err = sumFromFile(filepath.Join(filepath.Dir(file), "SHA256SUMS"), filepath.Base(file))
+			if err != nil {
+				return engine.BadInput("tarball %s: give sha256= (the release's checksum), or put the release's SHA256SUMS beside it: %v", file, err)
+			}
+		}
+		if !strings.EqualFold(got, strings.TrimSpace(want)) {
+			return engine.BadInput("tarball %s: SHA-256 %s, want %s: the file is damaged or not the release you meant", file, got, want)
+		}
+		return nil
+	})
+}
+
+// releaseBinaries takes the binaries out of a release tarball that
+// etcd.FetchRelease has just verified against the release's SHA256SUMS:
+// hashing its tens of MB again would only repeat that.
+func releaseBinaries(r *etcd.Release) ([]etcdBinary, error) {
+	return tarballBinaries(r.Path, r.SHA256, nil)
+}
+
+// tarballBinaries reads the archive file once per run while its size and
+// time stay (cachedBinaries), checks its content with check (nil: none)
+// and takes the binaries out. key tells apart the sums it was read for.
+func tarballBinaries(file, key string, check func(raw []byte) error) ([]etcdBinary, error) {
 	stamp, err := os.Stat(file)
 	if err != nil {
 		return nil, engine.BadInput("tarball: %v", err)
 	}
-	return cachedBinaries("tar:"+file+":"+want, stamp, func() ([]etcdBinary, error) {
+	return cachedBinaries("tar:"+file+":"+key, stamp, func() ([]etcdBinary, error) {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			return nil, engine.BadInput("tarball: %v", err)
 		}
-		got := sha256Hex(raw)
-		if want == "" {
-			want, err = sumFromFile(filepath.Join(filepath.Dir(file), "SHA256SUMS"), filepath.Base(file))
-			if err != nil {
-				return nil, engine.BadInput("tarball %s: give sha256= (the release's checksum), or put the release's SHA256SUMS beside it: %v", file, err)
+		if check != nil {
+			if err := check(raw); err != nil {
+				return nil, err
 			}
-		}
-		if !strings.EqualFold(got, strings.TrimSpace(want)) {
-			return nil, engine.BadInput("tarball %s: SHA-256 %s, want %s: the file is damaged or not the release you meant", file, got, want)
 		}
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
@@ -445,17 +466,16 @@ func binariesFromTarball(file, want string) ([]etcdBinary, error) {
 
 // sumFromFile finds name's SHA-256 in a sha256sum-format file.
 func sumFromFile(sums, name string) (string, error) {
-	f, err := os.Open(sums)
+	b, err := os.ReadFile(sums)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) == 2 && strings.TrimPrefix(fs[1], "*") == name {
-			return fs[0], nil
-		}
+	m, err := etcd.ParseSums(string(b))
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", sums, err)
+	}
+	if sum, ok := m[name]; ok {
+		return sum, nil
 	}
 	return "", fmt.Errorf("%s does not list %s", sums, name)
 }
@@ -907,7 +927,7 @@ func binariesFor(ctx context.Context, c *engine.HostCall, a *installEtcdArgs, ar
 		if err != nil {
 			return nil, "", err
 		}
-		bins, err := binariesFromTarball(r.Path, r.SHA256)
+		bins, err := releaseBinaries(r)
 		if err != nil {
 			return nil, "", err
 		}
