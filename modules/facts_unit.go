@@ -69,17 +69,26 @@ func (f unitFacts) active() bool {
 	return f.Active == "active" || f.Active == "reloading" || f.Active == "refreshing"
 }
 
-// unitFact is the state of unit, as systemctl show gives it. Whether it
-// is enabled comes from systemctl is-enabled, which reads the links:
-// show's UnitFileState is the manager's copy, stale after an enable
-// without a reload until the next one.
+// unitFact is the state of unit, as systemctl show gives it. Its
+// UnitFileState is the manager's copy, stale after an enable or disable
+// without a reload until the next one: the systemd module, which does
+// those, reads enabledFact over it.
 func unitFact(unit string) Fact[unitFacts] {
-	q := transport.QuoteWord(unit)
 	return Fact[unitFacts]{
-		Name: "unit " + unit,
-		Command: withSystemd("systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p NeedDaemonReload -p FragmentPath -p NRestarts -- " + q +
-			"\nprintf 'UnitFileState=%s\\n' \"$(systemctl is-enabled -- " + q + " 2>/dev/null)\""),
-		Parse: parseUnitFacts,
+		Name:    "unit " + unit,
+		Command: withSystemd("systemctl show --no-pager -p LoadState -p ActiveState -p SubState -p UnitFileState -p NeedDaemonReload -p FragmentPath -p NRestarts -- " + transport.QuoteWord(unit)),
+		Parse:   parseUnitFacts,
+	}
+}
+
+// enabledFact is whether unit starts at boot as systemctl is-enabled says
+// it, from the links themselves ("enabled", "disabled", "masked", ...;
+// "" for no such unit).
+func enabledFact(unit string) Fact[string] {
+	return Fact[string]{
+		Name:    "whether " + unit + " is enabled",
+		Command: withSystemd("systemctl is-enabled -- " + transport.QuoteWord(unit) + " 2>/dev/null; true"),
+		Parse:   func(out string) (string, error) { return strings.TrimSpace(out), nil },
 	}
 }
 

@@ -162,7 +162,8 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	var f unitFacts
 	var file fileFacts
 	start, mtimes := int64(-1), map[string]int64{}
-	qs := []query{systemdFact.into(&sys), unitFact(unit).into(&f)}
+	var enabled string
+	qs := []query{systemdFact.into(&sys), unitFact(unit).into(&f), enabledFact(unit).into(&enabled)}
 	if len(content) > 0 {
 		qs = append(qs, statFact(want.Path, true).into(&file))
 	}
@@ -174,6 +175,7 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	if err := readFacts(ctx, c, qs...); err != nil {
 		return engine.Plan{}, err
 	}
+	f.FileState = enabled // enable and disable do not reload the manager
 	switch sys {
 	case noSystemctl:
 		return engine.Plan{}, fmt.Errorf("unit %s: %s has no systemd (systemctl not found): manage etcd there another way", unit, c.Host.Name)
