@@ -33,13 +33,36 @@ func waitHealthy(t *testing.T, cl *etcdtest.Cluster, a *waitHealthyArgs, check b
 	return c, p, err
 }
 
+// storageVersionsSet: every member's data is at the cluster's version.
+func storageVersionsSet(rows []any) bool {
+	for _, r := range rows {
+		if m := r.(map[string]any); m["storage_version"] != m["cluster_version"] {
+			return false
+		}
+	}
+	return true
+}
+
 func TestWaitHealthy(t *testing.T) {
 	skipSlowInShort(t)
 	t.Parallel()
 	cl := etcdtest.Start(t, 3, etcdtest.Options{})
-	c, p, err := waitHealthy(t, cl, &waitHealthyArgs{}, false)
-	if err != nil {
-		t.Fatal(err)
+	// A new cluster's data is at the version of the minor before, or at
+	// none, until its leader moves it up, some seconds after the cluster
+	// version is decided: read until it has.
+	var (
+		c   *call
+		p   engine.Plan
+		err error
+	)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c, p, err = waitHealthy(t, cl, &waitHealthyArgs{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if storageVersionsSet(c.data["members"].([]any)) || time.Now().After(deadline) {
+			break
+		}
 	}
 	if !strings.HasPrefix(p.Reason, "3 members healthy, leader etcd-") {
 		t.Errorf("reason %q", p.Reason)
