@@ -144,10 +144,10 @@ func (p LocalPKI) CreateCA(name string) (*CA, error) {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(p.caKey(), keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(p.caKey(), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(p.caCert(), certPEM, 0o644); err != nil {
+	if err := WriteFileAtomic(p.caCert(), certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return &CA{Cert: cert, Key: key, PEM: certPEM}, nil
@@ -172,10 +172,10 @@ func (p LocalPKI) AddCA(name string) (*CA, error) {
 		return nil, err
 	}
 	bundle := append(append([]byte{}, ca.PEM...), old...)
-	if err := writeFileAtomic(p.caKey(), kb, 0o600); err != nil {
+	if err := WriteFileAtomic(p.caKey(), kb, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(p.caCert(), bundle, 0o644); err != nil {
+	if err := WriteFileAtomic(p.caCert(), bundle, 0o644); err != nil {
 		return nil, err
 	}
 	os.RemoveAll(next.Dir)
@@ -190,7 +190,7 @@ func (p LocalPKI) DropOldCAs() (*CA, error) {
 		return nil, err
 	}
 	only := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
-	if err := writeFileAtomic(p.caCert(), only, 0o644); err != nil {
+	if err := WriteFileAtomic(p.caCert(), only, 0o644); err != nil {
 		return nil, err
 	}
 	ca.PEM = only
@@ -447,17 +447,32 @@ func serial() *big.Int {
 	return n
 }
 
-// writeFileAtomic writes a file on the control machine as the transport
-// does on hosts: a temporary file renamed over it.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+// WriteFileAtomic writes a file on the control machine as the transport
+// does on hosts: a complete temporary file of its own name renamed over
+// it, so that a reader, or another run writing the same file, never sees
+// half of one. The directory is made (0700) if need be.
+func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // IssueMember makes (or keeps) the certificate and key of a member's
@@ -476,10 +491,10 @@ func (p LocalPKI) IssueMember(ca *CA, id Identity, u Usage) (certPEM, keyPEM []b
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if err := writeFileAtomic(kf, kb, 0o600); err != nil {
+	if err := WriteFileAtomic(kf, kb, 0o600); err != nil {
 		return nil, nil, false, err
 	}
-	if err := writeFileAtomic(cf, cb, 0o644); err != nil {
+	if err := WriteFileAtomic(cf, cb, 0o644); err != nil {
 		return nil, nil, false, err
 	}
 	return cb, kb, true, nil
@@ -498,8 +513,8 @@ func (p LocalPKI) IssueClient(ca *CA) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(p.ClientKey(), kb, 0o600); err != nil {
+	if err := WriteFileAtomic(p.ClientKey(), kb, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(p.ClientCert(), cb, 0o644)
+	return WriteFileAtomic(p.ClientCert(), cb, 0o644)
 }

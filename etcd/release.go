@@ -34,7 +34,8 @@ const DefaultReleaseURL = "https://github.com/etcd-io/etcd/releases/download"
 
 // EnvCacheDir names the directory of the control machine's cache
 // (default the user's cache directory, ~/.cache/etcdplay); release
-// tarballs are kept under its releases/VERSION/.
+// tarballs are kept under its releases/VERSION/, the sums of binaries
+// install_etcd read from etcd_src under sha256/.
 const EnvCacheDir = "ETCDPLAY_CACHE_DIR"
 
 // sumsFile is the file of a release that lists its files' SHA-256.
@@ -137,14 +138,24 @@ type Release struct {
 // $ETCDPLAY_CACHE_DIR/releases, else etcdplay/releases in the user's
 // cache directory.
 func ReleaseCacheDir() (string, error) {
-	if d := os.Getenv(EnvCacheDir); d != "" {
-		return filepath.Join(d, "releases"), nil
-	}
-	d, err := os.UserCacheDir()
+	d, err := CacheDir()
 	if err != nil {
 		return "", fmt.Errorf("no cache directory for release tarballs (set %s): %w", EnvCacheDir, err)
 	}
-	return filepath.Join(d, "etcdplay", "releases"), nil
+	return filepath.Join(d, "releases"), nil
+}
+
+// CacheDir is the root of the control machine's cache: EnvCacheDir, else
+// etcdplay in the user's cache directory.
+func CacheDir() (string, error) {
+	if d := os.Getenv(EnvCacheDir); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "etcdplay"), nil
 }
 
 // CachedReleases are the versions with a Linux tarball for arch in the
@@ -262,7 +273,7 @@ func FetchRelease(ctx context.Context, base, version, arch string, progress func
 		os.Remove(tmp)
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(vdir, sumsFile), []byte(sumsText)); err != nil {
+	if err := WriteFileAtomic(filepath.Join(vdir, sumsFile), []byte(sumsText), 0o600); err != nil {
 		return nil, err
 	}
 	return &Release{Version: version, Arch: arch, Path: final, SHA256: got, From: dir}, nil
@@ -420,23 +431,4 @@ func download(ctx context.Context, u, dir string) (string, string, error) {
 		return "", "", err
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeAtomic writes a file of the cache by renaming a complete one over
-// it.
-func writeAtomic(p string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".write-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }

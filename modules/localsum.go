@@ -19,11 +19,11 @@ import (
 // last one (about 90 ms of each run's own time). "" (no user cache
 // directory) hashes every time.
 var localSums = func() string {
-	d, err := os.UserCacheDir()
+	d, err := etcd.CacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(d, "etcdplay", "sha256")
+	return filepath.Join(d, "sha256")
 }()
 
 // racyWindow: a file whose change time is this recent is not stamped.
@@ -82,11 +82,5 @@ func dirBinary(name, file string) (etcdBinary, error) {
 // writeLocalStamp records sum for the file of identity id, if it can: a
 // stamp not written costs the next run a hash, nothing else.
 func writeLocalStamp(stamp, id, sum string) {
-	if os.MkdirAll(filepath.Dir(stamp), 0o700) != nil {
-		return
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", stamp, os.Getpid())
-	if os.WriteFile(tmp, []byte(id+"\n"+sum+"\n"), 0o600) != nil || os.Rename(tmp, stamp) != nil {
-		os.Remove(tmp)
-	}
+	etcd.WriteFileAtomic(stamp, []byte(id+"\n"+sum+"\n"), 0o600)
 }
