@@ -4,18 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/inventory"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // tryNext makes err one the engine answers by trying the next target,
@@ -70,7 +72,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 			// A linearizable read of a member without a leader waits out
 			// its whole timeout: after an election's time without one,
 			// its own view is all there is.
-			err = fmt.Errorf("etcdserver: no leader")
+			err = rpctypes.ErrNoLeader
 		} else if err == nil {
 			var resp *clientv3.MemberListResponse
 			rctx, cancel := context.WithTimeout(ctx, RequestTimeout)

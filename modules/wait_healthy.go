@@ -3,13 +3,13 @@ package modules
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdplay/etcdplay/engine"
@@ -139,9 +139,6 @@ type healthRow struct {
 	// says it, "" when not read.
 	clusterVersion string
 }
-
-// errNoLeader is the read of a member that knows no leader, not made.
-var errNoLeader = errors.New("etcdserver: no leader")
 
 // lagRecheck is how long wait_healthy waits before reading again a member
 // that is behind the leader.
@@ -372,7 +369,7 @@ func healthCheck(ctx context.Context, s *etcd.Session, targets []etcd.Target, ga
 		if st.Status != nil && st.Status.Leader == 0 {
 			// It would wait out the read's whole timeout: a member
 			// without a leader serves no linearizable read.
-			reads[i] = errNoLeader
+			reads[i] = rpctypes.ErrNoLeader // the read not made
 			continue
 		}
 		wg.Add(1)
