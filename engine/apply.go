@@ -50,7 +50,9 @@ func (r *runner) attemptContext(t *task) (context.Context, context.CancelFunc) {
 // reports whether an error came from Plan (nothing was changed).
 func (r *runner) apply(ctx context.Context, c *HostCall, plan func(context.Context) (Plan, error)) (err error, planning bool) {
 	hr := c.res
-	ctx = transport.WithTrace(ctx, fmt.Sprintf("task %d %s %s", c.task.id, c.task.module, c.task.pos))
+	if transport.Tracing() {
+		ctx = transport.WithTrace(ctx, fmt.Sprintf("task %d %s %s", c.task.id, c.task.module, c.task.pos))
+	}
 	p, err := plan(ctx)
 	if err != nil {
 		return err, true

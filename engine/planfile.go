@@ -440,7 +440,7 @@ func (p *PlanFile) Differences(now *PlanFile) []string {
 // line starting with what (a kind of thing) and the name.
 func listDiff(what string, was, is map[string]string) []string {
 	var out []string
-	names := slices.Sorted(maps.Keys(was))
+	names := slices.Collect(maps.Keys(was))
 	for k := range is {
 		if _, ok := was[k]; !ok {
 			names = append(names, k)

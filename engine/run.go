@@ -148,12 +148,8 @@ type runner struct {
 
 	connMu sync.Mutex
 	conns  map[string]transport.Conn
-	// ahead bounds connectAhead's dials to --forks at once; aheadStop
-	// ends those still going at the run's end, aheadWG waits for them.
-	ahead     chan struct{}
-	aheadCtx  context.Context
-	aheadStop context.CancelFunc
-	aheadWG   sync.WaitGroup
+	// ahead are ctx.connect's dials (connectAhead), nil before the first.
+	ahead *aheadDials
 	// releaseConns closes each host's connection once its call is done:
 	// the run makes one call and nothing else reaches the hosts (RunCommand).
 	releaseConns bool
@@ -279,9 +275,10 @@ func (r *runner) newThread(name string) *starlark.Thread {
 // done (Ctrl-C), so a busy playbook loop stops too.
 func (r *runner) cancelOnDone(th *starlark.Thread) (stop func()) {
 	done := make(chan struct{})
+	ctx := r.ctx // on_failure and undo run under a context of their own, set back after
 	go func() {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			th.Cancel("interrupted")
 		case <-done:
 		}
@@ -329,7 +326,6 @@ func (r *runner) finish(err error) (*Recap, error) {
 		r.runOnFailure(e)
 	}
 	r.finishRecord()
-	r.endAhead()
 	r.runEnd()
 	if failed {
 		rec.Recovery = r.recovery
@@ -556,7 +552,7 @@ func (r *runner) connect(ctx context.Context, h *inventory.Host) (transport.Conn
 // (outside --limit, left the run) are not dialled. A failed dial is the
 // connector's to remember: the first call on the host reports it, as it
 // would have had it dialled itself. Dials still going when the run ends
-// are given up (endAhead).
+// are given up.
 func (r *runner) connectAhead(hs []*Host) {
 	if r.cfg.Connector == nil {
 		return
@@ -569,38 +565,39 @@ func (r *runner) connectAhead(hs []*Host) {
 	}
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
-	if r.ahead == nil {
-		r.ahead = make(chan struct{}, r.cfg.Forks)
-		r.aheadCtx, r.aheadStop = context.WithCancel(r.ctx)
+	a := r.ahead
+	if a == nil {
+		ctx, stop := context.WithCancel(r.ctx)
+		a = &aheadDials{slots: make(chan struct{}, r.cfg.Forks), ctx: ctx}
+		r.ahead = a
+		// At the run's end the dials still going are given up and
+		// waited for, so none opens a connection after the run.
+		r.endMu.Lock()
+		r.atEnd = append(r.atEnd, func() { stop(); a.wg.Wait() })
+		r.endMu.Unlock()
 	}
 	for _, h := range dial {
 		if _, open := r.conns[h.Name()]; open {
 			continue
 		}
-		r.aheadWG.Add(1)
-		go func() {
-			defer r.aheadWG.Done()
+		a.wg.Go(func() {
 			select {
-			case r.ahead <- struct{}{}:
-			case <-r.aheadCtx.Done():
+			case a.slots <- struct{}{}:
+			case <-a.ctx.Done():
 				return
 			}
-			defer func() { <-r.ahead }()
-			r.connect(r.aheadCtx, h.h)
-		}()
+			defer func() { <-a.slots }()
+			r.connect(a.ctx, h.h)
+		})
 	}
 }
 
-// endAhead gives up connectAhead's dials that are still going and waits
-// for them to return, so none opens a connection after the run.
-func (r *runner) endAhead() {
-	r.connMu.Lock()
-	stop := r.aheadStop
-	r.connMu.Unlock()
-	if stop != nil {
-		stop()
-		r.aheadWG.Wait()
-	}
+// aheadDials are connectAhead's dials: at most --forks at once (slots),
+// all given up when ctx ends.
+type aheadDials struct {
+	slots chan struct{}
+	ctx   context.Context
+	wg    sync.WaitGroup
 }
 
 // release closes h's connection, for a run that will not contact h again

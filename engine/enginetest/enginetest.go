@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -172,14 +171,12 @@ type Connector struct {
 	Conns map[string]*Conn
 	// Down marks hosts as unreachable.
 	Down   map[string]bool
-	dials  atomic.Int64
 	mu     sync.Mutex
-	dialed map[string]int
+	dialed map[string]int // host -> Connect calls
 }
 
 // Connect implements engine.Connector.
 func (c *Connector) Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
-	c.dials.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dialed == nil {
@@ -204,7 +201,15 @@ func (c *Connector) SetDown(host string, down bool) {
 }
 
 // Dials counts Connect calls.
-func (c *Connector) Dials() int { return int(c.dials.Load()) }
+func (c *Connector) Dials() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, d := range c.dialed {
+		n += d
+	}
+	return n
+}
 
 // DialsOf counts Connect calls for host.
 func (c *Connector) DialsOf(host string) int {

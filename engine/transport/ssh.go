@@ -91,6 +91,17 @@ type poolEntry struct {
 	gaveUp bool
 }
 
+// dialled says whether the entry's dial has ended: only then may its
+// conn and err be read.
+func (e *poolEntry) dialled() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // NewPool returns a pool for cfg. It reads known_hosts and ~/.ssh/config
 // once; errors in them are reported here, before any host is contacted.
 func NewPool(cfg Config) (*Pool, error) {
@@ -377,7 +388,7 @@ func (p *Pool) connectResolved(ctx context.Context, r resolved, depth int) (*ssh
 	for {
 		p.mu.Lock()
 		e, ok := p.conns[key]
-		if ok && e.conn != nil && e.conn.isClosed() {
+		if ok && e.dialled() && e.conn != nil && e.conn.isClosed() {
 			// The host went away and came back (a reboot, sshd restarted):
 			// later steps get a new connection, as a new ssh would.
 			ok = false

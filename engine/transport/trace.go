@@ -36,6 +36,10 @@ type traceFile struct {
 
 type traceKey struct{}
 
+// Tracing says whether round trips are traced (ETCDPLAY_TRACE), for a
+// caller whose label costs something to build.
+func Tracing() bool { return tracer() != nil }
+
 // WithTrace labels the round trips made with ctx ("task 5 preflight
 // playbooks/lib/etcd.star:440:18").
 func WithTrace(ctx context.Context, label string) context.Context {
