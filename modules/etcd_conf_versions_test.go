@@ -1,7 +1,6 @@
 package modules
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/etcdplay/etcdplay/lab/labtest"
 )
 
 func TestConfMinor(t *testing.T) {
@@ -80,13 +81,9 @@ func etcdFlagNames(t *testing.T, bin string, hidden ...string) []string {
 // 3.5 build the upgrade tests use (make etcd-prev; ETCDPLAY_ETCD_PREV_DIR),
 // as TestKnownSettingsMatchEtcd keeps 3.6's equal to the pinned etcd's.
 func TestSettingsOfOlderEtcd(t *testing.T) {
-	dir := os.Getenv("ETCDPLAY_ETCD_PREV_DIR")
+	dir := labtest.FindEtcdPrev()
 	if dir == "" {
-		found, _ := filepath.Glob(filepath.Join("..", ".cache", "etcd", "v3.5.*", "etcd"))
-		if len(found) == 0 {
-			t.Skip("no etcd 3.5 build: make etcd-prev builds one")
-		}
-		dir = filepath.Dir(found[len(found)-1])
+		t.Skip("no etcd 3.5 build: make etcd-prev builds one")
 	}
 	got := etcdFlagNames(t, filepath.Join(dir, "etcd"), "config-file", "version", "experimental-snapshot-catchup-entries")
 	want := settingNames("3.5")

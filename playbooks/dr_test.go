@@ -319,7 +319,6 @@ func TestMaintenance(t *testing.T) {
 
 	// Overwriting a few keys fills the database with their history.
 	big := strings.Repeat("x", 256<<10)
-	last := map[string]string{}
 	full := false
 	for i := 0; i < 200 && !full; i++ {
 		k, v := fmt.Sprintf("big/%d", i%4), fmt.Sprintf("%d:%s", i, big)
@@ -332,7 +331,6 @@ func TestMaintenance(t *testing.T) {
 		case err != nil:
 			t.Fatalf("put %s: %v", k, err)
 		}
-		_ = v
 	}
 	if !full {
 		t.Fatalf("200 writes of 256 kB did not fill a %d-byte quota", quota)
@@ -340,7 +338,7 @@ func TestMaintenance(t *testing.T) {
 	// The write NOSPACE refused may be applied all the same (etcd checks
 	// the quota again after applying): what the cluster holds now is
 	// what must survive.
-	last = map[string]string{}
+	last := map[string]string{}
 	for i := range 4 {
 		k := fmt.Sprintf("big/%d", i)
 		last[k] = e.Key(t, members, k)

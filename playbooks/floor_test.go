@@ -91,10 +91,17 @@ func clients(tb testing.TB, e *labtest.Env, hosts []string) map[string]*clientv3
 		if err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { c.Close() })
 		m[h] = c
 	}
 	return m
+}
+
+// closeClients closes the clients: a floor's, at its end, so that those of
+// members it stopped do not dial them again through later rounds.
+func closeClients(m map[string]*clientv3.Client) {
+	for _, c := range m {
+		c.Close()
+	}
 }
 
 // wipeData empties each member data dir (/var/lib/etcd/NAME.etcd, which
@@ -142,6 +149,7 @@ func bootstrapFloor(tb testing.TB, e *labtest.Env, cs conns, members []string) t
 		e.Exec(tb, h, "systemctl stop etcd; "+wipeData+"; sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=.*/ETCD_INITIAL_CLUSTER_STATE=new/' /etc/etcd/etcd.conf")
 	}
 	cli := clients(tb, e, members)
+	defer closeClients(cli)
 	start := time.Now()
 	if err := cs.each(members, func(string) string { return "systemctl start etcd" }); err != nil {
 		tb.Fatal(err)
@@ -162,6 +170,7 @@ func replaceFloor(tb testing.TB, e *labtest.Env, cs conns, old, new string, rest
 	e.Exec(tb, new, "systemctl stop etcd; "+wipeData)
 	conf := newMemberConf(e.Conf(tb, old), e, old, new, append(slices.Clone(rest), old, new))
 	cli := clients(tb, e, append(slices.Clone(rest), old))
+	defer closeClients(cli)
 	via := cli[rest[0]]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -628,21 +628,8 @@ func TestUnreachableJumpOncePerRun(t *testing.T) {
 		t.Skip(why)
 	}
 	cfg := transport.Config{SSHConfigFile: "none", NoAgent: true, ConnectTimeout: 300 * time.Millisecond, KnownHostsFile: filepath.Join(t.TempDir(), "kh")}
-	l, err := net.Listen("tcp", "127.0.10.203:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	t.Cleanup(func() { l.Close() })
-	target := transport.Target{Name: "inner", Addr: "127.0.10.204", Port: 22, ProxyJump: "root@" + l.Addr().String()}
+	jump := sshdtest.HangingListener(t, "127.0.10.203:0")
+	target := transport.Target{Name: "inner", Addr: "127.0.10.204", Port: 22, ProxyJump: "root@" + jump}
 	p := newPool(t, cfg)
 	for i := 1; i <= 2; i++ {
 		done := make(chan error, 1)
