@@ -62,6 +62,7 @@ func (r *runner) callCluster(m Module, info ModuleInfo, pos string, o *callOptio
 		t.hosts = append(t.hosts, h.h)
 	}
 	r.emit(Event{Type: EventTaskStart, Task: t.id, Module: info.Name, Pos: pos, Hosts: names, Cluster: true, Check: r.cfg.Check})
+	r.pauseBefore(t)
 	start := time.Now()
 	var hr *HostResult
 	r.fanOut(t, targets[:1], func(*Host) *HostResult {

@@ -75,6 +75,7 @@ func (r *runner) callHosts(th *starlark.Thread, m Module, info ModuleInfo, pos s
 		t.hosts = append(t.hosts, h.h)
 	}
 	r.emit(Event{Type: EventTaskStart, Task: t.id, Module: info.Name, Pos: pos, Hosts: names, Serial: o.serial, Check: r.cfg.Check})
+	r.pauseBefore(t)
 	taskStart := time.Now()
 	if len(hosts) == 0 {
 		r.emit(Event{Type: EventWarning, Task: t.id, Module: info.Name, Pos: pos, Msg: "no hosts to run on"})

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -86,6 +87,10 @@ type Config struct {
 	// --apply): a call that is not the plan's next step, or an action
 	// whose effect that step does not have, is refused before it acts.
 	Follow []PlanStep
+	// PauseBefore names a module whose first task the run stops at, once
+	// its task_start is out, until it is interrupted
+	// (ETCDPLAY_PAUSE_BEFORE).
+	PauseBefore string
 }
 
 // Run runs a playbook's main(ctx) and returns its recap. The error, if any,
@@ -94,7 +99,10 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, pb *Playbook) (*Recap, error) {
 	r := newRunner(ctx, cfg)
 	r.emit(Event{Type: EventStart, Playbook: pb.Name(), Check: cfg.Check, Diff: cfg.Diff})
-	err := r.runMain(pb)
+	err := r.pauseTarget()
+	if err == nil {
+		err = r.runMain(pb)
+	}
 	if err == nil {
 		err = r.followedAll()
 	}
@@ -114,6 +122,9 @@ func runAdHoc(ctx context.Context, cfg Config, module, pattern string, kvs []str
 	r := newRunner(ctx, cfg)
 	r.adhoc, r.releaseConns = true, release
 	r.emit(Event{Type: EventStart, AdHoc: true, Check: cfg.Check, Diff: cfg.Diff, Module: module})
+	if err := r.pauseTarget(); err != nil {
+		return r.finish(err)
+	}
 	b, ok := r.builtins[module]
 	if !ok {
 		return r.finish(&Error{Err: BadInput("no module %s%s (etcdplay doc lists them)", module, suggest.Hint(module, r.moduleNames()))})
@@ -199,6 +210,8 @@ type runner struct {
 	state   map[any]*runEntry
 	endMu   sync.Mutex
 	atEnd   []func()
+
+	paused atomic.Bool // a task has stopped for Config.PauseBefore
 }
 
 func newRunner(ctx context.Context, cfg Config) *runner {

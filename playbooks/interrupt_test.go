@@ -150,8 +150,7 @@ func TestInterrupts(t *testing.T) {
 
 	t.Run("ctrl-c", func(t *testing.T) {
 		old, new := c.members[len(c.members)-1], c.spare[0]
-		r, hit := e.PlayUntil(t, func(ev labtest.Event) bool { return ev.Type == "task_start" && ev.Module == "member_promote" },
-			func(p *os.Process) { p.Signal(os.Interrupt) }, "replace", "-e", "old="+old, "-e", "new="+new, "-e", "group=all")
+		r, hit := e.PlayPaused(t, "member_promote", func(p *os.Process) { p.Signal(os.Interrupt) }, "replace", "-e", "old="+old, "-e", "new="+new, "-e", "group=all")
 		if !hit || r.Code != 130 {
 			t.Fatalf("Ctrl-C during member_promote: exit %d (reached: %v), want 130\n%s", r.Code, hit, r.Out)
 		}

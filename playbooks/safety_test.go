@@ -91,14 +91,16 @@ func testNewHostDown(t *testing.T, e *labtest.Env) {
 // commands: the undo takes the learner out, and once etcd-5 is back the
 // continue command finishes the replace.
 func testNewHostDies(t *testing.T, e *labtest.Env) {
-	r, hit := e.PlayUntil(t, func(ev labtest.Event) bool { return ev.Type == "task_end" && ev.Module == "member_add" },
-		func(*os.Process) {
-			if err := e.Lab.Kill("etcd-5"); err != nil {
-				t.Error(err)
-			}
-		}, "replace", "-e", "old=etcd-3", "-e", "new=etcd-5")
+	// Held before the step after member_add while etcd-5 dies, so no step
+	// of the run can reach etcd-5 before it is gone.
+	r, hit := e.PlayPaused(t, "wipe_datadir", func(p *os.Process) {
+		if err := e.Lab.Kill("etcd-5"); err != nil {
+			t.Error(err)
+		}
+		p.Signal(syscall.SIGUSR1)
+	}, "replace", "-e", "old=etcd-3", "-e", "new=etcd-5")
 	if !hit || r.Code == 0 {
-		t.Fatalf("replace whose new host dies after member_add: exit %d (reached member_add: %v)\n%s", r.Code, hit, r.Out)
+		t.Fatalf("replace whose new host dies after member_add: exit %d (paused after member_add: %v)\n%s", r.Code, hit, r.Out)
 	}
 	for _, ev := range r.Events {
 		if ev.Type == "task_start" && ev.Module == "member_promote" {
@@ -257,8 +259,7 @@ func testDataDirUnreachable(t *testing.T, e *labtest.Env) {
 // rolling restart restarts it with the others. The add run again
 // finishes; etcd-2 is removed again after.
 func testLearnerPresent(t *testing.T, e *labtest.Env) {
-	_, hit := e.PlayUntil(t, func(ev labtest.Event) bool { return ev.Type == "task_start" && ev.Module == "member_promote" },
-		func(p *os.Process) { p.Signal(syscall.SIGKILL) }, "add", "-e", "new=etcd-2", "-e", "group=members")
+	_, hit := e.PlayPaused(t, "member_promote", func(p *os.Process) { p.Signal(syscall.SIGKILL) }, "add", "-e", "new=etcd-2", "-e", "group=members")
 	if !hit {
 		t.Fatal("add did not reach member_promote")
 	}

@@ -164,6 +164,8 @@ func engineConfig(ci invocation, opts runOptions, inv *inventory.Inventory, vars
 		BreakLock: opts.BreakLock,
 		HostAttrs: etcd.HostAttrs(),
 		Secrets:   secretVars(vars),
+		// A rehearsal aid, see pauseBefore in the engine.
+		PauseBefore: os.Getenv("ETCDPLAY_PAUSE_BEFORE"),
 	}
 }
 

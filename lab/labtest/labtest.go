@@ -370,6 +370,22 @@ func (e *Env) Play(tb testing.TB, playbook string, args ...string) Run {
 // run ends. It reports whether do was called. at and do may be nil.
 func (e *Env) PlayUntil(tb testing.TB, at func(Event) bool, do func(p *os.Process), playbook string, args ...string) (Run, bool) {
 	tb.Helper()
+	return e.play(tb, nil, at, do, playbook, args...)
+}
+
+// PlayPaused is PlayUntil stopped at the first task of module: the run
+// holds there (ETCDPLAY_PAUSE_BEFORE) and do is called once it says so,
+// before the task has touched anything, which a signal sent on seeing
+// the task's start cannot promise.
+func (e *Env) PlayPaused(tb testing.TB, module string, do func(p *os.Process), playbook string, args ...string) (Run, bool) {
+	tb.Helper()
+	return e.play(tb, []string{"ETCDPLAY_PAUSE_BEFORE=" + module}, func(ev Event) bool {
+		return ev.Type == "warning" && strings.HasPrefix(ev.Msg, "paused before "+module+" ")
+	}, do, playbook, args...)
+}
+
+func (e *Env) play(tb testing.TB, env []string, at func(Event) bool, do func(p *os.Process), playbook string, args ...string) (Run, bool) {
+	tb.Helper()
 	text := slices.Contains(args, "--text")
 	args = slices.DeleteFunc(args, func(a string) bool { return a == "--text" })
 	argv := []string{"run", playbook, "-i", e.Inv}
@@ -382,7 +398,11 @@ func (e *Env) PlayUntil(tb testing.TB, at func(Event) bool, do func(p *os.Proces
 	if !text {
 		argv = append(argv, "-o", "json")
 	}
-	r, hit := e.start(tb, exec.Command(e.Bin, argv...), !text, at, do)
+	cmd := exec.Command(e.Bin, argv...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	r, hit := e.start(tb, cmd, !text, at, do)
 	tb.Logf("etcdplay run %s %s: exit %d in %s", playbook, strings.Join(args, " "), r.Code, r.Elapsed.Round(time.Millisecond))
 	if r.Elapsed > 5*time.Second && !text {
 		tb.Logf("slow run: %s", Breakdown(r))
