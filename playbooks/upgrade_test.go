@@ -296,7 +296,9 @@ func memberSteps(r labtest.Run) []memberStep {
 // two-minor jump, and a 3.5 cluster whose v2 store holds data (written by
 // a v2 client, with ETCD_ENABLE_V2=true, which 3.6 does not know either).
 // The fix the refusal gives, done with the commands it names, lets the
-// same upgrade through.
+// same upgrade through. Then a downgrade loses every member as it is
+// about to begin: it stops, says the cluster cannot be read and names the
+// snapshot it saved first, whose restore command brings the keys back.
 func TestUpgradeRefused(t *testing.T) {
 	t.Parallel()
 	prev := labtest.FindEtcdPrev()
@@ -306,7 +308,7 @@ func TestUpgradeRefused(t *testing.T) {
 	e := upgradeLab.boot(t, 3, "", false)
 	// v3.7.0 is the pinned build under a later release's name: the step
 	// is judged from the versions before anything is installed.
-	rel := labtest.ServeReleases(t, map[string]string{"v3.6.16": e.EtcdDir, "v3.7.0": e.EtcdDir})
+	rel := labtest.ServeReleases(t, map[string]string{"v3.6.16": e.EtcdDir, "v3.7.0": e.EtcdDir, "v3.5.35": prev})
 	withCache(t, e)
 	from := []string{"-e", "etcd_src=" + prev}
 	settings := func(s string) []string { return append(slices.Clone(from), "-e", `{"etcd_settings": {`+s+`}}`) }
@@ -348,5 +350,29 @@ func TestUpgradeRefused(t *testing.T) {
 	e.MustPlay(t, "rolling_restart")
 	r = e.MustPlay(t, "upgrade", release(rel, "v3.6.16")...)
 	t.Logf("upgraded 3.5.35 to 3.6.16 without a writer in %s", r.Elapsed.Round(time.Millisecond))
+	wantVersions(t, e, "3.6.16", "3.6.0", members3...)
+
+	// The cluster lost: etcd killed on every member while the downgrade
+	// is held before its first change.
+	kv := labtest.PutKeys(t, e.Client(t, members3...), "before-loss", 20)
+	r, hit := e.PlayPaused(t, "downgrade", func(p *os.Process) {
+		for _, h := range members3 {
+			e.Exec(t, h, "systemctl kill -s KILL etcd; systemctl stop etcd; true")
+		}
+		p.Signal(syscall.SIGUSR1)
+	}, "upgrade", release(rel, "v3.5.35")...)
+	recovery := strings.Join(r.Recovery(), "\n")
+	if !hit || r.Code == 0 || !strings.Contains(recovery, "the cluster could not be read afterwards") ||
+		!regexp.MustCompile(`snapshot saved before the change is backups/etcd-[0-9a-f]+-\S+\.db; to restore it: `).MatchString(recovery) {
+		t.Fatalf("a downgrade that lost the cluster: exit %d (paused: %v), want a failure naming the snapshot\n%s\nrecovery:\n%s", r.Code, hit, r.Out, recovery)
+	}
+	restore := r.Remedy(t, "to restore it: ")
+	if !strings.Contains(restore, "etcd_version=v3.6.16") || strings.Contains(restore, "v3.5.35") {
+		t.Errorf("the restore command installs another etcd than the snapshot's 3.6.16: %s", restore)
+	}
+	if x := e.RunCommand(t, restore); x.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", restore, x.Code, x.Out)
+	}
+	labtest.WantKeys(t, e.Client(t, members3...), kv)
 	wantVersions(t, e, "3.6.16", "3.6.0", members3...)
 }
