@@ -728,10 +728,10 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 			needUser = a.User != "etcd"
 		}
 	} else {
+		if err := archFits(c.Host.Name, bins, f.Arch); err != nil {
+			return engine.Plan{}, err
+		}
 		for _, b := range bins {
-			if b.Arch != "" && f.Arch != "" && b.Arch != f.Arch && !(b.Arch == "armv7l" && strings.HasPrefix(f.Arch, "arm")) {
-				return engine.Plan{}, fmt.Errorf("%s is built for %s, and %s is %s: use the release for %s", b.Name, b.Arch, c.Host.Name, f.Arch, f.Arch)
-			}
 			sums[b.Name] = b.SHA256
 		}
 	}
@@ -879,6 +879,17 @@ func binaryNames(bins []etcdBinary) string {
 		parts = append(parts, fmt.Sprintf("%s sha256 %.12s", b.Name, b.SHA256))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// archFits says whether binaries bins run on a host of architecture arch
+// (uname -m), an error naming the first that does not.
+func archFits(host string, bins []etcdBinary, arch string) error {
+	for _, b := range bins {
+		if b.Arch != "" && arch != "" && b.Arch != arch && !(b.Arch == "armv7l" && strings.HasPrefix(arch, "arm")) {
+			return fmt.Errorf("%s is built for %s, and %s is %s: use the release for %s", b.Name, b.Arch, host, arch, arch)
+		}
+	}
+	return nil
 }
 
 // binariesFor reads the binaries install_etcd puts on a host of

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -21,7 +20,9 @@ type preflightArgs struct {
 	BinDir   string
 	Src      string
 	Release  string
-	Package  bool
+	// ReleaseURL is where release is fetched from (install_etcd's).
+	ReleaseURL string
+	Package    bool
 	Version  string
 	MemberID string
 	Cluster  starlark.Value
@@ -48,6 +49,10 @@ type preflightArgs struct {
 //     package's version)
 //     is of another minor version than version=, the running cluster's:
 //     a member of another minor joins only during an upgrade;
+//   - binaries of src= are built for another architecture than the
+//     host's, or release= cannot be fetched for it and verified against
+//     its SHA256SUMS (from release_url=, as install_etcd does, which then
+//     finds it in the cache);
 //   - etcd runs on the host and the etcd to install is another version:
 //     install_etcd would refuse to change it under a running member.
 //
@@ -62,6 +67,7 @@ type preflightArgs struct {
 //	          /usr/bin with package=True)
 //	src       the directory of etcd binaries install_etcd will get, or
 //	release   the release it will install ("v3.6.16"), or
+//	release_url where that release is fetched from (install_etcd's)
 //	package   True when it installs the distribution's package
 //	version   the version of the running cluster ("3.6.16"); "" skips
 //	          the version check
@@ -82,7 +88,7 @@ type preflightArgs struct {
 var preflightModule = &engine.HostModule[preflightArgs]{
 	Name: "preflight",
 	Args: func(a *preflightArgs) []any {
-		return append([]any{"data_dir", &a.DataDir, "user?", &a.User, "bin_dir?", &a.BinDir, "src?", &a.Src, "release?", &a.Release, "package?", &a.Package,
+		return append([]any{"data_dir", &a.DataDir, "user?", &a.User, "bin_dir?", &a.BinDir, "src?", &a.Src, "release?", &a.Release, "release_url?", &a.ReleaseURL, "package?", &a.Package,
 			"version?", &a.Version, "member_id?", &a.MemberID, "cluster?", &a.Cluster}, a.Pairs()...)
 	},
 	Validate: func(a *preflightArgs) error {
@@ -102,6 +108,7 @@ var preflightModule = &engine.HostModule[preflightArgs]{
 // preflightFacts is what preflight reads on a host in one command.
 type preflightFacts struct {
 	UID       int
+	Arch      string // uname -m
 	Systemd   systemdState
 	User      *userIDs     // nil: the user does not exist yet
 	Paths     []pathPerm   // the data dir and every existing directory above it, deepest first
@@ -114,6 +121,7 @@ type preflightFacts struct {
 func (f *preflightFacts) queries(a *preflightArgs) []query {
 	qs := []query{
 		uidFact.into(&f.UID),
+		archFact.into(&f.Arch),
 		systemdFact.into(&f.Systemd),
 		userFact(a.User).into(&f.User),
 		pathPermsFact(a.DataDir).into(&f.Paths),
@@ -249,17 +257,17 @@ func planPreflight(ctx context.Context, c *engine.HostCall, a *preflightArgs) (e
 	// The etcd to install, against the cluster and what runs here.
 	newVersion := ""
 	switch {
-	case a.Src != "":
-		newVersion, err = etcd.BinaryVersion(filepath.Join(c.LocalPath(a.Src), "etcd"))
+	case a.Src != "" || a.Release != "":
+		// The binaries install_etcd will put there, for this host.
+		bins, v, err := binariesFor(ctx, c, &installEtcdArgs{Src: a.Src, Release: a.Release, ReleaseURL: a.ReleaseURL}, f.Arch)
 		if err != nil {
-			return engine.Plan{}, engine.BadInput("src: %v", err)
+			return engine.Plan{}, err
 		}
-	case a.Release != "":
-		v, ok := etcd.ParseVersion(a.Release)
-		if !ok {
-			return engine.Plan{}, engine.BadInput("release: %q is not a release such as v3.6.16", a.Release)
+		if err := archFits(host, bins, f.Arch); err != nil {
+			return refuse("%v", err)
 		}
-		newVersion = v.String()
+		newVersion = v
+		checks = append(checks, fmt.Sprintf("the etcd to install is built for %s", f.Arch))
 	case a.Package:
 		newVersion = f.Installed
 		if newVersion == "" {

@@ -4,9 +4,14 @@ package playbooks_test
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +32,8 @@ import (
 // cluster, and that every command it prints as a remedy works when run:
 // a replace onto a host that is down; a new host that dies half way; a
 // stop of every member through sshds that refuse port forwarding; a
-// member that lost its data; a data dir its user cannot reach; two
+// member that lost its data; a data dir its user cannot reach; binaries
+// built for another machine; two
 // operators at once; a lock left by a run on another machine.
 func TestSafety(t *testing.T) {
 	t.Parallel()
@@ -42,6 +48,7 @@ func TestSafety(t *testing.T) {
 		{"forwarding-refused", testForwardingRefused},
 		{"lost-data", testLostData},
 		{"datadir-unreachable", testDataDirUnreachable},
+		{"wrong-arch", testWrongArch},
 		{"learner-present", testLearnerPresent},
 		{"two-operators", testTwoOperators},
 		{"foreign-lock", testForeignLock},
@@ -251,6 +258,35 @@ func testDataDirUnreachable(t *testing.T, e *labtest.Env) {
 	e.MustPlay(t, "add", "-e", "new=etcd-2", "-e", "group=members")
 	e.WantMembers(t, []string{"etcd-1"}, "etcd-1", "etcd-2", "etcd-4", "etcd-5")
 	e.MustPlay(t, "remove", "-e", "member=etcd-2", "-e", "group=members")
+	e.WantMembers(t, []string{"etcd-1"}, members...)
+}
+
+// testWrongArch: an add whose etcd_src holds binaries built for another
+// architecture (the lab's own, their ELF header saying aarch64) is
+// refused by its preflight before any change, naming the binary and both
+// machines.
+func testWrongArch(t *testing.T, e *labtest.Env) {
+	machine, name := elf.EM_AARCH64, "aarch64"
+	if runtime.GOARCH == "arm64" {
+		machine, name = elf.EM_X86_64, "x86_64"
+	}
+	dir := t.TempDir()
+	for _, n := range []string{"etcd", "etcdctl", "etcdutl"} {
+		b, err := os.ReadFile(filepath.Join(e.EtcdDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.LittleEndian.PutUint16(b[18:], uint16(machine)) // e_machine
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.HostStates(t, "etcd-1", "etcd-2", "etcd-4", "etcd-5")
+	r := e.Play(t, "add", "-e", "new=etcd-2", "-e", "group=members", "-e", "etcd_src="+dir)
+	if r.Code != 5 || !regexp.MustCompile(`etcd(ctl|utl)? is built for `+name+`, and etcd-2 is \S+: use the release for \S+; nothing was changed`).MatchString(r.Out) {
+		t.Errorf("add from binaries built for %s: exit %d, want 5 naming both machines\n%s", name, r.Code, r.Out)
+	}
+	e.WantUnchanged(t, before)
 	e.WantMembers(t, []string{"etcd-1"}, members...)
 }
 

@@ -78,7 +78,7 @@ func binariesOf(t *testing.T, e *labtest.Env, host string) string {
 // second run takes the release from the cache, and a file URL works.
 func TestInstallByVersion(t *testing.T) {
 	t.Parallel()
-	e := upgradeLab.boot(t, 3, "", false)
+	e := upgradeLab.boot(t, 4, "", false)
 	rel := labtest.ServeReleases(t, map[string]string{"v3.6.16": e.EtcdDir})
 	cache := withCache(t, e)
 	before := e.HostStates(t, members3...)
@@ -128,6 +128,24 @@ func TestInstallByVersion(t *testing.T) {
 	if r := e.MustPlay(t, "bootstrap", "-e", "etcd_version=v3.6.16", "-e", "etcd_release_url="+rel.FileURL); r.Changed() != 0 {
 		t.Errorf("bootstrap from a file URL changed %d things", r.Changed())
 	}
+
+	// A replace by version onto etcd-4, whose preflight fetches and
+	// checks the release: a damaged download is refused with nothing
+	// changed, a sound one installed.
+	withCache(t, e)
+	rel.Corrupt(t, "v3.6.16")
+	all := append(slices.Clone(members3), "etcd-4")
+	before = e.HostStates(t, all...)
+	if r := e.Play(t, "replace", append(release(rel, "v3.6.16"), "-e", "old=etcd-3", "-e", "new=etcd-4")...); r.Code != 5 || !strings.Contains(r.Out, "the download is damaged") {
+		t.Errorf("replace from a damaged release: exit %d, want 5 saying so\n%s", r.Code, r.Out)
+	}
+	e.WantUnchanged(t, before)
+	rel.Corrupt(t, "v3.6.16") // sound again
+	e.MustPlay(t, "replace", append(release(rel, "v3.6.16"), "-e", "old=etcd-3", "-e", "new=etcd-4")...)
+	if got := binariesOf(t, e, "etcd-4"); got != want {
+		t.Errorf("etcd-4 has\n%s want the tarball's\n%s", got, want)
+	}
+	e.WantMembers(t, []string{"etcd-1"}, "etcd-1", "etcd-2", "etcd-4")
 }
 
 // TestUpgrade takes a 3-member cluster from etcd 3.5.35 to 3.6.16 and
