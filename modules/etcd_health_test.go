@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd"
 	"github.com/etcdplay/etcdplay/etcd/etcdtest"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func targetsOf(cl *etcdtest.Cluster) []etcd.Target {

@@ -15,17 +15,16 @@ import (
 )
 
 type preflightArgs struct {
-	DataDir  string
-	User     string
-	BinDir   string
-	Src      string
-	Release  string
-	// ReleaseURL is where release is fetched from (install_etcd's).
+	DataDir    string
+	User       string
+	BinDir     string
+	Src        string
+	Release    string
 	ReleaseURL string
 	Package    bool
-	Version  string
-	MemberID string
-	Cluster  starlark.Value
+	Version    string
+	MemberID   string
+	Cluster    starlark.Value
 	etcd.ConnArgs
 }
 

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdplay/etcdplay/lab/labtest"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdplay/etcdplay/lab/labtest"
 )
 
 // setupDRLab boots the disaster-recovery lab: hosts hosts, etcd-1..3 in

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcdplay/etcdplay/etcd"
-	"github.com/etcdplay/etcdplay/lab/labtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"github.com/etcdplay/etcdplay/etcd"
+	"github.com/etcdplay/etcdplay/lab/labtest"
 )
 
 // setupTLSLab is setupLab with every member on client and peer TLS, with
