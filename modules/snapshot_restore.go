@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ type snapshotRestoreArgs struct {
 	BumpRevision   int
 	User           string
 	Unit           string
+	Verify         bool
+	Version        string
 }
 
 // DefaultBumpRevision is how far a restore moves the revision past the
@@ -68,6 +71,11 @@ const DefaultBumpRevision = 1_000_000_000
 //	user             the user etcd runs as, owner of the data (default etcd)
 //	unit             the systemd unit of etcd, which must be stopped
 //	                 (default etcd)
+//	verify           True: only check, before anything is changed, the
+//	                 snapshot on the control machine and that etcd
+//	                 version= (the one to install; "" for the host's)
+//	                 reads its data; etcd may run, token may be left out
+//	version          with verify, the etcd version to install ("3.6.16")
 //
 // The member's name, peer URL and data dir are the host's (etcdplay doc
 // etcd). The result has member_id and cluster_id (hex, what the restored
@@ -86,14 +94,14 @@ var snapshotRestoreModule = &engine.HostModule[snapshotRestoreArgs]{
 	Name: "snapshot_restore",
 	Args: func(a *snapshotRestoreArgs) []any {
 		a.BumpRevision = DefaultBumpRevision
-		return []any{"snapshot", &a.Snapshot, "initial_cluster", &a.InitialCluster, "token", &a.Token,
-			"bump_revision?", &a.BumpRevision, "user?", &a.User, "unit?", &a.Unit}
+		return []any{"snapshot", &a.Snapshot, "initial_cluster", &a.InitialCluster, "token?", &a.Token,
+			"bump_revision?", &a.BumpRevision, "user?", &a.User, "unit?", &a.Unit, "verify?", &a.Verify, "version?", &a.Version}
 	},
 	Validate: func(a *snapshotRestoreArgs) error {
 		switch {
 		case a.Snapshot == "":
 			return fmt.Errorf("snapshot is empty: give the snapshot file on the control machine")
-		case a.Token == "":
+		case a.Token == "" && !a.Verify:
 			return fmt.Errorf("token is empty: give the new cluster's token")
 		case a.BumpRevision < 0:
 			return fmt.Errorf("bump_revision: got %d, want 0 or more", a.BumpRevision)
@@ -213,6 +221,21 @@ func versionWord(line string) string {
 	return ""
 }
 
+// readsSnapshot refuses when etcd version is older than the snapshot's
+// storage version and cannot read its data; who says whose etcd it is
+// ("etcd-1 runs etcd 3.5.35").
+func readsSnapshot(who, version string, snap savedSnapshot) error {
+	sv, ok := etcd.ParseVersion(snap.StorageVersion)
+	if !ok {
+		return nil
+	}
+	if ev, ok := etcd.ParseVersion(version); ok && (ev.Major < sv.Major || ev.Major == sv.Major && ev.Minor < sv.Minor) {
+		return engine.Refuse("the snapshot's data is of etcd %s (storage version %s), and %s, which cannot read it: install etcd %s or later there first",
+			sv.MinorString(), snap.StorageVersion, who, sv.MinorString())
+	}
+	return nil
+}
+
 func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRestoreArgs) (engine.Plan, error) {
 	h := c.Host
 	id, err := etcd.IdentityOf(h)
@@ -233,6 +256,23 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		return engine.Plan{}, err
 	}
 	snap := chk.snap
+	if a.Verify {
+		version := a.Version
+		if version == "" {
+			if version, err = readFact(ctx, c, versionFact("/usr/local/bin/etcd")); err != nil {
+				return engine.Plan{}, err
+			}
+		}
+		who := fmt.Sprintf("%s runs etcd %s", h.Name, version)
+		if a.Version != "" {
+			who = fmt.Sprintf("the etcd to install on %s is %s", h.Name, version)
+		}
+		if err := readsSnapshot(who, version, snap); err != nil {
+			return engine.Plan{}, engine.Refuse("%s; nothing was changed", strings.TrimPrefix(err.Error(), "refused: "))
+		}
+		c.Set("revision", snap.Revision)
+		return engine.NothingToDo("snapshot %s verified (revision %d, %d keys, storage version %s), for etcd %s", a.Snapshot, snap.Revision, snap.Keys, cmp.Or(snap.StorageVersion, "before 3.6"), cmp.Or(version, "of unknown version")), nil
+	}
 	members, cluster := ic.IDs(a.Token)
 	memberID := members[id.Name]
 	start := snap.Revision + int64(a.BumpRevision)
@@ -293,11 +333,8 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 			"restored without it, the cluster hands out revisions again that clients already saw, and watchers miss changes. "+
 			"Install a newer etcd, or restore with bump_revision=0 and restart every client that watches", h.Name, tool.Name, tool.Version)
 	}
-	if sv, ok := etcd.ParseVersion(snap.StorageVersion); ok {
-		if ev, ok := etcd.ParseVersion(version); ok && (ev.Major < sv.Major || ev.Major == sv.Major && ev.Minor < sv.Minor) {
-			return engine.Plan{}, engine.Refuse("the snapshot's data is of etcd %s (storage version %s), and %s runs etcd %s, which cannot read it: install etcd %s or later there first",
-				sv.MinorString(), snap.StorageVersion, h.Name, version, sv.MinorString())
-		}
+	if err := readsSnapshot(fmt.Sprintf("%s runs etcd %s", h.Name, version), version, snap); err != nil {
+		return engine.Plan{}, err
 	}
 	isStaged := staged.Exists && staged.Size == snap.Size && staged.SHA256 == chk.snap.FileSHA256
 	need := snap.Size/1024*2 + 1024

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +118,30 @@ func TestRestore(t *testing.T) {
 	if again.Code != 5 || !strings.Contains(again.Out, "is healthy on") {
 		t.Fatalf("restore over a healthy cluster: exit %d, want 5\n%s", again.Code, again.Out)
 	}
-	forced := e.RunCommand(t, again.Remedy(t, "If replacing it is meant: "))
+	override := again.Remedy(t, "If replacing it is meant: ")
+
+	// The override with a damaged copy of the snapshot: refused before
+	// etcd is stopped anywhere.
+	m := regexp.MustCompile(`snapshot=(\S+)`).FindStringSubmatch(override)
+	if m == nil {
+		t.Fatalf("no snapshot= in %s", override)
+	}
+	data, err := os.ReadFile(filepath.Join(e.Work, m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(filepath.Join(e.Work, m[1]+".damaged"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	states = e.HostStates(t, members...)
+	bad := e.RunCommand(t, strings.Replace(override, "snapshot="+m[1], "snapshot="+m[1]+".damaged", 1))
+	if bad.Code != 5 || !strings.Contains(bad.Out, "nothing was changed: restore from another snapshot") {
+		t.Errorf("a forced restore from a damaged snapshot: exit %d, want 5 with nothing changed\n%s", bad.Code, bad.Out)
+	}
+	e.WantUnchanged(t, states)
+
+	forced := e.RunCommand(t, override)
 	if forced.Code != 0 {
 		t.Fatalf("the override of the refusal: exit %d\n%s", forced.Code, forced.Out)
 	}

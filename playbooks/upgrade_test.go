@@ -388,6 +388,14 @@ func TestUpgradeRefused(t *testing.T) {
 	if !strings.Contains(restore, "etcd_version=v3.6.16") || strings.Contains(restore, "v3.5.35") {
 		t.Errorf("the restore command installs another etcd than the snapshot's 3.6.16: %s", restore)
 	}
+	// With the target's etcd instead, as the command once said: refused
+	// before anything is stopped or installed.
+	states := e.HostStates(t, members3...)
+	wrong := e.RunCommand(t, strings.Replace(restore, "etcd_version=v3.6.16", "etcd_version=v3.5.35", 1))
+	if wrong.Code != 5 || !regexp.MustCompile(`the etcd to install on etcd-\d is 3\.5\.35, which cannot read it: install etcd 3\.6 or later there first; nothing was changed`).MatchString(wrong.Out) {
+		t.Errorf("a restore of a 3.6 snapshot with etcd 3.5: exit %d, want 5 with nothing changed\n%s", wrong.Code, wrong.Out)
+	}
+	e.WantUnchanged(t, states)
 	if x := e.RunCommand(t, restore); x.Code != 0 {
 		t.Fatalf("%s: exit %d\n%s", restore, x.Code, x.Out)
 	}
