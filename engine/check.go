@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,7 +41,8 @@ func (d Diagnostic) String() string {
 
 // Check checks a playbook and every file it loads without running them:
 // syntax, undefined names, loads of missing files or names, calls to
-// unknown modules, unknown or missing module arguments, a missing
+// unknown modules, unknown or missing module arguments, attributes ctx
+// does not have (where ctx is a function's parameter), a missing
 // main(ctx), and, given an inventory, literal host patterns that match no
 // host. It returns the problems in file and position order.
 func Check(pb *Playbook, cfg CheckConfig) []Diagnostic {
@@ -197,6 +199,32 @@ func (c *checker) file(src source, data []byte) *checkedFile {
 			cf.mainPos = def.Def.String()
 		}
 	}
+
+	// ctx's attributes, where ctx is a function's parameter (main's,
+	// or a helper's that it is handed to).
+	ctxParams := map[*syntax.Ident]bool{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if def, ok := n.(*syntax.DefStmt); ok {
+			for _, p := range def.Params {
+				if id, ok := p.(*syntax.Ident); ok && id.Name == "ctx" {
+					ctxParams[id] = true
+				}
+			}
+		}
+		return true
+	})
+	syntax.Walk(f, func(n syntax.Node) bool {
+		dot, ok := n.(*syntax.DotExpr)
+		if !ok {
+			return true
+		}
+		if id, ok := dot.X.(*syntax.Ident); ok {
+			if b, ok := id.Binding.(*resolve.Binding); ok && ctxParams[b.First] && !slices.Contains(ctxAttrs, dot.Name.Name) {
+				c.add(dot.Name.NamePos.String(), "ctx has no attribute %s%s", dot.Name.Name, suggest.Hint(dot.Name.Name, ctxAttrs))
+			}
+		}
+		return true
+	})
 
 	// Module calls and literal host patterns.
 	syntax.Walk(f, func(n syntax.Node) bool {

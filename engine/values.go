@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -145,9 +146,10 @@ func (c *playCtx) Freeze()               {}
 func (c *playCtx) Truth() starlark.Bool  { return starlark.True }
 func (c *playCtx) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ctx") }
 
-func (c *playCtx) AttrNames() []string {
-	return []string{"check", "command", "command_for", "connect", "diff", "dropped_hosts", "exec_command", "host", "hosts", "vars"}
-}
+// ctxAttrs are ctx's attributes, for AttrNames and etcdplay check.
+var ctxAttrs = []string{"check", "command", "command_for", "connect", "diff", "dropped_hosts", "exec_command", "host", "hosts", "vars"}
+
+func (c *playCtx) AttrNames() []string { return slices.Clone(ctxAttrs) }
 
 func (c *playCtx) Attr(name string) (starlark.Value, error) {
 	switch name {
