@@ -448,9 +448,10 @@ func serial() *big.Int {
 }
 
 // WriteFileAtomic writes a file on the control machine as the transport
-// does on hosts: a complete temporary file of its own name renamed over
-// it, so that a reader, or another run writing the same file, never sees
-// half of one. The directory is made (0700) if need be.
+// does on hosts: a complete temporary file of its own name, synced, then
+// renamed over it, so that a reader, another run writing the same file,
+// or a crash never leaves half of one (a CA key, the lab's state). The
+// directory is made (0700) if need be.
 func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -462,6 +463,9 @@ func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
 	_, err = f.Write(b)
 	if err == nil {
 		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

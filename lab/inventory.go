@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/etcdplay/etcdplay/etcd"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -43,10 +45,10 @@ func ensureClientKey(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path, priv, 0o600); err != nil {
+	if err := etcd.WriteFileAtomic(path, priv, 0o600); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path+".pub", []byte(pub+"\n"), 0o644); err != nil {
+	if err := etcd.WriteFileAtomic(path+".pub", []byte(pub+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return pub, nil

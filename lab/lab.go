@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/etcdplay/etcdplay/etcd"
 )
 
 // Lab is a lab directory and what its state file says exists. Methods that
@@ -480,10 +482,10 @@ func (l *Lab) writeClientFiles() error {
 	inv := inventoryText(l.st, l.KeyPath(), l.KnownHostsPath(), l.cfg.Dir)
 	kh := knownHostsText(l.st)
 	l.mu.Unlock()
-	if err := writeFileAtomic(l.KnownHostsPath(), []byte(kh), 0o644); err != nil {
+	if err := etcd.WriteFileAtomic(l.KnownHostsPath(), []byte(kh), 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(l.InventoryPath(), []byte(inv), 0o644)
+	return etcd.WriteFileAtomic(l.InventoryPath(), []byte(inv), 0o644)
 }
 
 // Start boots the named hosts (none: every host not running) and waits
