@@ -25,6 +25,8 @@ import (
 type snapshotSaveArgs struct {
 	Dest string
 	Keep int
+	// RestoreVersion is the etcd release restore_command installs.
+	RestoreVersion string
 	etcd.ConnArgs
 }
 
@@ -49,6 +51,10 @@ type snapshotSaveArgs struct {
 //	           playbook's directory); created if missing
 //	keep       keep this many of the cluster's snapshots in dest, the
 //	           newest (default 0: keep them all)
+//	restore_version  the etcd release restore_command installs
+//	           ("v3.5.35"), in place of the run's etcd_version, etcd_src or
+//	           etcd_package: for a run that changes the version, whose
+//	           snapshot needs the etcd it came from
 //	dial, direct, cacert, cert, key, tls_from_host, to reach the
 //	           cluster: see etcdplay doc member_list
 //
@@ -66,7 +72,7 @@ type snapshotSaveArgs struct {
 var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 	Name: "snapshot_save",
 	Args: func(a *snapshotSaveArgs) []any {
-		return append([]any{"dest", &a.Dest, "keep?", &a.Keep}, a.Pairs()...)
+		return append([]any{"dest", &a.Dest, "keep?", &a.Keep, "restore_version?", &a.RestoreVersion}, a.Pairs()...)
 	},
 	Validate: func(a *snapshotSaveArgs) error {
 		if a.Dest == "" {
@@ -84,7 +90,11 @@ var snapshotSaveModule = &engine.ClusterModule[snapshotSaveArgs]{
 		}
 		restore := func(p string) string {
 			// The run's own parameters are not the restore's.
-			return c.CommandFor("restore", map[string]string{"snapshot": p, "old": "", "new": "", "member": "", "backup_dir": "", "keep": ""})
+			vars := map[string]string{"snapshot": p, "old": "", "new": "", "member": "", "backup_dir": "", "keep": ""}
+			if a.RestoreVersion != "" {
+				vars["etcd_version"], vars["etcd_src"], vars["etcd_package"] = a.RestoreVersion, "", ""
+			}
+			return c.CommandFor("restore", vars)
 		}
 		return planSnapshotSave(ctx, s, cl, c.LocalPath(a.Dest), a.Keep, c.Set, restore)
 	},
