@@ -202,25 +202,24 @@ func (c *checker) file(src source, data []byte) *checkedFile {
 
 	// ctx's attributes, where ctx is a function's parameter (main's,
 	// or a helper's that it is handed to).
+	// A def is walked before its body, so its parameters are known
+	// before any use of them.
 	ctxParams := map[*syntax.Ident]bool{}
 	syntax.Walk(f, func(n syntax.Node) bool {
-		if def, ok := n.(*syntax.DefStmt); ok {
-			for _, p := range def.Params {
+		switch n := n.(type) {
+		case *syntax.DefStmt:
+			for _, p := range n.Params {
 				if id, ok := p.(*syntax.Ident); ok && id.Name == "ctx" {
 					ctxParams[id] = true
 				}
 			}
-		}
-		return true
-	})
-	syntax.Walk(f, func(n syntax.Node) bool {
-		dot, ok := n.(*syntax.DotExpr)
-		if !ok {
-			return true
-		}
-		if id, ok := dot.X.(*syntax.Ident); ok {
-			if b, ok := id.Binding.(*resolve.Binding); ok && ctxParams[b.First] && !slices.Contains(ctxAttrs, dot.Name.Name) {
-				c.add(dot.Name.NamePos.String(), "ctx has no attribute %s%s", dot.Name.Name, suggest.Hint(dot.Name.Name, ctxAttrs))
+		case *syntax.DotExpr:
+			id, ok := n.X.(*syntax.Ident)
+			if !ok {
+				break
+			}
+			if b, ok := id.Binding.(*resolve.Binding); ok && ctxParams[b.First] && !slices.Contains(ctxAttrs, n.Name.Name) {
+				c.add(n.Name.NamePos.String(), "ctx has no attribute %s%s", n.Name.Name, suggest.Hint(n.Name.Name, ctxAttrs))
 			}
 		}
 		return true

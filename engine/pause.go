@@ -16,7 +16,7 @@ import (
 // exactly that step, which a signal sent on seeing the task's start
 // cannot give, since the task may be done by the time the signal lands.
 func (r *runner) pauseBefore(t *task) {
-	if r.cfg.PauseBefore == "" || r.cfg.PauseBefore != t.module || !r.paused.CompareAndSwap(false, true) {
+	if r.cfg.PauseBefore != t.module || !r.paused.CompareAndSwap(false, true) {
 		return
 	}
 	ctx := r.ctx

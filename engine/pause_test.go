@@ -25,8 +25,8 @@ func (o *onWarning) Emit(e Event) {
 
 // TestPauseBefore: the run holds at the first task of the module named,
 // after its task_start and before it touches a host, until interrupted,
-// or until SIGUSR1 lets it go on; the earlier task ran; a module name that does not exist is refused
-// before anything runs.
+// or until SIGUSR1 lets it go on; the earlier task ran; a module name
+// that does not exist is refused before anything runs.
 func TestPauseBefore(t *testing.T) {
 	inv, conn := enginetest.Hosts(t, "", "h1")
 	pb := &Playbook{src: source{path: "pause.star"}, data: []byte(`

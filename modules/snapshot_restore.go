@@ -221,19 +221,19 @@ func versionWord(line string) string {
 	return ""
 }
 
-// readsSnapshot refuses when etcd version is older than the snapshot's
-// storage version and cannot read its data; who says whose etcd it is
-// ("etcd-1 runs etcd 3.5.35").
-func readsSnapshot(who, version string, snap savedSnapshot) error {
+// unreadableBy says why etcd version cannot read the snapshot's data
+// (older than its storage version), "" when it can or cannot be told;
+// who says whose etcd it is ("etcd-1 runs etcd 3.5.35").
+func unreadableBy(who, version string, snap savedSnapshot) string {
 	sv, ok := etcd.ParseVersion(snap.StorageVersion)
 	if !ok {
-		return nil
+		return ""
 	}
 	if ev, ok := etcd.ParseVersion(version); ok && (ev.Major < sv.Major || ev.Major == sv.Major && ev.Minor < sv.Minor) {
-		return engine.Refuse("the snapshot's data is of etcd %s (storage version %s), and %s, which cannot read it: install etcd %s or later there first",
+		return fmt.Sprintf("the snapshot's data is of etcd %s (storage version %s), and %s, which cannot read it: install etcd %s or later there first",
 			sv.MinorString(), snap.StorageVersion, who, sv.MinorString())
 	}
-	return nil
+	return ""
 }
 
 func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRestoreArgs) (engine.Plan, error) {
@@ -267,8 +267,8 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 		if a.Version != "" {
 			who = fmt.Sprintf("the etcd to install on %s is %s", h.Name, version)
 		}
-		if err := readsSnapshot(who, version, snap); err != nil {
-			return engine.Plan{}, engine.Refuse("%s; nothing was changed", strings.TrimPrefix(err.Error(), "refused: "))
+		if why := unreadableBy(who, version, snap); why != "" {
+			return engine.Plan{}, engine.Refuse("%s; nothing was changed", why)
 		}
 		c.Set("revision", snap.Revision)
 		return engine.NothingToDo("snapshot %s verified (revision %d, %d keys, storage version %s), for etcd %s", a.Snapshot, snap.Revision, snap.Keys, cmp.Or(snap.StorageVersion, "before 3.6"), cmp.Or(version, "of unknown version")), nil
@@ -333,8 +333,8 @@ func planSnapshotRestore(ctx context.Context, c *engine.HostCall, a *snapshotRes
 			"restored without it, the cluster hands out revisions again that clients already saw, and watchers miss changes. "+
 			"Install a newer etcd, or restore with bump_revision=0 and restart every client that watches", h.Name, tool.Name, tool.Version)
 	}
-	if err := readsSnapshot(fmt.Sprintf("%s runs etcd %s", h.Name, version), version, snap); err != nil {
-		return engine.Plan{}, err
+	if why := unreadableBy(fmt.Sprintf("%s runs etcd %s", h.Name, version), version, snap); why != "" {
+		return engine.Plan{}, engine.Refuse("%s", why)
 	}
 	isStaged := staged.Exists && staged.Size == snap.Size && staged.SHA256 == chk.snap.FileSHA256
 	need := snap.Size/1024*2 + 1024
