@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+
+	"github.com/etcdplay/etcdplay/engine/transport"
 )
 
 // RunCommand runs a shell command line on the hosts matching pattern, as
@@ -36,7 +38,7 @@ var execModule = &HostModule[execArgs]{
 		if c.Check {
 			return Plan{Skip: "not run in check mode: a command cannot say what it would change"}, nil
 		}
-		res, err := c.Shell(ctx, a.Cmd)
+		res, err := c.Command(ctx, transport.Command{Line: a.Cmd, Login: true})
 		if err != nil {
 			if ctx.Err() != nil {
 				c.r.resMu.Lock()

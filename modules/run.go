@@ -51,7 +51,7 @@ func planRun(ctx context.Context, c *engine.HostCall, s runSpec) (engine.Plan, e
 		line = "cd " + transport.QuoteWord(s.chdir) + " && " + line
 	}
 	run := func(ctx context.Context) error {
-		cmd := transport.Command{Line: line}
+		cmd := transport.Command{Line: line, Login: true}
 		if s.stdin != "" {
 			cmd.Stdin = strings.NewReader(s.stdin)
 		}

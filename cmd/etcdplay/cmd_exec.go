@@ -83,7 +83,7 @@ func runExec(ctx context.Context, ci invocation, opts execOptions, args []string
 		return badInput("pattern %q matches no host (within --limit)", pattern)
 	}
 	out := newPrinter(ci, opts.outputOptions, engine.TextOptions{ShowOutput: true, Blocks: opts.Module == ""})
-	conn, closeConns, err := newConnector(opts.connectionOptions)
+	conn, closeConns, err := newConnector(opts.connectionOptions, false)
 	if err != nil {
 		return err
 	}

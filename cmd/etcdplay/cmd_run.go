@@ -104,7 +104,7 @@ func runRun(ctx context.Context, ci invocation, opts runOptions, po planOptions,
 		return err
 	}
 	out := newPrinter(ci, opts.outputOptions, engine.TextOptions{})
-	conn, closeConns, err := newConnector(opts.connectionOptions)
+	conn, closeConns, err := newConnector(opts.connectionOptions, true)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,8 @@ import (
 
 // newPool builds the SSH connection pool the options say. The sudo
 // password (-K) is asked once, here, before any host is contacted.
-func newPool(o connectionOptions) (*transport.Pool, error) {
+// openShell is for playbook runs (see transport.Config.OpenShell).
+func newPool(o connectionOptions, openShell bool) (*transport.Pool, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -21,6 +22,7 @@ func newPool(o connectionOptions) (*transport.Pool, error) {
 		KnownHostsFile:    o.KnownHosts,
 		AcceptNewHostKeys: o.AcceptNewHostKeys,
 		SSHConfigFile:     o.SSHConfig,
+		OpenShell:         openShell,
 	}
 	if o.PrivateKey != "" {
 		cfg.KeyFiles = []string{o.PrivateKey}
@@ -47,8 +49,8 @@ func newPool(o connectionOptions) (*transport.Pool, error) {
 
 // newConnector is newPool as the engine wants it, with the function that
 // closes every connection at the end of the run.
-func newConnector(o connectionOptions) (engine.Connector, func(), error) {
-	pool, err := newPool(o)
+func newConnector(o connectionOptions, openShell bool) (engine.Connector, func(), error) {
+	pool, err := newPool(o, openShell)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,3 +9,11 @@ func TraceTo(f *os.File) (restore func()) {
 	tracer = func() *traceFile { return tf }
 	return func() { tracer = saved }
 }
+
+// IdleShells is how many shells c keeps open for the next scripts.
+func IdleShells(c Conn) int {
+	sc := c.(*sshConn)
+	sc.shellMu.Lock()
+	defer sc.shellMu.Unlock()
+	return len(sc.shells)
+}

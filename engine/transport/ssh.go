@@ -47,6 +47,11 @@ type Config struct {
 	BecomePassword string
 	// HomeDir is the home of the local user (~ in paths); from $HOME when empty.
 	HomeDir string
+	// OpenShell opens the shell that modules' scripts run in (shell.go)
+	// as soon as a host is dialled, while the run does something else:
+	// for playbooks, whose first script on a host then does not wait for
+	// it. Ad-hoc commands have sessions of their own and need none.
+	OpenShell bool
 }
 
 // Target is one host to connect to, as the inventory describes it. Fields
@@ -349,6 +354,9 @@ func (p *Pool) dial(ctx context.Context, r resolved, depth int) (*sshConn, error
 		close(conn.closed)
 	}()
 	go conn.keepAlive(p.cfg.KeepAlive)
+	if p.cfg.OpenShell {
+		go conn.warmShell()
+	}
 	return conn, nil
 }
 
@@ -539,6 +547,8 @@ type sshConn struct {
 	sftpOnce sync.Once
 	sftp     *sftp.Client
 	sftpErr  error
+
+	shellState // the shells a module's scripts run in (shell.go)
 }
 
 func (c *sshConn) keepAlive(every time.Duration) {
@@ -593,6 +603,17 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 	defer Trace(ctx, time.Now(), c.name, "command")
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
+	}
+	if !cmd.Login && cmd.Stdin == nil && (!cmd.Become || c.pool.cfg.BecomePassword == "") {
+		line := cmd.Line
+		if cmd.Become {
+			line, _ = c.becomeLine(cmd, nil)
+		}
+		res, err := c.runInShell(ctx, line)
+		if cmd.Become {
+			res.Stderr = stripSudoPrompt(res.Stderr)
+		}
+		return res, err
 	}
 	s, err := c.client.NewSession()
 	if err != nil {
@@ -815,6 +836,7 @@ func (c *sshConn) Get(ctx context.Context, src string, w io.Writer) error {
 // Close implements Conn.
 func (c *sshConn) Close() error {
 	c.closing.Store(true)
+	c.closeShells()
 	if c.sftp != nil {
 		c.sftp.Close()
 	}

@@ -30,12 +30,17 @@ type Conn interface {
 	Close() error
 }
 
-// Command is what Run runs. Line is a POSIX shell command line, given to the
-// remote user's shell as OpenSSH's ssh(1) does; use Quote to build it from
-// an argv.
+// Command is what Run runs. Line is a POSIX shell command line; use Quote
+// to build it from an argv.
 type Command struct {
 	Line  string
 	Stdin io.Reader
+	// Login says Line is the operator's (exec, command, shell): it is
+	// given to the remote user's login shell in a session of its own, as
+	// OpenSSH's ssh(1) does. Without it Line is a module's own script, and
+	// may run in a /bin/sh the connection keeps open (see shell.go); a
+	// command with Stdin always has a session of its own.
+	Login bool
 	// Become runs Line through sudo as BecomeUser (root when empty).
 	Become     bool
 	BecomeUser string

@@ -1,0 +1,262 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// A module's scripts run in a shell that stays open on the connection
+// (mitogen's idea, for a shell): a session per command costs sshd a fork,
+// the login of the user (groups, limits, environment) and the start of
+// the login shell, which on a lab host is 10–13 ms a command where the
+// script itself may take 2. A replace runs some twenty of them on the
+// hosts it changes.
+//
+// The shell is /bin/sh, reading scripts from the session's stdin. Each
+// script is one word of shell (quoted, so it cannot end the command that
+// carries it) that the shell evaluates in a subshell with stdin from
+// /dev/null, in the background, and waits for (see shellSetup): an exit,
+// a cd or a variable stays in the subshell, and a syntax error ends only
+// that. After it the shell prints a marker line
+// that no output can guess on stdout, with the exit status, and one on
+// stderr.
+//
+// Only a module's own scripts run there (POSIX by the contract of Fact).
+// An operator's command line (Command.Login) and a command with stdin get
+// a session of their own, run by the login shell as ssh(1) runs them.
+
+// shellStart is the session's command; exec so that no login shell stays
+// between sshd and the shell.
+const shellStart = "exec /bin/sh"
+
+// shellSetup is the shell's first line. A script runs in the background
+// and the shell waits for it, so that SIGTERM (what Run sends when its
+// context is done) reaches the shell at once; the shell then ends its
+// whole process group, the script's processes with it. sshd made the
+// shell the leader of a session of its own, so the group holds nothing
+// else.
+const shellSetup = "trap 'trap - TERM; kill -TERM 0' TERM\n"
+
+// maxIdleShells is how many shells a connection keeps open between
+// commands; more run at once when a run asks, each in its own session.
+const maxIdleShells = 2
+
+// remoteShell is one open shell.
+type remoteShell struct {
+	s      *ssh.Session
+	in     io.WriteCloser
+	out    *bufio.Reader
+	errs   *bufio.Reader
+	marker string
+}
+
+// openShell starts a shell in a new session on c.
+func (c *sshConn) openShell() (*remoteShell, error) {
+	s, err := c.client.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix()}
+	in, err1 := s.StdinPipe()
+	out, err2 := s.StdoutPipe()
+	errs, err3 := s.StderrPipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.Close()
+		return nil, err
+	}
+	sh.in, sh.out, sh.errs = in, bufio.NewReader(out), bufio.NewReader(errs)
+	if err := s.Start(shellStart); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := io.WriteString(in, shellSetup); err != nil {
+		sh.close()
+		return nil, err
+	}
+	return sh, nil
+}
+
+// takeShell is an idle shell of c, or a new one.
+func (c *sshConn) takeShell() (*remoteShell, error) {
+	c.shellMu.Lock()
+	if n := len(c.shells); n > 0 {
+		sh := c.shells[n-1]
+		c.shells = c.shells[:n-1]
+		c.shellMu.Unlock()
+		return sh, nil
+	}
+	c.shellMu.Unlock()
+	return c.openShell()
+}
+
+// putShell keeps sh for the next command, or closes it when enough are
+// kept or the connection is ending.
+func (c *sshConn) putShell(sh *remoteShell) {
+	c.shellMu.Lock()
+	if len(c.shells) < maxIdleShells && !c.isClosed() {
+		c.shells = append(c.shells, sh)
+		sh = nil
+	}
+	c.shellMu.Unlock()
+	if sh != nil {
+		sh.close()
+	}
+}
+
+// warmShell opens a shell and keeps it for the first script.
+func (c *sshConn) warmShell() {
+	if sh, err := c.openShell(); err == nil {
+		c.putShell(sh)
+	}
+}
+
+// closeShells closes the idle shells, when the connection ends.
+func (c *sshConn) closeShells() {
+	c.shellMu.Lock()
+	shells := c.shells
+	c.shells = nil
+	c.shellMu.Unlock()
+	for _, sh := range shells {
+		sh.close()
+	}
+}
+
+func (sh *remoteShell) close() {
+	sh.in.Close()
+	sh.s.Close()
+}
+
+// errShellEnded says the shell's session ended before the script's
+// marker: the connection was lost or the shell was killed, and what the
+// script did is not known.
+var errShellEnded = errors.New("connection lost while the command ran (its shell ended without an exit status)")
+
+// run runs line and returns what it printed and its exit status. An
+// error means the shell cannot be used again: the caller closes it.
+// When ctx is done the shell is sent SIGTERM and its session closed, as
+// a session of its own would be.
+func (sh *remoteShell) run(ctx context.Context, line string) (Result, error) {
+	script := "c=" + QuoteWord(line) + "\n( eval \"$c\" ) </dev/null & wait $!; printf '\\n%s %d\\n' " + sh.marker + " $?; printf '\\n%s\\n' " + sh.marker + " >&2\n"
+	type read struct {
+		b      []byte
+		status int
+		err    error
+	}
+	outc, errc := make(chan read, 1), make(chan read, 1)
+	go func() {
+		b, st, err := readUntilMarker(sh.out, sh.marker, true)
+		outc <- read{b, st, err}
+	}()
+	go func() {
+		b, _, err := readUntilMarker(sh.errs, sh.marker, false)
+		errc <- read{b, 0, err}
+	}()
+	var out, stderr read
+	gotOut, gotErr := false, false
+	drain := func() {
+		sh.close()
+		if !gotOut {
+			out, gotOut = <-outc, true
+		}
+		if !gotErr {
+			stderr, gotErr = <-errc, true
+		}
+	}
+	if _, err := io.WriteString(sh.in, script); err != nil {
+		drain()
+		return Result{}, err
+	}
+	for !gotOut || !gotErr {
+		select {
+		case out = <-outc:
+			gotOut = true
+		case stderr = <-errc:
+			gotErr = true
+		case <-ctx.Done():
+			sh.s.Signal(ssh.SIGTERM)
+			drain()
+			return Result{ExitStatus: -1}, ctx.Err()
+		}
+		if out.err != nil || stderr.err != nil {
+			drain()
+			return Result{}, errShellEnded
+		}
+	}
+	return Result{Stdout: out.b, Stderr: stderr.b, ExitStatus: out.status}, nil
+}
+
+// readUntilMarker reads r up to the marker line the script prints after
+// the command: "\nMARKER STATUS\n" on stdout (withStatus), "\nMARKER\n"
+// on stderr. The newline before the marker is the script's, not the
+// command's, and is cut.
+func readUntilMarker(r *bufio.Reader, marker string, withStatus bool) ([]byte, int, error) {
+	var b bytes.Buffer
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			b.Write(line)
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if st, ok := markerLine(line, marker, withStatus); ok {
+			out := b.Bytes()
+			if n := len(out); n > 0 && out[n-1] == '\n' {
+				out = out[:n-1]
+			}
+			return bytes.Clone(out), st, nil
+		}
+		b.Write(line)
+	}
+}
+
+func markerLine(line []byte, marker string, withStatus bool) (int, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(marker))
+	if !ok {
+		return 0, false
+	}
+	rest = bytes.TrimSuffix(rest, []byte("\n"))
+	if !withStatus {
+		return 0, len(rest) == 0
+	}
+	digits, ok := bytes.CutPrefix(rest, []byte(" "))
+	if !ok {
+		return 0, false
+	}
+	st, err := strconv.Atoi(string(digits))
+	return st, err == nil
+}
+
+// runInShell runs cmd (already wrapped for become) in one of c's shells.
+func (c *sshConn) runInShell(ctx context.Context, line string) (Result, error) {
+	sh, err := c.takeShell()
+	if err != nil {
+		c.closing.Store(true)
+		return Result{}, c.unreachable(fmt.Errorf("open session: %w", err))
+	}
+	res, err := sh.run(ctx, line)
+	switch {
+	case err == nil:
+		c.putShell(sh)
+		return res, nil
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	default:
+		return res, c.unreachable(err)
+	}
+}
+
+// shellState is what sshConn holds of its shells.
+type shellState struct {
+	shellMu sync.Mutex
+	shells  []*remoteShell
+}
