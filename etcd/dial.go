@@ -9,10 +9,11 @@ import (
 	"strings"
 	"sync"
 
+	"go.starlark.net/starlark"
+
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
 	"github.com/etcdplay/etcdplay/inventory"
-	"go.starlark.net/starlark"
 )
 
 // DialMode says how the control machine may reach a member's client URL,

@@ -10,8 +10,10 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Conn is one connection to one host. It is safe for concurrent use: every
-// Run opens its own session on the same underlying connection.
+// Conn is one connection to one host. It is safe for concurrent use: Runs
+// at the same time run in sessions of their own on the same underlying
+// connection (a module's scripts, one after the other, in a shell it
+// keeps open; see Command.Login).
 //
 // A non-nil error from any method means the host could not be used
 // (unreachable, connection lost, SFTP failure); a command that ran and exited
