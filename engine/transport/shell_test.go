@@ -140,3 +140,25 @@ func TestOpenShell(t *testing.T) {
 		t.Fatalf("%d shells opened without OpenShell, for an operator's command", n)
 	}
 }
+
+// BenchmarkRun is one command over an open connection to a loopback
+// sshd: as a module's script, in the shell the connection keeps, and as
+// an operator's command, in a session and login shell of its own.
+func BenchmarkRun(b *testing.B) {
+	srv := sshdtest.Start(b, 1)
+	c := connect(b, newPool(b, srv.Config()), srv.Hosts[0])
+	for _, bc := range []struct {
+		name  string
+		login bool
+	}{{"script", false}, {"login", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cmd := transport.Command{Line: "true", Login: bc.login}
+			for b.Loop() {
+				if res, err := c.Run(context.Background(), cmd); err != nil || res.ExitStatus != 0 {
+					b.Fatal(res, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/command")
+		})
+	}
+}

@@ -30,7 +30,7 @@ func target(h sshdtest.Host) transport.Target {
 	return transport.Target{Name: h.Name, Addr: h.Addr, Port: h.Port}
 }
 
-func newPool(t *testing.T, cfg transport.Config) *transport.Pool {
+func newPool(t testing.TB, cfg transport.Config) *transport.Pool {
 	t.Helper()
 	if cfg.HomeDir == "" {
 		cfg.HomeDir = t.TempDir() // no stray ~/.ssh of the machine
@@ -43,7 +43,7 @@ func newPool(t *testing.T, cfg transport.Config) *transport.Pool {
 	return p
 }
 
-func connect(t *testing.T, p *transport.Pool, h sshdtest.Host) transport.Conn {
+func connect(t testing.TB, p *transport.Pool, h sshdtest.Host) transport.Conn {
 	t.Helper()
 	c, err := p.Connect(context.Background(), target(h))
 	if err != nil {
