@@ -17,3 +17,17 @@ func IdleShells(c Conn) int {
 	defer sc.shellMu.Unlock()
 	return len(sc.shells)
 }
+
+// EndedIdleShells is how many of c's idle shells have ended.
+func EndedIdleShells(c Conn) int {
+	sc := c.(*sshConn)
+	sc.shellMu.Lock()
+	defer sc.shellMu.Unlock()
+	n := 0
+	for _, sh := range sc.shells {
+		if sh.hasEnded() {
+			n++
+		}
+	}
+	return n
+}

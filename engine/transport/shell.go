@@ -56,6 +56,7 @@ type remoteShell struct {
 	out    *bufio.Reader
 	errs   *bufio.Reader
 	marker string
+	ended  chan struct{} // closed when the session has ended
 }
 
 // openShell starts a shell in a new session on c.
@@ -64,7 +65,7 @@ func (c *sshConn) openShell() (*remoteShell, error) {
 	if err != nil {
 		return nil, err
 	}
-	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix()}
+	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix(), ended: make(chan struct{})}
 	in, err1 := s.StdinPipe()
 	out, err2 := s.StdoutPipe()
 	errs, err3 := s.StderrPipe()
@@ -77,6 +78,10 @@ func (c *sshConn) openShell() (*remoteShell, error) {
 		s.Close()
 		return nil, err
 	}
+	go func() {
+		s.Wait()
+		close(sh.ended)
+	}()
 	if _, err := io.WriteString(in, shellSetup); err != nil {
 		sh.close()
 		return nil, err
@@ -84,17 +89,31 @@ func (c *sshConn) openShell() (*remoteShell, error) {
 	return sh, nil
 }
 
-// takeShell is an idle shell of c, or a new one.
+// takeShell is an idle shell of c, or a new one. An idle shell that has
+// ended (killed on the host while no script ran) is passed over: nothing
+// was sent to it, so the script may go to another.
 func (c *sshConn) takeShell() (*remoteShell, error) {
 	c.shellMu.Lock()
-	if n := len(c.shells); n > 0 {
+	for n := len(c.shells); n > 0; n = len(c.shells) {
 		sh := c.shells[n-1]
 		c.shells = c.shells[:n-1]
-		c.shellMu.Unlock()
-		return sh, nil
+		if !sh.hasEnded() {
+			c.shellMu.Unlock()
+			return sh, nil
+		}
+		sh.close()
 	}
 	c.shellMu.Unlock()
 	return c.openShell()
+}
+
+func (sh *remoteShell) hasEnded() bool {
+	select {
+	case <-sh.ended:
+		return true
+	default:
+		return false
+	}
 }
 
 // putShell keeps sh for the next command, or closes it when enough are

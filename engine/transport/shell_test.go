@@ -86,6 +86,17 @@ func TestShellKilled(t *testing.T) {
 		t.Fatalf("the script after ran in shell %q, the killed one was %s", second, first)
 	}
 
+	// An idle shell killed from outside (no script was running in it) is
+	// passed over: the next script runs in a new one, and the host is not
+	// taken for unreachable.
+	if _, err := c.Run(context.Background(), transport.Command{Line: "kill -KILL " + second, Login: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return transport.EndedIdleShells(c) == 1 }, "the killed shell's session to end")
+	if third := strings.TrimSpace(string(run(t, c, "echo $$").Stdout)); third == second || third == "" {
+		t.Fatalf("the script after ran in shell %q, the killed one was %s", third, second)
+	}
+
 	// SIGTERM to the shell (as sshd delivers a signal request) ends the
 	// script's processes with it: the run learns at once, and no process
 	// of the script is left.
