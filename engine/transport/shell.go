@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -61,7 +62,7 @@ type remoteShell struct {
 
 // openShell starts a shell in a new session on c.
 func (c *sshConn) openShell() (*remoteShell, error) {
-	s, err := c.client.NewSession()
+	s, err := c.openSession() // closing a shell to open one would gain nothing
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +147,73 @@ func (c *sshConn) closeShells() {
 	for _, sh := range shells {
 		sh.close()
 	}
+}
+
+// freeSessions closes the idle shells and waits (a moment at most) for
+// sshd to have ended their sessions, so that another may open; it says
+// whether there were any.
+func (c *sshConn) freeSessions() bool {
+	c.shellMu.Lock()
+	shells := c.shells
+	c.shells = nil
+	c.shellMu.Unlock()
+	timeout := time.After(2 * time.Second)
+	for _, sh := range shells {
+		sh.close()
+		select {
+		case <-sh.ended:
+		case <-timeout:
+		}
+	}
+	return len(shells) > 0
+}
+
+// newSession opens a session of its own on c. A server that limits the
+// sessions of a connection (MaxSessions, 2 in some hardening guides)
+// refuses one more while the kept shells and SFTP hold its share: the
+// idle shells are closed then and the session asked for again, so a
+// hardened sshd serves what a session per command served before.
+func (c *sshConn) newSession() (*ssh.Session, error) {
+	s, err := c.openSession()
+	if isSessionLimit(err) && c.freeSessions() {
+		s, err = c.openSession()
+	}
+	return s, err
+}
+
+// openSession opens a session. One refused is asked for again a few
+// times over 100 ms: a session that just ended (its close on its way to
+// sshd) may still count against MaxSessions.
+func (c *sshConn) openSession() (*ssh.Session, error) {
+	return retrySessionLimit(c.client.NewSession)
+}
+
+func retrySessionLimit[T any](open func() (T, error)) (T, error) {
+	v, err := open()
+	for i := 0; i < 10 && isSessionLimit(err); i++ {
+		time.Sleep(10 * time.Millisecond)
+		v, err = open()
+	}
+	return v, err
+}
+
+// sessionFailed is the error of a session that could not be opened. A
+// connection that cannot open one is dead, and the next Connect of the
+// run dials again; one at sshd's limit of sessions is not.
+func (c *sshConn) sessionFailed(err error) error {
+	if isSessionLimit(err) {
+		return c.unreachable(fmt.Errorf("open session: %w (refused by sshd: more sessions at once than its MaxSessions allows on one connection?)", err))
+	}
+	c.closing.Store(true)
+	return c.unreachable(fmt.Errorf("open session: %w", err))
+}
+
+// isSessionLimit says err is sshd refusing a session: it answered, so
+// the connection itself is fine. OpenSSH refuses one past MaxSessions
+// as "connect failed: open failed".
+func isSessionLimit(err error) bool {
+	var oe *ssh.OpenChannelError
+	return errors.As(err, &oe)
 }
 
 func (sh *remoteShell) close() {
@@ -259,8 +327,7 @@ func markerLine(line []byte, marker string, withStatus bool) (int, bool) {
 func (c *sshConn) runInShell(ctx context.Context, line string) (Result, error) {
 	sh, err := c.takeShell()
 	if err != nil {
-		c.closing.Store(true)
-		return Result{}, c.unreachable(fmt.Errorf("open session: %w", err))
+		return Result{}, c.sessionFailed(err)
 	}
 	res, err := sh.run(ctx, line)
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,29 @@ func BenchmarkRun(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/command")
 		})
+	}
+}
+
+// On a hardened sshd that allows two sessions a connection (MaxSessions
+// 2), the kept shell and SFTP hold both: an operator's command closes
+// the idle shell for a session of its own, and scripts, files and
+// commands go on in turn as they did with a session each.
+func TestShellMaxSessions(t *testing.T) {
+	srv := sshdtest.StartWith(t, 1, sshdtest.Options{Offset: 90, MaxSessions: 2})
+	cfg := srv.Config()
+	cfg.OpenShell = true
+	c := connect(t, newPool(t, cfg), srv.Hosts[0])
+	dir := "/tmp/etcdplay-maxsessions-" + strconv.Itoa(os.Getpid())
+	run(t, c, "mkdir -p "+dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for i := range 3 {
+		run(t, c, "true") // the shell
+		if err := c.Put(context.Background(), dir+"/f", strings.NewReader("x"), transport.PutOptions{}); err != nil {
+			t.Fatalf("round %d: put: %v", i, err) // SFTP, a session kept too
+		}
+		res, err := c.Run(context.Background(), transport.Command{Line: "echo login", Login: true})
+		if err != nil || string(res.Stdout) != "login\n" {
+			t.Fatalf("round %d: an operator's command beside the shell and SFTP: %q %v", i, res.Stdout, err)
+		}
 	}
 }

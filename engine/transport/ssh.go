@@ -615,12 +615,9 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 		}
 		return res, err
 	}
-	s, err := c.client.NewSession()
+	s, err := c.newSession()
 	if err != nil {
-		// A connection that cannot open a session is dead: the next
-		// Connect of the run dials again.
-		c.closing.Store(true)
-		return Result{}, c.unreachable(fmt.Errorf("open session: %w", err))
+		return Result{}, c.sessionFailed(err)
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
@@ -701,7 +698,11 @@ func stripSudoPrompt(b []byte) []byte {
 
 func (c *sshConn) sftpClient() (*sftp.Client, error) {
 	c.sftpOnce.Do(func() {
-		c.sftp, c.sftpErr = sftp.NewClient(c.client, sftp.UseConcurrentWrites(true))
+		open := func() (*sftp.Client, error) { return sftp.NewClient(c.client, sftp.UseConcurrentWrites(true)) }
+		c.sftp, c.sftpErr = retrySessionLimit(open)
+		if isSessionLimit(c.sftpErr) && c.freeSessions() {
+			c.sftp, c.sftpErr = retrySessionLimit(open)
+		}
 		if c.sftpErr != nil {
 			c.sftpErr = fmt.Errorf("sftp: %w (is the sftp subsystem enabled in sshd_config?)", c.sftpErr)
 		}

@@ -7,6 +7,7 @@
 package sshdtest
 
 import (
+	"cmp"
 	"bufio"
 	"context"
 	"crypto/ed25519"
@@ -80,6 +81,9 @@ type Options struct {
 	CA ssh.Signer
 	// LogLevel is sshd's LogLevel; ERROR when empty.
 	LogLevel string
+	// MaxSessions is sshd's MaxSessions (sessions at once on one
+	// connection), as hardened servers set it; 1000 when 0.
+	MaxSessions int
 }
 
 // Skip reports why real-sshd tests cannot run here, or "".
@@ -191,6 +195,7 @@ func (s *Server) startOne(i int, hostKey, auth string, hosts []Host) error {
 		level = "ERROR"
 	}
 	fmt.Fprintf(&cfg, "LogLevel %s\n", level)
+	fmt.Fprintf(&cfg, "MaxSessions %d\n", cmp.Or(s.opts.MaxSessions, 1000))
 	fmt.Fprintf(&cfg, `HostKey %s
 AuthorizedKeysFile %s
 PidFile none
@@ -203,7 +208,6 @@ PubkeyAuthentication yes
 PermitRootLogin no
 AllowUsers %s %s
 MaxStartups 1000
-MaxSessions 1000
 LoginGraceTime 30
 AllowTcpForwarding yes
 Subsystem sftp internal-sftp
