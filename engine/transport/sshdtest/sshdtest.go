@@ -7,8 +7,8 @@
 package sshdtest
 
 import (
-	"cmp"
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
