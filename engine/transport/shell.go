@@ -58,15 +58,26 @@ type remoteShell struct {
 	errs   *bufio.Reader
 	marker string
 	ended  chan struct{} // closed when the session has ended
+	user   string        // the become user it runs as; "" for the login user
 }
 
-// openShell starts a shell in a new session on c.
-func (c *sshConn) openShell() (*remoteShell, error) {
+// errNoBecomeShell says sudo would not start a shell as the become user
+// without a password (or at all): each command then runs through sudo in
+// a session of its own, which reports what sudo says.
+var errNoBecomeShell = errors.New("no shell as the become user")
+
+// openShell starts a shell in a new session on c, as user through sudo
+// when user is not "" (see runInShell).
+func (c *sshConn) openShell(user string) (*remoteShell, error) {
 	s, err := c.openSession() // closing a shell to open one would gain nothing
 	if err != nil {
 		return nil, err
 	}
-	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix(), ended: make(chan struct{})}
+	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix(), ended: make(chan struct{}), user: user}
+	start := shellStart
+	if user != "" {
+		start = "exec sudo -n -H -u " + QuoteWord(user) + " -- /bin/sh"
+	}
 	in, err1 := s.StdinPipe()
 	out, err2 := s.StdoutPipe()
 	errs, err3 := s.StderrPipe()
@@ -75,7 +86,7 @@ func (c *sshConn) openShell() (*remoteShell, error) {
 		return nil, err
 	}
 	sh.in, sh.out, sh.errs = in, bufio.NewReader(out), bufio.NewReader(errs)
-	if err := s.Start(shellStart); err != nil {
+	if err := s.Start(start); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -87,25 +98,51 @@ func (c *sshConn) openShell() (*remoteShell, error) {
 		sh.close()
 		return nil, err
 	}
+	if user != "" {
+		// sudo may refuse (a password is required, the user may not): a
+		// first script says whether the shell is there.
+		ctx, cancel := context.WithTimeout(context.Background(), c.pool.cfg.ConnectTimeout)
+		defer cancel()
+		if res, err := sh.run(ctx, "id -u"); err != nil || res.ExitStatus != 0 {
+			sh.close()
+			return nil, errNoBecomeShell
+		}
+	}
 	return sh, nil
 }
 
 // takeShell is an idle shell of c, or a new one. An idle shell that has
 // ended (killed on the host while no script ran) is passed over: nothing
 // was sent to it, so the script may go to another.
-func (c *sshConn) takeShell() (*remoteShell, error) {
+func (c *sshConn) takeShell(user string) (*remoteShell, error) {
 	c.shellMu.Lock()
-	for n := len(c.shells); n > 0; n = len(c.shells) {
-		sh := c.shells[n-1]
-		c.shells = c.shells[:n-1]
+	for i := len(c.shells) - 1; i >= 0; i-- {
+		sh := c.shells[i]
+		if sh.user != user {
+			continue
+		}
+		c.shells = append(c.shells[:i], c.shells[i+1:]...)
 		if !sh.hasEnded() {
 			c.shellMu.Unlock()
 			return sh, nil
 		}
 		sh.close()
 	}
+	if c.noBecomeShell[user] {
+		c.shellMu.Unlock()
+		return nil, errNoBecomeShell
+	}
 	c.shellMu.Unlock()
-	return c.openShell()
+	sh, err := c.openShell(user)
+	if errors.Is(err, errNoBecomeShell) {
+		c.shellMu.Lock()
+		if c.noBecomeShell == nil {
+			c.noBecomeShell = map[string]bool{}
+		}
+		c.noBecomeShell[user] = true
+		c.shellMu.Unlock()
+	}
+	return sh, err
 }
 
 func (sh *remoteShell) hasEnded() bool {
@@ -133,7 +170,7 @@ func (c *sshConn) putShell(sh *remoteShell) {
 
 // warmShell opens a shell and keeps it for the first script.
 func (c *sshConn) warmShell() {
-	if sh, err := c.openShell(); err == nil {
+	if sh, err := c.openShell(""); err == nil {
 		c.putShell(sh)
 	}
 }
@@ -323,9 +360,23 @@ func markerLine(line []byte, marker string, withStatus bool) (int, bool) {
 	return st, err == nil
 }
 
-// runInShell runs cmd (already wrapped for become) in one of c's shells.
-func (c *sshConn) runInShell(ctx context.Context, line string) (Result, error) {
-	sh, err := c.takeShell()
+// runInShell runs line in one of c's shells as user ("" the login user;
+// else a shell started with sudo -n as that user, so that sudo, 7 ms a
+// command on a lab host, runs once). ok is false when no shell as user
+// can be had without a password: the caller runs line another way.
+func (c *sshConn) runInShell(ctx context.Context, user, line string) (res Result, ok bool, err error) {
+	res, err = c.runInShell1(ctx, user, line)
+	if errors.Is(err, errNoBecomeShell) {
+		return res, false, nil
+	}
+	return res, true, err
+}
+
+func (c *sshConn) runInShell1(ctx context.Context, user, line string) (Result, error) {
+	sh, err := c.takeShell(user)
+	if errors.Is(err, errNoBecomeShell) {
+		return Result{}, err
+	}
 	if err != nil {
 		return Result{}, c.sessionFailed(err)
 	}
@@ -345,4 +396,6 @@ func (c *sshConn) runInShell(ctx context.Context, line string) (Result, error) {
 type shellState struct {
 	shellMu sync.Mutex
 	shells  []*remoteShell
+	// noBecomeShell: become users sudo would not start a shell as.
+	noBecomeShell map[string]bool
 }

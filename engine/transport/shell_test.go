@@ -198,3 +198,36 @@ func TestShellMaxSessions(t *testing.T) {
 		}
 	}
 }
+
+// Scripts with become run in a shell that sudo started once, as the
+// become user: one shell for all of them, and a cancelled one still ends
+// every process it started. A user sudo will not start a shell for
+// without a password has each command through sudo in a session of its
+// own, which says why (TestBecome).
+func TestShellBecome(t *testing.T) {
+	srv := sshdtest.Start(t, 1)
+	c := connect(t, newPool(t, srv.Config()), srv.Hosts[0])
+	root := transport.Command{Line: "echo $(id -u) $$", Become: true}
+	first, err := c.Run(context.Background(), root)
+	if err != nil || !strings.HasPrefix(string(first.Stdout), "0 ") {
+		t.Fatalf("become: %q %q %v", first.Stdout, first.Stderr, err)
+	}
+	again, err := c.Run(context.Background(), root)
+	if err != nil || string(again.Stdout) != string(first.Stdout) {
+		t.Fatalf("become scripts ran in shells %q and %q: one shell expected", first.Stdout, again.Stdout)
+	}
+	if login := run(t, c, "echo $(id -u) $$"); strings.HasPrefix(string(login.Stdout), "0 ") {
+		t.Fatalf("a script without become ran as root: %q", login.Stdout)
+	}
+
+	marker := fmt.Sprintf("%d.%d", 30+os.Getpid()%10, time.Now().Nanosecond()%1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Run(ctx, transport.Command{Line: "sleep " + marker + "; echo never", Become: true}); err != context.DeadlineExceeded {
+		t.Fatalf("want the context's error, got %v", err)
+	}
+	waitFor(t, func() bool {
+		out, _ := exec.Command("pgrep", "-f", "sleep "+marker).Output()
+		return len(bytes.TrimSpace(out)) == 0
+	}, "the remote sleep run as root to end")
+}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -605,15 +606,13 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	if !cmd.Login && cmd.Stdin == nil && (!cmd.Become || c.pool.cfg.BecomePassword == "") {
-		line := cmd.Line
+		user := ""
 		if cmd.Become {
-			line, _ = c.becomeLine(cmd, nil)
+			user = cmp.Or(cmd.BecomeUser, "root")
 		}
-		res, err := c.runInShell(ctx, line)
-		if cmd.Become {
-			res.Stderr = stripSudoPrompt(res.Stderr)
+		if res, ok, err := c.runInShell(ctx, user, cmd.Line); ok {
+			return res, err
 		}
-		return res, err
 	}
 	s, err := c.newSession()
 	if err != nil {
