@@ -654,22 +654,37 @@ func TestUnreachableJumpOncePerRun(t *testing.T) {
 func TestRunCancelEndsRemoteCommand(t *testing.T) {
 	srv := sshdtest.Start(t, 1)
 	c := connect(t, newPool(t, srv.Config()), srv.Hosts[0])
+	for _, cmd := range []transport.Command{
+		{Line: "sleep %s", Login: true},              // a session of its own
+		{Line: "sleep %s"},                           // the kept shell
+		{Line: "sleep %s; echo never"},               // more than the first process
+		{Line: "sleep %s; echo never", Become: true}, // the shell sudo started
+	} {
+		wantCancelEnds(t, c, cmd)
+	}
+}
+
+// wantCancelEnds runs cmd, its %s a sleep's unique length, with a context
+// that ends at once: Run returns the context's error promptly, the sleep
+// ends on the host, and the connection still serves commands.
+func wantCancelEnds(t *testing.T, c transport.Conn, cmd transport.Command) {
+	t.Helper()
 	marker := fmt.Sprintf("%d.%d", 40+os.Getpid()%50, time.Now().Nanosecond()%1000)
+	cmd.Line = fmt.Sprintf(cmd.Line, marker)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := c.Run(ctx, transport.Command{Line: "sleep " + marker})
+	_, err := c.Run(ctx, cmd)
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("want the context's error, got %v", err)
+		t.Fatalf("%q: want the context's error, got %v", cmd.Line, err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("cancel took %s", d)
+		t.Fatalf("%q: cancel took %s", cmd.Line, d)
 	}
 	waitFor(t, func() bool {
 		out, _ := exec.Command("pgrep", "-f", "sleep "+marker).Output()
 		return len(bytes.TrimSpace(out)) == 0
-	}, "the remote sleep to end")
-	// The connection still serves new sessions.
+	}, "the remote sleep of "+cmd.Line+" to end")
 	run(t, c, "true")
 }
 
