@@ -21,18 +21,19 @@ import (
 // script itself may take 2. A replace runs some twenty of them on the
 // hosts it changes.
 //
-// The shell is /bin/sh, reading scripts from the session's stdin. Each
-// script is one word of shell (quoted, so it cannot end the command that
-// carries it) that the shell evaluates in a subshell with stdin from
-// /dev/null, in the background, and waits for (see shellSetup): an exit,
-// a cd or a variable stays in the subshell, and a syntax error ends only
-// that. After it the shell prints a marker line
-// that no output can guess on stdout, with the exit status, and one on
-// stderr.
+// The shell is /bin/sh, reading scripts from the session's stdin; with
+// become, one that sudo -n started as the become user. Each script is one
+// word of shell (quoted, so it cannot end the command that carries it)
+// that the shell evaluates in a subshell with stdin from /dev/null, in
+// the background, and waits for (see shellSetup): an exit, a cd or a
+// variable stays in the subshell, and a syntax error ends only that.
+// After it the shell prints a marker line that no output can guess on
+// stdout, with the exit status, and one on stderr.
 //
 // Only a module's own scripts run there (POSIX by the contract of Fact).
-// An operator's command line (Command.Login) and a command with stdin get
-// a session of their own, run by the login shell as ssh(1) runs them.
+// An operator's command line (Command.Login) and a command with stdin
+// (sudo's password among them) get a session of their own, run by the
+// login shell as ssh(1) runs them.
 
 // shellStart is the session's command; exec so that no login shell stays
 // between sshd and the shell.
