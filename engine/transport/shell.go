@@ -77,7 +77,7 @@ func (c *sshConn) openShell(user string) (*remoteShell, error) {
 	sh := &remoteShell{s: s, marker: "etcdplay-shell-" + randSuffix() + randSuffix(), ended: make(chan struct{}), user: user}
 	start := shellStart
 	if user != "" {
-		start = "exec sudo -n -H -u " + QuoteWord(user) + " -- /bin/sh"
+		start = "exec " + sudoShell("-n", user)
 	}
 	in, err1 := s.StdinPipe()
 	out, err2 := s.StdoutPipe()

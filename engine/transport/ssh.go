@@ -608,7 +608,7 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 	if !cmd.Login && cmd.Stdin == nil && (!cmd.Become || c.pool.cfg.BecomePassword == "") {
 		user := ""
 		if cmd.Become {
-			user = cmp.Or(cmd.BecomeUser, "root")
+			user = becomeUser(cmd)
 		}
 		if res, ok, err := c.runInShell(ctx, user, cmd.Line); ok {
 			return res, err
@@ -673,10 +673,6 @@ const sudoPrompt = "[etcdplay-sudo-password]"
 // non-interactively (-n), so a host that wants one fails at once with sudo's
 // own message instead of hanging on a prompt nobody sees.
 func (c *sshConn) becomeLine(cmd Command, stdin io.Reader) (string, io.Reader) {
-	user := cmd.BecomeUser
-	if user == "" {
-		user = "root"
-	}
 	pw := c.pool.cfg.BecomePassword
 	mode := "-n"
 	if pw != "" {
@@ -688,8 +684,17 @@ func (c *sshConn) becomeLine(cmd Command, stdin io.Reader) (string, io.Reader) {
 			stdin = pwr
 		}
 	}
-	return fmt.Sprintf("sudo %s -H -u %s -- /bin/sh -c %s", mode, QuoteWord(user), QuoteWord(cmd.Line)), stdin
+	return sudoShell(mode, becomeUser(cmd)) + " -c " + QuoteWord(cmd.Line), stdin
 }
+
+// sudoShell is the sudo command line of a /bin/sh as user, with sudo's
+// options mode (-n, or -S and the prompt).
+func sudoShell(mode, user string) string {
+	return fmt.Sprintf("sudo %s -H -u %s -- /bin/sh", mode, QuoteWord(user))
+}
+
+// becomeUser is who cmd runs as with Become: BecomeUser, root when empty.
+func becomeUser(cmd Command) string { return cmp.Or(cmd.BecomeUser, "root") }
 
 func stripSudoPrompt(b []byte) []byte {
 	return bytes.ReplaceAll(b, []byte(sudoPrompt), nil)
