@@ -70,7 +70,7 @@ var errNoBecomeShell = errors.New("no shell as the become user")
 // openShell starts a shell in a new session on c, as user through sudo
 // when user is not "" (see runInShell).
 func (c *sshConn) openShell(user string) (*remoteShell, error) {
-	s, err := c.openSession() // closing a shell to open one would gain nothing
+	s, err := retrySessionLimit(c.client.NewSession) // closing a shell to open one would gain nothing
 	if err != nil {
 		return nil, err
 	}
@@ -176,13 +176,18 @@ func (c *sshConn) warmShell() {
 	}
 }
 
-// closeShells closes the idle shells, when the connection ends.
-func (c *sshConn) closeShells() {
+// takeIdle takes every idle shell from c, for its caller to close.
+func (c *sshConn) takeIdle() []*remoteShell {
 	c.shellMu.Lock()
+	defer c.shellMu.Unlock()
 	shells := c.shells
 	c.shells = nil
-	c.shellMu.Unlock()
-	for _, sh := range shells {
+	return shells
+}
+
+// closeShells closes the idle shells, when the connection ends.
+func (c *sshConn) closeShells() {
+	for _, sh := range c.takeIdle() {
 		sh.close()
 	}
 }
@@ -191,10 +196,7 @@ func (c *sshConn) closeShells() {
 // sshd to have ended their sessions, so that another may open; it says
 // whether there were any.
 func (c *sshConn) freeSessions() bool {
-	c.shellMu.Lock()
-	shells := c.shells
-	c.shells = nil
-	c.shellMu.Unlock()
+	shells := c.takeIdle()
 	timeout := time.After(2 * time.Second)
 	for _, sh := range shells {
 		sh.close()
@@ -206,26 +208,28 @@ func (c *sshConn) freeSessions() bool {
 	return len(shells) > 0
 }
 
-// newSession opens a session of its own on c. A server that limits the
-// sessions of a connection (MaxSessions, 2 in some hardening guides)
-// refuses one more while the kept shells and SFTP hold its share: the
-// idle shells are closed then and the session asked for again, so a
-// hardened sshd serves what a session per command served before.
+// newSession opens a session of its own on c (see openYielding).
 func (c *sshConn) newSession() (*ssh.Session, error) {
-	s, err := c.openSession()
+	return openYielding(c, c.client.NewSession)
+}
+
+// openYielding opens a session with open (a command's, SFTP's). A server
+// that limits the sessions of a connection (MaxSessions, 2 in some
+// hardening guides) refuses one more while the kept shells and SFTP hold
+// its share: the idle shells are closed then and the session asked for
+// again, so a hardened sshd serves what a session per command served
+// before.
+func openYielding[T any](c *sshConn, open func() (T, error)) (T, error) {
+	v, err := retrySessionLimit(open)
 	if isSessionLimit(err) && c.freeSessions() {
-		s, err = c.openSession()
+		v, err = retrySessionLimit(open)
 	}
-	return s, err
+	return v, err
 }
 
-// openSession opens a session. One refused is asked for again a few
-// times over 100 ms: a session that just ended (its close on its way to
-// sshd) may still count against MaxSessions.
-func (c *sshConn) openSession() (*ssh.Session, error) {
-	return retrySessionLimit(c.client.NewSession)
-}
-
+// retrySessionLimit opens with open; one refused is asked for again a
+// few times over 100 ms: a session that just ended (its close on its way
+// to sshd) may still count against MaxSessions.
 func retrySessionLimit[T any](open func() (T, error)) (T, error) {
 	v, err := open()
 	for i := 0; i < 10 && isSessionLimit(err); i++ {
@@ -363,17 +367,10 @@ func markerLine(line []byte, marker string, withStatus bool) (int, bool) {
 
 // runInShell runs line in one of c's shells as user ("" the login user;
 // else a shell started with sudo -n as that user, so that sudo, 7 ms a
-// command on a lab host, runs once). ok is false when no shell as user
-// can be had without a password: the caller runs line another way.
-func (c *sshConn) runInShell(ctx context.Context, user, line string) (res Result, ok bool, err error) {
-	res, err = c.runInShell1(ctx, user, line)
-	if errors.Is(err, errNoBecomeShell) {
-		return res, false, nil
-	}
-	return res, true, err
-}
-
-func (c *sshConn) runInShell1(ctx context.Context, user, line string) (Result, error) {
+// command on a lab host, runs once). errNoBecomeShell says no shell as
+// user can be had without a password: nothing ran, and the caller runs
+// line another way.
+func (c *sshConn) runInShell(ctx context.Context, user, line string) (Result, error) {
 	sh, err := c.takeShell(user)
 	if errors.Is(err, errNoBecomeShell) {
 		return Result{}, err

@@ -610,7 +610,7 @@ func (c *sshConn) Run(ctx context.Context, cmd Command) (Result, error) {
 		if cmd.Become {
 			user = becomeUser(cmd)
 		}
-		if res, ok, err := c.runInShell(ctx, user, cmd.Line); ok {
+		if res, err := c.runInShell(ctx, user, cmd.Line); !errors.Is(err, errNoBecomeShell) {
 			return res, err
 		}
 	}
@@ -702,11 +702,9 @@ func stripSudoPrompt(b []byte) []byte {
 
 func (c *sshConn) sftpClient() (*sftp.Client, error) {
 	c.sftpOnce.Do(func() {
-		open := func() (*sftp.Client, error) { return sftp.NewClient(c.client, sftp.UseConcurrentWrites(true)) }
-		c.sftp, c.sftpErr = retrySessionLimit(open)
-		if isSessionLimit(c.sftpErr) && c.freeSessions() {
-			c.sftp, c.sftpErr = retrySessionLimit(open)
-		}
+		c.sftp, c.sftpErr = openYielding(c, func() (*sftp.Client, error) {
+			return sftp.NewClient(c.client, sftp.UseConcurrentWrites(true))
+		})
 		if c.sftpErr != nil {
 			c.sftpErr = fmt.Errorf("sftp: %w (is the sftp subsystem enabled in sshd_config?)", c.sftpErr)
 		}
