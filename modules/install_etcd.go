@@ -536,8 +536,10 @@ func (f *hostInstallFacts) queries(a *installEtcdArgs, unitFile string) []query 
 		statFact(a.ConfDir, false).into(&f.ConfDir),
 		statFact(unitFile, true).into(&f.UnitFile),
 	)
-	for _, n := range etcdBinaryNames[1:] {
-		qs = append(qs, binary(n))
+	for _, n := range etcdBinaryNames {
+		if n != "etcd" { // read above
+			qs = append(qs, binary(n))
+		}
 	}
 	if a.Package {
 		// The package's facts leave Svc to the unit fact, which may have

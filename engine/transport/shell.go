@@ -338,11 +338,7 @@ func readUntilMarker(r *bufio.Reader, marker string, withStatus bool) ([]byte, i
 			return nil, 0, err
 		}
 		if st, ok := markerLine(line, marker, withStatus); ok {
-			out := b.Bytes()
-			if n := len(out); n > 0 && out[n-1] == '\n' {
-				out = out[:n-1]
-			}
-			return bytes.Clone(out), st, nil
+			return bytes.TrimSuffix(b.Bytes(), []byte("\n")), st, nil
 		}
 		b.Write(line)
 	}
