@@ -282,4 +282,36 @@ def main(ctx):
 	if err != nil || !strings.Contains(rec.buf.String(), "HEALTHY 3 True") {
 		t.Errorf("replace in place: %v\n%s", err, rec.buf)
 	}
+
+	// A disable before a stop, and an enable before a start, are one
+	// systemctl each (--now); a unit enabled by hand since (a link made
+	// behind the manager's back) is found from its links and disabled.
+	rec, err = p.run(`
+def main(ctx):
+    hs = ctx.hosts("etcd")
+    a = systemd("etcd-2", unit = "etcd", state = "stopped", enabled = False, cluster = hs)
+    b = systemd("etcd-2", unit = "etcd", state = "stopped")
+    shell("etcd-2", "ln -s /etc/systemd/system/etcd.service /etc/systemd/system/multi-user.target.wants/etcd.service")
+    c = systemd("etcd-2", unit = "etcd", state = "stopped", enabled = False)
+    d = systemd("etcd-2", unit = "etcd", state = "started", enabled = True)
+    links = command("etcd-2", "systemctl is-enabled etcd.service")
+    wait_healthy(hs, timeout = "60s")
+    print("STOP", a.msg, "|", a.enabled, a.active_state)
+    print("AGAIN", b.changed)
+    print("BY HAND", c.msg)
+    print("START", d.msg, "|", d.enabled, d.active_state)
+    print("LINKS", links.stdout.strip())
+`, false, nil)
+	out = rec.buf.String()
+	for _, want := range []string{
+		"STOP disable and stop etcd.service | enabled inactive",
+		"AGAIN False",
+		"BY HAND disable etcd.service",
+		"START enable and start etcd.service | disabled active",
+		"LINKS enabled",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("enable and start as one call: want %q: %v\n%s", want, err, out)
+		}
+	}
 }

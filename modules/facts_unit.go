@@ -70,9 +70,9 @@ func (f unitFacts) active() bool {
 }
 
 // unitFact is the state of unit, as systemctl show gives it. Its
-// UnitFileState is the manager's copy, stale after an enable or disable
-// without a reload until the next one: the systemd module, which does
-// those, reads enabledFact over it.
+// UnitFileState is the manager's answer; the systemd module, which
+// enables and disables without a reload, reads enabledFact (the links)
+// over it when its plan turns on it.
 func unitFact(unit string) Fact[unitFacts] {
 	return Fact[unitFacts]{
 		Name:    "unit " + unit,
