@@ -61,11 +61,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 	var local *Cluster
 	var tlsErrs []*TLSError
 	for i, u := range urls {
-		err := s.Probe(ctx, u)
-		var c Client
-		if err == nil {
-			c, err = s.Client(ctx, u)
-		}
+		c, probed, err := s.Reach(ctx, u)
 		if err == nil {
 			var resp *clientv3.MemberListResponse
 			resp, err = listIfLed(ctx, c, u)
@@ -73,6 +69,9 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 				cl := newEtcdCluster(u, c, resp, false)
 				s.observeMembers(cl)
 				return cl, nil
+			}
+			if why := s.Explain(ctx, u, probed, err); why != err {
+				c, err = nil, why // not reached at all: no local read either
 			}
 		}
 		if c != nil {
@@ -327,11 +326,7 @@ var ErrNeverStarted = errors.New("never started")
 func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStatus {
 	ms := MemberStatus{Member: m}
 	for _, u := range m.ClientURLs {
-		err := s.Probe(ctx, u)
-		var c Client
-		if err == nil {
-			c, err = s.Client(ctx, u)
-		}
+		c, probed, err := s.Reach(ctx, u)
 		if err == nil {
 			rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 			var st *clientv3.StatusResponse
@@ -341,6 +336,7 @@ func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStat
 				ms.URL, ms.Status, ms.Err = u, st, nil
 				return ms
 			}
+			err = s.Explain(ctx, u, probed, err)
 		}
 		ms.Err = err
 	}

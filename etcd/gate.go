@@ -148,10 +148,7 @@ func readFix(err error, alone bool) string {
 // localMemberID is the member ID of the etcd answering at url, from its
 // own status.
 func localMemberID(ctx context.Context, s *Session, url string) (uint64, error) {
-	if err := s.Probe(ctx, url); err != nil {
-		return 0, err
-	}
-	cli, err := s.Client(ctx, url)
+	cli, probed, err := s.Reach(ctx, url)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +156,7 @@ func localMemberID(ctx context.Context, s *Session, url string) (uint64, error) 
 	defer cancel()
 	st, err := cli.Status(rctx, url)
 	if err != nil {
-		return 0, err
+		return 0, s.Explain(ctx, url, probed, err)
 	}
 	return st.Header.MemberId, nil
 }

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -16,6 +17,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 
 	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/engine/transport"
@@ -86,16 +90,29 @@ type Session struct {
 
 	mu     sync.Mutex
 	warned map[string]bool
-	expiry map[string]time.Time // client URL -> its server certificate's NotAfter
 }
 
-// pool holds clients by client URL, route and TLS files.
+// pool holds clients by client URL, route and TLS files, and when the
+// server certificate each client URL showed last expires.
 type pool struct {
 	mu      sync.Mutex
 	clients map[string]*clientv3.Client
+	expiry  map[string]time.Time
 }
 
-func newPool() *pool { return &pool{clients: map[string]*clientv3.Client{}} }
+func newPool() *pool {
+	return &pool{clients: map[string]*clientv3.Client{}, expiry: map[string]time.Time{}}
+}
+
+// sawCert records the server certificate the member at u showed.
+func (p *pool) sawCert(u string, certs []*x509.Certificate) {
+	if len(certs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.expiry[u] = certs[0].NotAfter
+	p.mu.Unlock()
+}
 
 func (p *pool) close() {
 	p.mu.Lock()
@@ -269,10 +286,62 @@ func (s *Session) Client(ctx context.Context, url string) (Client, error) {
 	return c, nil
 }
 
+// clientKey is the pool's key of the client of u: one per route, TLS
+// files and credentials.
+func (s *Session) clientKey(u string) string {
+	return u + "|" + s.route(u).key() + "|" + s.Files.key() + "|" + s.Creds.key()
+}
+
+// Reach returns the client of the member at u, the way there probed
+// first (Probe) unless the run holds a connection to u that is ready
+// now, which shows the way, and TLS, work: a replace asks some fifty
+// statuses, and each probe is an SSH channel, a connection to etcd and,
+// with TLS, a handshake, on hosts that are busy with the change. probed
+// says whether it probed; when it did not, Explain gives a failed
+// request the reason a probe finds.
+func (s *Session) Reach(ctx context.Context, u string) (c Client, probed bool, err error) {
+	if !s.ready(u) {
+		if err := s.Probe(ctx, u); err != nil {
+			return nil, true, err
+		}
+		probed = true
+	}
+	c, err = s.Client(ctx, u)
+	return c, probed, err
+}
+
+// Explain is err, the failure of a request to the member at u over a
+// client Reach gave without probing, or the reason a probe finds now (a
+// member that went down, a way that closed), which says more than the
+// client's "deadline exceeded".
+func (s *Session) Explain(ctx context.Context, u string, probed bool, err error) error {
+	if err == nil || probed || ctx.Err() != nil {
+		return err
+	}
+	if perr := s.Probe(ctx, u); perr != nil {
+		return perr
+	}
+	return err
+}
+
+// ready says whether the run's client of u has a connection that is
+// ready now.
+func (s *Session) ready(u string) bool {
+	key := s.clientKey(u)
+	s.pool.mu.Lock()
+	c := s.pool.clients[key]
+	s.pool.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	cc := c.ActiveConnection()
+	return cc != nil && cc.GetState() == connectivity.Ready
+}
+
 // raw is Client's *clientv3.Client, which the lock's session needs.
 func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 	r := s.route(u)
-	key := u + "|" + r.key() + "|" + s.Files.key() + "|" + s.Creds.key()
+	key := s.clientKey(u)
 	s.pool.mu.Lock()
 	defer s.pool.mu.Unlock()
 	if c, ok := s.pool.clients[key]; ok {
@@ -284,9 +353,13 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 		}
 		return c, nil
 	}
-	paths := s.paths
+	paths, pool := s.paths, s.pool
 	c, err := newEtcdClient(u, s.TLS, s.Creds, func(ctx context.Context, addr string) (net.Conn, error) {
 		return r.dial(ctx, paths, addr)
+	}, func(p *peer.Peer) {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			pool.sawCert(u, ti.State.PeerCertificates)
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -296,8 +369,8 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 }
 
 // newEtcdClient returns a client of the one member at endpoint, its
-// connections opened by dial.
-func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial func(ctx context.Context, addr string) (net.Conn, error)) (*clientv3.Client, error) {
+// connections opened by dial; onPeer is told who answered each request.
+func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial func(ctx context.Context, addr string) (net.Conn, error), onPeer func(*peer.Peer)) (*clientv3.Client, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("client URL %q: expected scheme://host:port", endpoint)
@@ -312,7 +385,7 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial 
 		// request's deadline.
 		MaxUnaryRetries:    2,
 		BackoffWaitBetween: 100 * time.Millisecond,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(traceRequest(u.Host)),
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(traceRequest(u.Host), peerOf(onPeer)),
 			// A member that restarts is tried again within a second of
 			// coming back, not after gRPC's default backoff of up to 2 min.
 			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: dialTimeout})},
@@ -325,7 +398,30 @@ func newEtcdClient(endpoint string, tlsCfg *tls.Config, creds Credentials, dial 
 		}
 		cfg.TLS = tlsCfg.Clone()
 	}
-	return clientv3.New(cfg)
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// clientv3's Status, HashKV and Defragment open a connection of their
+	// own to the endpoint they are given, and close it after: for etcdplay
+	// an SSH channel, a connection to etcd and, with TLS, a handshake,
+	// some fifty times a replace. The client has one endpoint, the one
+	// those calls are given, so they use its connection.
+	cli.Maintenance = clientv3.NewMaintenanceFromMaintenanceClient(clientv3.RetryMaintenanceClient(cli, cli.ActiveConnection()), cli)
+	return cli, nil
+}
+
+// peerOf tells onPeer who answered each request: the certificate the
+// member's connection showed in its handshake.
+func peerOf(onPeer func(*peer.Peer)) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		var p peer.Peer
+		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Peer(&p))...)
+		if p.AuthInfo != nil {
+			onPeer(&p)
+		}
+		return err
+	}
 }
 
 // traceRequest records each etcd request to the member at host when
@@ -375,24 +471,17 @@ func (s *Session) Probe(ctx context.Context, u string) error {
 		}
 		return fmt.Errorf("TLS handshake with %s: %w", pu.Host, err)
 	}
-	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
-		s.mu.Lock()
-		if s.expiry == nil {
-			s.expiry = map[string]time.Time{}
-		}
-		s.expiry[u] = pc[0].NotAfter
-		s.mu.Unlock()
-	}
+	s.pool.sawCert(u, tc.ConnectionState().PeerCertificates)
 	return nil
 }
 
 // CertExpiry is when the server certificate the member at u showed in
-// its last handshake expires (zero when unknown: not https, or not
-// probed).
+// the run's last handshake with it expires (zero when unknown: not
+// https, or not reached).
 func (s *Session) CertExpiry(u string) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.expiry[u]
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return s.pool.expiry[u]
 }
 
 // readLocal reads a file on the control machine.

@@ -1,0 +1,107 @@
+package etcd
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/peer"
+
+	"github.com/etcdplay/etcdplay/etcd/etcdtest"
+)
+
+// TestReachProbesOnlyWithoutAReadyConnection: a member is probed before
+// the run's first request to it and whenever its connection is not ready
+// (it went down), but not while a ready connection shows the way works;
+// over TLS the certificate's expiry is known either way, from the probe's
+// handshake or from the connection's.
+func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
+	c := etcdtest.Start(t, 3, etcdtest.Options{TLS: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := NewSession(ctx, c.ClientTLS())
+	u := c.Members[2].ClientURL
+
+	status := func() (probed bool, err error) {
+		cli, probed, err := s.Reach(ctx, u)
+		if err != nil {
+			return probed, err
+		}
+		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+		defer cancel()
+		_, err = cli.Status(rctx, u)
+		return probed, s.Explain(ctx, u, probed, err)
+	}
+	if probed, err := status(); err != nil || !probed {
+		t.Fatalf("first status: probed %v, %v; want a probe and an answer", probed, err)
+	}
+	if probed, err := status(); err != nil || probed {
+		t.Fatalf("second status: probed %v, %v; want no probe over the ready connection", probed, err)
+	}
+
+	// The expiry comes from the connection's handshake too, not only the
+	// probe's.
+	s.pool.mu.Lock()
+	clear(s.pool.expiry)
+	s.pool.mu.Unlock()
+	if probed, err := status(); err != nil || probed {
+		t.Fatalf("third status: probed %v, %v", probed, err)
+	}
+	if exp := s.CertExpiry(u); exp.Before(time.Now()) {
+		t.Errorf("certificate expiry from the connection: %v, want a time to come", exp)
+	}
+
+	// Down: the connection is not ready any more, so the way is probed,
+	// and the probe's reason is the error.
+	c.Members[2].Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.ready(u) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	probed, err := status()
+	if err == nil || !probed || !strings.Contains(ShortErr(err), "connection refused") {
+		t.Errorf("status of a stopped member: probed %v, %v; want a probe that says connection refused", probed, err)
+	}
+
+	// Explain: a request that failed over a connection taken as ready is
+	// given the probe's reason.
+	if why := s.Explain(ctx, u, false, context.DeadlineExceeded); !strings.Contains(ShortErr(why), "connection refused") {
+		t.Errorf("Explain: %v, want the probe's connection refused", why)
+	}
+	if why := s.Explain(ctx, u, true, context.DeadlineExceeded); why != context.DeadlineExceeded {
+		t.Errorf("Explain after a probe: %v, want the request's own error", why)
+	}
+}
+
+// TestStatusUsesTheClientsConnection: clientv3's Status (and HashKV,
+// Defragment) would dial a connection of its own for every call; the
+// client of a member answers them over the one it has.
+func TestStatusUsesTheClientsConnection(t *testing.T) {
+	c := etcdtest.Start(t, 1, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u := c.Members[0].ClientURL
+	var dials atomic.Int32
+	cli, err := newEtcdClient(u, nil, Credentials{}, func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}, func(*peer.Peer) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for range 5 {
+		if _, err := cli.Status(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.HashKV(ctx, u, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("10 requests dialled %d connections, want 1", n)
+	}
+}
