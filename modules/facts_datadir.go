@@ -90,8 +90,12 @@ done; true`), Parse: func(out string) ([]lockedFile, error) {
 // records the member's and the cluster's ID (etcd.ParseWALMetadata); nil
 // when there is none.
 func walHeadFact(p, wal string) Fact[[]byte] {
-	return Fact[[]byte]{Name: "the WAL of " + p, Command: inDir(p, wal, `f=$(ls -- "$w"/*.wal 2>/dev/null | LC_ALL=C sort | head -n 1)
-if [ -n "$f" ]; then head -c `+strconv.Itoa(etcd.WALHeadBytes)+` -- "$f" | base64 | tr -d '\n'; fi`), Parse: func(out string) ([]byte, error) {
+	// The shell's own glob finds the first segment (sorted, in the C
+	// locale), and base64's line breaks stay: the decoder skips them.
+	// Every process here is a fork and an exec, 1.5 ms on a busy host.
+	return Fact[[]byte]{Name: "the WAL of " + p, Command: inDir(p, wal, `LC_ALL=C; f=
+for x in "$w"/*.wal; do if [ -f "$x" ]; then f=$x; break; fi; done
+if [ -n "$f" ]; then head -c `+strconv.Itoa(etcd.WALHeadBytes)+` -- "$f" | base64; fi`), Parse: func(out string) ([]byte, error) {
 		if out = strings.TrimSpace(out); out == "" {
 			return nil, nil
 		}

@@ -33,26 +33,55 @@ type userIDs struct {
 // userFact is user's ids; nil when there is no such user.
 func userFact(user string) Fact[*userIDs] {
 	return Fact[*userIDs]{
-		Name:    "user " + user,
-		Command: "u=" + transport.QuoteWord(user) + `; if id -u "$u" >/dev/null 2>&1; then echo "$(id -u "$u") $(id -G "$u")"; fi`,
-		Parse: func(out string) (*userIDs, error) {
-			ids := strings.Fields(out)
-			if len(ids) == 0 {
-				return nil, nil
+		Name: "user " + user,
+		// One id, whose "uid=998(etcd) gid=998(etcd) groups=998(etcd),4(adm)"
+		// holds what id -u and id -G would say in two more processes.
+		Command: "LC_ALL=C id -- " + transport.QuoteWord(user) + " 2>/dev/null; true",
+		Parse:   parseID,
+	}
+}
+
+// parseID reads id's "uid=998(etcd) gid=998(etcd) groups=998(etcd),4(adm)":
+// the uid, and the group ids, the primary one first; nil for no output.
+func parseID(out string) (*userIDs, error) {
+	fields := strings.Fields(out)
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	num := func(s string) (int, bool) {
+		s, _, _ = strings.Cut(s, "(")
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	var u *userIDs
+	var gid, groups []int
+	for _, f := range fields {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "uid":
+			if n, ok := num(v); ok {
+				u = &userIDs{UID: n}
 			}
-			uid, err := strconv.Atoi(ids[0])
-			if err != nil {
-				return nil, fmt.Errorf("unexpected output %q", out)
+		case "gid":
+			if n, ok := num(v); ok {
+				gid = []int{n}
 			}
-			u := &userIDs{UID: uid}
-			for _, g := range ids[1:] {
-				if n, err := strconv.Atoi(g); err == nil {
-					u.GIDs = append(u.GIDs, n)
+		case "groups":
+			for _, g := range strings.Split(v, ",") {
+				if n, ok := num(g); ok {
+					groups = append(groups, n)
 				}
 			}
-			return u, nil
-		},
+		}
 	}
+	if u == nil {
+		return nil, fmt.Errorf("unexpected output %q", out)
+	}
+	u.GIDs = gid
+	if len(groups) > 0 {
+		u.GIDs = groups
+	}
+	return u, nil
 }
 
 // groupFact is whether the group exists.

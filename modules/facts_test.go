@@ -211,8 +211,14 @@ func TestFactParsers(t *testing.T) {
 	if u, err := userFact("etcd").Parse(""); u != nil || err != nil {
 		t.Errorf("no user: %+v %v", u, err)
 	}
-	if u, _ := userFact("etcd").Parse("998 998 4\n"); u == nil || u.UID != 998 || len(u.GIDs) != 2 || u.GIDs[1] != 4 {
+	if u, _ := userFact("etcd").Parse("uid=998(etcd) gid=998(etcd) groups=998(etcd),4(adm)\n"); u == nil || u.UID != 998 || len(u.GIDs) != 2 || u.GIDs[0] != 998 || u.GIDs[1] != 4 {
 		t.Errorf("user: %+v", u)
+	}
+	if u, _ := userFact("etcd").Parse("uid=998 gid=997\n"); u == nil || u.UID != 998 || len(u.GIDs) != 1 || u.GIDs[0] != 997 {
+		t.Errorf("user without groups=: %+v", u)
+	}
+	if _, err := userFact("etcd").Parse("id: 'etcd': no such user\n"); err == nil {
+		t.Error("user: garbage parsed")
 	}
 	if uid, err := uidFact.Parse("0\n"); uid != 0 || err != nil {
 		t.Errorf("uid: %d %v", uid, err)
