@@ -70,7 +70,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 				s.observeMembers(cl)
 				return cl, nil
 			}
-			if why := s.Explain(ctx, u, probed, err); why != err {
+			if why := s.WhyFailed(ctx, u, probed, err); why != err {
 				c, err = nil, why // not reached at all: no local read either
 			}
 		}
@@ -336,7 +336,7 @@ func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStat
 				ms.URL, ms.Status, ms.Err = u, st, nil
 				return ms
 			}
-			err = s.Explain(ctx, u, probed, err)
+			err = s.WhyFailed(ctx, u, probed, err)
 		}
 		ms.Err = err
 	}

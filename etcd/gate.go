@@ -156,7 +156,7 @@ func localMemberID(ctx context.Context, s *Session, url string) (uint64, error) 
 	defer cancel()
 	st, err := cli.Status(rctx, url)
 	if err != nil {
-		return 0, s.Explain(ctx, url, probed, err)
+		return 0, s.WhyFailed(ctx, url, probed, err)
 	}
 	return st.Header.MemberId, nil
 }

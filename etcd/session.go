@@ -297,7 +297,7 @@ func (s *Session) clientKey(u string) string {
 // now, which shows the way, and TLS, work: a replace asks some fifty
 // statuses, and each probe is an SSH channel, a connection to etcd and,
 // with TLS, a handshake, on hosts that are busy with the change. probed
-// says whether it probed; when it did not, Explain gives a failed
+// says whether it probed; when it did not, WhyFailed gives a failed
 // request the reason a probe finds.
 func (s *Session) Reach(ctx context.Context, u string) (c Client, probed bool, err error) {
 	if !s.ready(u) {
@@ -310,11 +310,11 @@ func (s *Session) Reach(ctx context.Context, u string) (c Client, probed bool, e
 	return c, probed, err
 }
 
-// Explain is err, the failure of a request to the member at u over a
+// WhyFailed is err, the failure of a request to the member at u over a
 // client Reach gave without probing, or the reason a probe finds now (a
 // member that went down, a way that closed), which says more than the
 // client's "deadline exceeded".
-func (s *Session) Explain(ctx context.Context, u string, probed bool, err error) error {
+func (s *Session) WhyFailed(ctx context.Context, u string, probed bool, err error) error {
 	if err == nil || probed || ctx.Err() != nil {
 		return err
 	}

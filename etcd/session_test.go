@@ -33,7 +33,7 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 		defer cancel()
 		_, err = cli.Status(rctx, u)
-		return probed, s.Explain(ctx, u, probed, err)
+		return probed, s.WhyFailed(ctx, u, probed, err)
 	}
 	if probed, err := status(); err != nil || !probed {
 		t.Fatalf("first status: probed %v, %v; want a probe and an answer", probed, err)
@@ -66,13 +66,13 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 		t.Errorf("status of a stopped member: probed %v, %v; want a probe that says connection refused", probed, err)
 	}
 
-	// Explain: a request that failed over a connection taken as ready is
+	// WhyFailed: a request that failed over a connection taken as ready is
 	// given the probe's reason.
-	if why := s.Explain(ctx, u, false, context.DeadlineExceeded); !strings.Contains(ShortErr(why), "connection refused") {
-		t.Errorf("Explain: %v, want the probe's connection refused", why)
+	if why := s.WhyFailed(ctx, u, false, context.DeadlineExceeded); !strings.Contains(ShortErr(why), "connection refused") {
+		t.Errorf("WhyFailed: %v, want the probe's connection refused", why)
 	}
-	if why := s.Explain(ctx, u, true, context.DeadlineExceeded); why != context.DeadlineExceeded {
-		t.Errorf("Explain after a probe: %v, want the request's own error", why)
+	if why := s.WhyFailed(ctx, u, true, context.DeadlineExceeded); why != context.DeadlineExceeded {
+		t.Errorf("WhyFailed after a probe: %v, want the request's own error", why)
 	}
 }
 
