@@ -283,9 +283,10 @@ def main(ctx):
 		t.Errorf("replace in place: %v\n%s", err, rec.buf)
 	}
 
-	// A disable before a stop, and an enable before a start, are one
-	// systemctl each (--now); a unit enabled by hand since (a link made
-	// behind the manager's back) is found from its links and disabled.
+	// A disable before a stop, and an enable before a start (one
+	// systemctl each, --now, and two actions in the plan); a unit
+	// enabled by hand since (a link made behind the manager's back) is
+	// found from its links and disabled.
 	rec, err = p.run(`
 def main(ctx):
     hs = ctx.hosts("etcd")
@@ -304,14 +305,14 @@ def main(ctx):
 `, false, nil)
 	out = rec.buf.String()
 	for _, want := range []string{
-		"STOP disable and stop etcd.service | enabled inactive",
+		"STOP disable etcd.service; stop etcd.service | enabled inactive",
 		"AGAIN False",
 		"BY HAND disable etcd.service",
-		"START enable and start etcd.service | disabled active",
+		"START enable etcd.service; start etcd.service | disabled active",
 		"LINKS enabled",
 	} {
 		if err != nil || !strings.Contains(out, want) {
-			t.Errorf("enable and start as one call: want %q: %v\n%s", want, err, out)
+			t.Errorf("enable and start, disable and stop: want %q: %v\n%s", want, err, out)
 		}
 	}
 }

@@ -291,25 +291,22 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	// reads then; its reload now (a tenth of a second, as long as etcd
 	// takes to start) changes nothing this module does next. A changed
 	// unit file was reloaded above. An enable before a start, or a
-	// disable before a stop, is one systemctl (--now): each is 9 ms of a
-	// lab host's time.
+	// disable before a stop, is one systemctl (--now), each being 9 ms
+	// of a lab host's time; the plan still has the two actions, so a
+	// plan file and check mode say what they did, and a run that applies
+	// a plan whose stop has happened by itself since (a removed member's
+	// etcd exits) still finds its disable there.
 	now := !a.NoBlock && (link == "enable" && verb == "start" || link == "disable" && verb == "stop")
-	if link != "" && !now {
-		actions = append(actions, run(link+" "+unit, "systemctl", link, "--no-reload", "--", unit))
-	}
-	if verb != "" {
-		argv := []string{"systemctl", verb}
-		desc := verb + " " + unit
+	if link != "" {
+		argv := []string{"systemctl", link, "--no-reload", "--", unit}
 		if now {
-			argv = []string{"systemctl", link, "--no-reload", "--now"}
-			desc = link + " and " + desc
+			argv = []string{"systemctl", link, "--no-reload", "--now", "--", unit}
 		}
-		if a.NoBlock && verb != "stop" {
-			argv = append(argv, "--no-block")
-			desc += " (without waiting)"
-		}
-		argv = append(argv, "--", unit)
-		actions = append(actions, engine.Action{Desc: desc, Do: func(ctx context.Context) error {
+		actions = append(actions, engine.Action{Desc: link + " " + unit, Do: func(ctx context.Context) error {
+			if !now {
+				_, err := c.Output(ctx, argv...)
+				return err
+			}
 			res, err := c.Run(ctx, argv...)
 			if err != nil {
 				return err
@@ -317,8 +314,29 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 			if res.ExitStatus != 0 {
 				return unitFailed(ctx, c, unit, verb, res, a.JournalLines)
 			}
-			if now, err := readFact(ctx, c, unitFact(unit)); err == nil {
-				c.Set("active_state", now.Active)
+			return nil
+		}})
+	}
+	if verb != "" {
+		argv := []string{"systemctl", verb}
+		desc := verb + " " + unit
+		if a.NoBlock && verb != "stop" {
+			argv = append(argv, "--no-block")
+			desc += " (without waiting)"
+		}
+		argv = append(argv, "--", unit)
+		actions = append(actions, engine.Action{Desc: desc, Do: func(ctx context.Context) error {
+			if !now { // else the enable or disable above did it
+				res, err := c.Run(ctx, argv...)
+				if err != nil {
+					return err
+				}
+				if res.ExitStatus != 0 {
+					return unitFailed(ctx, c, unit, verb, res, a.JournalLines)
+				}
+			}
+			if st, err := readFact(ctx, c, unitFact(unit)); err == nil {
+				c.Set("active_state", st.Active)
 			}
 			return nil
 		}})
