@@ -97,7 +97,10 @@ type Session struct {
 type pool struct {
 	mu      sync.Mutex
 	clients map[string]*clientv3.Client
-	expiry  map[string]time.Time
+	// expiry has a lock of its own: a client records what it saw while
+	// mu is held to make it (clientv3.New authenticates at once).
+	expiryMu sync.Mutex
+	expiry   map[string]time.Time
 }
 
 func newPool() *pool {
@@ -109,9 +112,9 @@ func (p *pool) sawCert(u string, certs []*x509.Certificate) {
 	if len(certs) == 0 {
 		return
 	}
-	p.mu.Lock()
+	p.expiryMu.Lock()
 	p.expiry[u] = certs[0].NotAfter
-	p.mu.Unlock()
+	p.expiryMu.Unlock()
 }
 
 func (p *pool) close() {
@@ -479,8 +482,8 @@ func (s *Session) Probe(ctx context.Context, u string) error {
 // the run's last handshake with it expires (zero when unknown: not
 // https, or not reached).
 func (s *Session) CertExpiry(u string) time.Time {
-	s.pool.mu.Lock()
-	defer s.pool.mu.Unlock()
+	s.pool.expiryMu.Lock()
+	defer s.pool.expiryMu.Unlock()
 	return s.pool.expiry[u]
 }
 

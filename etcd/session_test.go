@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -44,9 +45,9 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 
 	// The expiry comes from the connection's handshake too, not only the
 	// probe's.
-	s.pool.mu.Lock()
+	s.pool.expiryMu.Lock()
 	clear(s.pool.expiry)
-	s.pool.mu.Unlock()
+	s.pool.expiryMu.Unlock()
 	if probed, err := status(); err != nil || probed {
 		t.Fatalf("third status: probed %v, %v", probed, err)
 	}
@@ -103,5 +104,46 @@ func TestStatusUsesTheClientsConnection(t *testing.T) {
 	}
 	if n := dials.Load(); n != 1 {
 		t.Errorf("10 requests dialled %d connections, want 1", n)
+	}
+}
+
+// TestReachWithAuthOverTLS: a client that authenticates as it is made
+// (etcd's auth on) over TLS records the certificate it sees while the
+// pool makes it; that must not wait for the pool's own lock.
+func TestReachWithAuthOverTLS(t *testing.T) {
+	c := etcdtest.Start(t, 1, etcdtest.Options{TLS: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := c.Client()
+	if _, err := admin.UserAdd(ctx, "root", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(ctx, c.ClientTLS())
+	s.Creds = Credentials{User: "root", Password: "secret"}
+	u := c.Members[0].ClientURL
+	done := make(chan error, 1)
+	go func() {
+		cl, err := s.Members(ctx, []string{u})
+		if err == nil && len(cl.Members) != 1 {
+			err = errors.New("want one member")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the member list with auth over TLS did not return: the session is stuck")
+	}
+	if s.CertExpiry(u).IsZero() {
+		t.Error("no certificate expiry recorded")
 	}
 }
