@@ -101,10 +101,14 @@ type pool struct {
 	// mu is held to make it (clientv3.New authenticates at once).
 	expiryMu sync.Mutex
 	expiry   map[string]time.Time
+	// suspect are the clients whose connection looks ready but whose
+	// last request failed where a probe failed too (a host that died
+	// without closing it): the next Reach probes them again.
+	suspect map[string]bool
 }
 
 func newPool() *pool {
-	return &pool{clients: map[string]*clientv3.Client{}, expiry: map[string]time.Time{}}
+	return &pool{clients: map[string]*clientv3.Client{}, expiry: map[string]time.Time{}, suspect: map[string]bool{}}
 }
 
 // sawCert records the server certificate the member at u showed.
@@ -308,6 +312,9 @@ func (s *Session) Reach(ctx context.Context, u string) (c Client, probed bool, e
 			return nil, true, err
 		}
 		probed = true
+		s.pool.mu.Lock()
+		delete(s.pool.suspect, s.clientKey(u))
+		s.pool.mu.Unlock()
 	}
 	c, err = s.Client(ctx, u)
 	return c, probed, err
@@ -322,19 +329,22 @@ func (s *Session) WhyFailed(ctx context.Context, u string, probed bool, err erro
 		return err
 	}
 	if perr := s.Probe(ctx, u); perr != nil {
+		s.pool.mu.Lock()
+		s.pool.suspect[s.clientKey(u)] = true
+		s.pool.mu.Unlock()
 		return perr
 	}
 	return err
 }
 
 // ready says whether the run's client of u has a connection that is
-// ready now.
+// ready now, and is not suspect.
 func (s *Session) ready(u string) bool {
 	key := s.clientKey(u)
 	s.pool.mu.Lock()
-	c := s.pool.clients[key]
+	c, suspect := s.pool.clients[key], s.pool.suspect[key]
 	s.pool.mu.Unlock()
-	if c == nil {
+	if c == nil || suspect {
 		return false
 	}
 	cc := c.ActiveConnection()

@@ -147,3 +147,79 @@ func TestReachWithAuthOverTLS(t *testing.T) {
 		t.Error("no certificate expiry recorded")
 	}
 }
+
+// TestReachAfterAHostDiedSilently: a member whose host dies without
+// closing the connection leaves it looking ready; once a request over it
+// failed and a probe found why, the next requests probe first, and fail
+// at once, instead of each waiting out its deadline on that connection.
+func TestReachAfterAHostDiedSilently(t *testing.T) {
+	c := etcdtest.Start(t, 1, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A proxy in front of the member that can go silent: its listener
+	// closes (a probe is refused) and its connections stop carrying
+	// anything without closing, as a powered-off host's do.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := strings.TrimPrefix(c.Members[0].ClientURL, "http://")
+	silent := make(chan struct{})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					select {
+					case <-silent:
+						return // holds both open, carries nothing
+					default:
+					}
+					if err != nil {
+						dst.Close()
+						return
+					}
+					dst.Write(buf[:n])
+				}
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	u := "http://" + ln.Addr().String()
+	s := NewSession(ctx, nil)
+	status := func() (bool, error) {
+		cli, probed, err := s.Reach(ctx, u)
+		if err != nil {
+			return probed, err
+		}
+		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+		defer cancel()
+		_, err = cli.Status(rctx, u)
+		return probed, s.WhyFailed(ctx, u, probed, err)
+	}
+	if _, err := status(); err != nil {
+		t.Fatal(err)
+	}
+	close(silent)
+	ln.Close()
+	// The first request waits out its deadline on the silent connection;
+	// the probe then says why.
+	if probed, err := status(); err == nil || probed || !strings.Contains(ShortErr(err), "connection refused") {
+		t.Fatalf("over the silent connection: probed %v, %v; want the probe's connection refused", probed, err)
+	}
+	// The next one probes first.
+	if probed, err := status(); err == nil || !probed || !strings.Contains(ShortErr(err), "connection refused") {
+		t.Errorf("next request: probed %v, %v; want a probe first, refused", probed, err)
+	}
+}
