@@ -26,16 +26,7 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 	s := NewSession(ctx, c.ClientTLS())
 	u := c.Members[2].ClientURL
 
-	status := func() (probed bool, err error) {
-		cli, probed, err := s.Reach(ctx, u)
-		if err != nil {
-			return probed, err
-		}
-		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
-		defer cancel()
-		_, err = cli.Status(rctx, u)
-		return probed, s.WhyFailed(ctx, u, probed, err)
-	}
+	status := func() (bool, error) { return askStatus(ctx, s, u) }
 	if probed, err := status(); err != nil || !probed {
 		t.Fatalf("first status: probed %v, %v; want a probe and an answer", probed, err)
 	}
@@ -198,16 +189,7 @@ func TestReachAfterAHostDiedSilently(t *testing.T) {
 	}()
 	u := "http://" + ln.Addr().String()
 	s := NewSession(ctx, nil)
-	status := func() (bool, error) {
-		cli, probed, err := s.Reach(ctx, u)
-		if err != nil {
-			return probed, err
-		}
-		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
-		defer cancel()
-		_, err = cli.Status(rctx, u)
-		return probed, s.WhyFailed(ctx, u, probed, err)
-	}
+	status := func() (bool, error) { return askStatus(ctx, s, u) }
 	if _, err := status(); err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +204,17 @@ func TestReachAfterAHostDiedSilently(t *testing.T) {
 	if probed, err := status(); err == nil || !probed || !strings.Contains(ShortErr(err), "connection refused") {
 		t.Errorf("next request: probed %v, %v; want a probe first, refused", probed, err)
 	}
+}
+
+// askStatus asks the member at u for its status the way the session's
+// callers do: Reach, the request, WhyFailed. It says whether it probed.
+func askStatus(ctx context.Context, s *Session, u string) (bool, error) {
+	cli, probed, err := s.Reach(ctx, u)
+	if err != nil {
+		return probed, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	_, err = cli.Status(rctx, u)
+	return probed, s.WhyFailed(ctx, u, probed, err)
 }
