@@ -146,14 +146,7 @@ func (c *sshConn) takeShell(user string) (*remoteShell, error) {
 	return sh, err
 }
 
-func (sh *remoteShell) hasEnded() bool {
-	select {
-	case <-sh.ended:
-		return true
-	default:
-		return false
-	}
-}
+func (sh *remoteShell) hasEnded() bool { return isDone(sh.ended) }
 
 // putShell keeps sh for the next command, or closes it when enough are
 // kept or the connection is ending.

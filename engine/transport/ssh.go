@@ -99,9 +99,12 @@ type poolEntry struct {
 
 // dialled says whether the entry's dial has ended: only then may its
 // conn and err be read.
-func (e *poolEntry) dialled() bool {
+func (e *poolEntry) dialled() bool { return isDone(e.done) }
+
+// isDone says whether ch has been closed, without waiting.
+func isDone(ch <-chan struct{}) bool {
 	select {
-	case <-e.done:
+	case <-ch:
 		return true
 	default:
 		return false
