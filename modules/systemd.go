@@ -297,17 +297,10 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 	// a plan whose stop has happened by itself since (a removed member's
 	// etcd exits) still finds its disable there.
 	now := !a.NoBlock && (link == "enable" && verb == "start" || link == "disable" && verb == "stop")
-	if link != "" {
-		argv := []string{"systemctl", link, "--no-reload", "--", unit}
-		if now {
-			argv = []string{"systemctl", link, "--no-reload", "--now", "--", unit}
-		}
+	switch {
+	case link != "" && now:
 		actions = append(actions, engine.Action{Desc: link + " " + unit, Do: func(ctx context.Context) error {
-			if !now {
-				_, err := c.Output(ctx, argv...)
-				return err
-			}
-			res, err := c.Run(ctx, argv...)
+			res, err := c.Run(ctx, "systemctl", link, "--no-reload", "--now", "--", unit)
 			if err != nil {
 				return err
 			}
@@ -316,6 +309,8 @@ func planSystemd(ctx context.Context, c *engine.HostCall, a *systemdArgs) (engin
 			}
 			return nil
 		}})
+	case link != "":
+		actions = append(actions, run(link+" "+unit, "systemctl", link, "--no-reload", "--", unit))
 	}
 	if verb != "" {
 		argv := []string{"systemctl", verb}
