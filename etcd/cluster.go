@@ -61,7 +61,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 	var local *Cluster
 	var tlsErrs []*TLSError
 	for i, u := range urls {
-		c, probed, err := s.Reach(ctx, u)
+		c, probed, err := s.reach(ctx, u)
 		if err == nil {
 			var resp *clientv3.MemberListResponse
 			resp, err = listIfLed(ctx, c, u)
@@ -70,7 +70,7 @@ func (s *Session) Members(ctx context.Context, urls []string) (*Cluster, error) 
 				s.observeMembers(cl)
 				return cl, nil
 			}
-			if why := s.WhyFailed(ctx, u, probed, err); why != err {
+			if why := s.whyFailed(ctx, u, probed, err); why != err {
 				c, err = nil, why // not reached at all: no local read either
 			}
 		}
@@ -326,7 +326,7 @@ var ErrNeverStarted = errors.New("never started")
 func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStatus {
 	ms := MemberStatus{Member: m}
 	for _, u := range m.ClientURLs {
-		c, probed, err := s.Reach(ctx, u)
+		c, probed, err := s.reach(ctx, u)
 		if err == nil {
 			rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 			var st *clientv3.StatusResponse
@@ -336,7 +336,7 @@ func (s *Session) Status(ctx context.Context, m *etcdserverpb.Member) MemberStat
 				ms.URL, ms.Status, ms.Err = u, st, nil
 				return ms
 			}
-			err = s.WhyFailed(ctx, u, probed, err)
+			err = s.whyFailed(ctx, u, probed, err)
 		}
 		ms.Err = err
 	}

@@ -148,7 +148,7 @@ func readFix(err error, alone bool) string {
 // localMemberID is the member ID of the etcd answering at url, from its
 // own status.
 func localMemberID(ctx context.Context, s *Session, url string) (uint64, error) {
-	cli, probed, err := s.Reach(ctx, url)
+	cli, probed, err := s.reach(ctx, url)
 	if err != nil {
 		return 0, err
 	}
@@ -156,7 +156,7 @@ func localMemberID(ctx context.Context, s *Session, url string) (uint64, error) 
 	defer cancel()
 	st, err := cli.Status(rctx, url)
 	if err != nil {
-		return 0, s.WhyFailed(ctx, url, probed, err)
+		return 0, s.whyFailed(ctx, url, probed, err)
 	}
 	return st.Header.MemberId, nil
 }

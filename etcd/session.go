@@ -103,7 +103,7 @@ type pool struct {
 	expiry   map[string]time.Time
 	// suspect are the clients whose connection looks ready but whose
 	// last request failed where a probe failed too (a host that died
-	// without closing it): the next Reach probes them again.
+	// without closing it): the next reach probes them again.
 	suspect map[string]bool
 }
 
@@ -299,32 +299,33 @@ func (s *Session) clientKey(u string) string {
 	return u + "|" + s.route(u).key() + "|" + s.Files.key() + "|" + s.Creds.key()
 }
 
-// Reach returns the client of the member at u, the way there probed
+// reach returns the client of the member at u, the way there probed
 // first (Probe) unless the run holds a connection to u that is ready
 // now, which shows the way, and TLS, work: a replace asks some fifty
 // statuses, and each probe is an SSH channel, a connection to etcd and,
 // with TLS, a handshake, on hosts that are busy with the change. probed
-// says whether it probed; when it did not, WhyFailed gives a failed
+// says whether it probed; when it did not, whyFailed gives a failed
 // request the reason a probe finds.
-func (s *Session) Reach(ctx context.Context, u string) (c Client, probed bool, err error) {
-	if !s.ready(u) {
+func (s *Session) reach(ctx context.Context, u string) (c Client, probed bool, err error) {
+	key := s.clientKey(u)
+	if !s.ready(key) {
 		if err := s.Probe(ctx, u); err != nil {
 			return nil, true, err
 		}
 		probed = true
 		s.pool.mu.Lock()
-		delete(s.pool.suspect, s.clientKey(u))
+		delete(s.pool.suspect, key)
 		s.pool.mu.Unlock()
 	}
 	c, err = s.Client(ctx, u)
 	return c, probed, err
 }
 
-// WhyFailed is err, the failure of a request to the member at u over a
-// client Reach gave without probing, or the reason a probe finds now (a
+// whyFailed is err, the failure of a request to the member at u over a
+// client reach gave without probing, or the reason a probe finds now (a
 // member that went down, a way that closed), which says more than the
 // client's "deadline exceeded".
-func (s *Session) WhyFailed(ctx context.Context, u string, probed bool, err error) error {
+func (s *Session) whyFailed(ctx context.Context, u string, probed bool, err error) error {
 	if err == nil || probed || ctx.Err() != nil {
 		return err
 	}
@@ -337,10 +338,9 @@ func (s *Session) WhyFailed(ctx context.Context, u string, probed bool, err erro
 	return err
 }
 
-// ready says whether the run's client of u has a connection that is
-// ready now, and is not suspect.
-func (s *Session) ready(u string) bool {
-	key := s.clientKey(u)
+// ready says whether the run's client of key (clientKey) has a
+// connection that is ready now, and is not suspect.
+func (s *Session) ready(key string) bool {
 	s.pool.mu.Lock()
 	c, suspect := s.pool.clients[key], s.pool.suspect[key]
 	s.pool.mu.Unlock()

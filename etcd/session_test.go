@@ -50,7 +50,7 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 	// and the probe's reason is the error.
 	c.Members[2].Stop()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.ready(u) && time.Now().Before(deadline) {
+	for s.ready(s.clientKey(u)) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	probed, err := status()
@@ -58,13 +58,13 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 		t.Errorf("status of a stopped member: probed %v, %v; want a probe that says connection refused", probed, err)
 	}
 
-	// WhyFailed: a request that failed over a connection taken as ready is
+	// whyFailed: a request that failed over a connection taken as ready is
 	// given the probe's reason.
-	if why := s.WhyFailed(ctx, u, false, context.DeadlineExceeded); !strings.Contains(ShortErr(why), "connection refused") {
-		t.Errorf("WhyFailed: %v, want the probe's connection refused", why)
+	if why := s.whyFailed(ctx, u, false, context.DeadlineExceeded); !strings.Contains(ShortErr(why), "connection refused") {
+		t.Errorf("whyFailed: %v, want the probe's connection refused", why)
 	}
-	if why := s.WhyFailed(ctx, u, true, context.DeadlineExceeded); why != context.DeadlineExceeded {
-		t.Errorf("WhyFailed after a probe: %v, want the request's own error", why)
+	if why := s.whyFailed(ctx, u, true, context.DeadlineExceeded); why != context.DeadlineExceeded {
+		t.Errorf("whyFailed after a probe: %v, want the request's own error", why)
 	}
 }
 
@@ -207,14 +207,14 @@ func TestReachAfterAHostDiedSilently(t *testing.T) {
 }
 
 // askStatus asks the member at u for its status the way the session's
-// callers do: Reach, the request, WhyFailed. It says whether it probed.
+// callers do: reach, the request, whyFailed. It says whether it probed.
 func askStatus(ctx context.Context, s *Session, u string) (bool, error) {
-	cli, probed, err := s.Reach(ctx, u)
+	cli, probed, err := s.reach(ctx, u)
 	if err != nil {
 		return probed, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
 	_, err = cli.Status(rctx, u)
-	return probed, s.WhyFailed(ctx, u, probed, err)
+	return probed, s.whyFailed(ctx, u, probed, err)
 }
