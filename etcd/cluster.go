@@ -541,12 +541,31 @@ func OpenLocked(ctx context.Context, c *engine.ClusterCall, a *ConnArgs, what st
 			return nil, nil, engine.Refuse("%s: the cluster raised NOSPACE (its database reached the quota) and takes no writes, so not the lock either; free the space first: %s",
 				what, c.CommandFor("free_space", map[string]string{"old": "", "new": "", "member": ""}))
 		}
+		if errors.As(err, &le) && !lastTarget(c) && !answers(ctx, s, cl.URL) {
+			// The member the lock went through stopped answering (it
+			// was restarted, or its host died): the lock is asked for
+			// through the next target, as the member list would be. A
+			// lease it granted before going expires by itself.
+			return nil, nil, fmt.Errorf("%w: etcd at %s stopped answering while the lock was taken (%s)", engine.ErrTryNext, cl.URL, ShortErr(le.Err))
+		}
 		if errors.As(err, &le) {
 			return nil, nil, engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)
 		}
 		return nil, nil, err
 	}
 	return s, cl, nil
+}
+
+// answers says whether the member at u answers a status now.
+func answers(ctx context.Context, s *Session, u string) bool {
+	c, probed, err := s.reach(ctx, u)
+	if err == nil {
+		rctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+		_, err = c.Status(rctx, u)
+		cancel()
+		err = s.whyFailed(ctx, u, probed, err)
+	}
+	return err == nil
 }
 
 func lastTarget(c *engine.ClusterCall) bool {
