@@ -309,7 +309,21 @@ func (s *Session) clientKey(u string) string {
 func (s *Session) reach(ctx context.Context, u string) (c Client, probed bool, err error) {
 	key := s.clientKey(u)
 	if !s.ready(key) {
+		// Made first, a client's connection comes up beside the probe,
+		// not after it. Only without etcd's authentication: then
+		// clientv3.New returns at once, where with it New logs in first,
+		// which would wait out a member that is down before the probe
+		// could say so.
+		var early *clientv3.Client
+		if s.Creds.User == "" {
+			early, _ = s.rawNew(ctx, u)
+		}
 		if err := s.Probe(ctx, u); err != nil {
+			if early != nil {
+				// Not kept: it would go on redialling a member that is
+				// down for the rest of the run.
+				s.forget(key, early)
+			}
 			return nil, true, err
 		}
 		probed = true
@@ -353,6 +367,32 @@ func (s *Session) ready(key string) bool {
 
 // raw is Client's *clientv3.Client, which the lock's session needs.
 func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
+	c, _, err := s.rawMade(ctx, u)
+	return c, err
+}
+
+// rawNew is the client of u when this call made it, nil when the pool
+// had one already.
+func (s *Session) rawNew(ctx context.Context, u string) (*clientv3.Client, error) {
+	c, made, err := s.rawMade(ctx, u)
+	if !made {
+		return nil, err
+	}
+	return c, err
+}
+
+// forget closes c, the pool's client of key, and takes it out.
+func (s *Session) forget(key string, c *clientv3.Client) {
+	s.pool.mu.Lock()
+	if s.pool.clients[key] == c {
+		delete(s.pool.clients, key)
+	}
+	s.pool.mu.Unlock()
+	c.Close()
+}
+
+// rawMade is raw, and whether it made the client.
+func (s *Session) rawMade(ctx context.Context, u string) (*clientv3.Client, bool, error) {
 	r := s.route(u)
 	key := s.clientKey(u)
 	s.pool.mu.Lock()
@@ -364,7 +404,7 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 		if cc := c.ActiveConnection(); cc != nil {
 			cc.ResetConnectBackoff()
 		}
-		return c, nil
+		return c, false, nil
 	}
 	paths, pool := s.paths, s.pool
 	c, err := newEtcdClient(u, s.TLS, s.Creds, func(ctx context.Context, addr string) (net.Conn, error) {
@@ -375,10 +415,10 @@ func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.pool.clients[key] = c
-	return c, nil
+	return c, true, nil
 }
 
 // newEtcdClient returns a client of the one member at endpoint, its

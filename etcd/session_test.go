@@ -68,6 +68,29 @@ func TestReachProbesOnlyWithoutAReadyConnection(t *testing.T) {
 	}
 }
 
+// TestReachAMemberDownAtFirstContact: the client reach makes before its
+// probe (so that its connection comes up beside the probe) is not kept
+// when the probe finds the member down: it would redial it for the rest
+// of the run.
+func TestReachAMemberDownAtFirstContact(t *testing.T) {
+	c := etcdtest.Start(t, 1, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u := c.Members[0].ClientURL
+	c.Members[0].Stop()
+	s := NewSession(ctx, nil)
+	probed, err := askStatus(ctx, s, u)
+	if err == nil || !probed || !strings.Contains(ShortErr(err), "connection refused") {
+		t.Fatalf("status of a member down before the first contact: probed %v, %v; want the probe's connection refused", probed, err)
+	}
+	s.pool.mu.Lock()
+	n := len(s.pool.clients)
+	s.pool.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d clients kept after the probe failed, want none", n)
+	}
+}
+
 // TestStatusUsesTheClientsConnection: clientv3's Status (and HashKV,
 // Defragment) would dial a connection of its own for every call; the
 // client of a member answers them over the one it has.
