@@ -20,8 +20,9 @@ import (
 )
 
 // The lock that keeps two etcdplay runs from changing one cluster at
-// once lives in the cluster itself: a mutex of go.etcd.io's concurrency
-// package under LockPrefix, on a lease the holder keeps alive. It dies
+// once lives in the cluster itself: a mutex in the manner of go.etcd.io's
+// concurrency package under LockPrefix (the key of the oldest lease
+// holds it), on a lease the holder keeps alive. It dies
 // with its holder: a run that is killed, or whose control machine loses
 // the network, stops renewing the lease and the lock is free LockTTL
 // seconds later. The holder's key holds a Holder, so a run that finds the
@@ -112,10 +113,11 @@ func procStart(pid int) (uint64, bool) {
 	return n, err == nil
 }
 
-// heldLock is a lock this run holds.
+// heldLock is a lock this run holds: its key, on the session's lease.
 type heldLock struct {
-	sess  *concurrency.Session
-	mutex *concurrency.Mutex
+	raw  *clientv3.Client
+	sess *concurrency.Session
+	key  string
 }
 
 // lost says why the run no longer holds the lock, or "".
@@ -131,8 +133,11 @@ func (l *heldLock) lost() string {
 func (l *heldLock) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
-	l.mutex.Unlock(ctx)
-	l.sess.Close()
+	// The key is on the lease: revoking it frees the lock in one request.
+	if _, err := l.raw.Revoke(ctx, l.sess.Lease()); err != nil {
+		l.raw.Delete(ctx, l.key)
+	}
+	l.sess.Orphan()
 }
 
 // lockSet is the cluster locks one run holds, by cluster ID.
@@ -215,20 +220,12 @@ func takeLock(ctx context.Context, c *engine.HostCall, s *Session, raw *clientv3
 		return nil, &LockError{err}
 	}
 	for attempt := 0; ; attempt++ {
-		m := concurrency.NewMutex(sess, LockPrefix)
 		tctx, cancel := context.WithTimeout(ctx, RequestTimeout)
-		err := m.TryLock(tctx)
-		if err == nil {
-			_, err = raw.Put(tctx, m.Key(), string(info), clientv3.WithLease(sess.Lease()))
-			cancel()
-			if err != nil {
-				m.Unlock(context.WithoutCancel(ctx))
-				sess.Close()
-				return nil, &LockError{err}
-			}
-			return &heldLock{sess: sess, mutex: m}, nil
-		}
+		key, err := tryLock(tctx, raw, sess.Lease(), string(info))
 		cancel()
+		if err == nil {
+			return &heldLock{raw: raw, sess: sess, key: key}, nil
+		}
 		if !errors.Is(err, concurrency.ErrLocked) {
 			sess.Close()
 			return nil, &LockError{err}
@@ -266,6 +263,34 @@ func takeLock(ctx context.Context, c *engine.HostCall, s *Session, raw *clientv3
 		}
 		return nil, engine.Refuse("the cluster is locked by another etcdplay run: %s. Wait until it ends; if it is gone, its lock expires by itself within %ds, or take it now with: %s", who, LockTTL, again)
 	}
+}
+
+// tryLock is concurrency.Mutex's TryLock with the holder written in the
+// same transaction, not in a request after it: a key under LockPrefix on
+// lease, the lock held when it is the oldest there; ErrLocked, its key
+// deleted, when another is older. It returns the key.
+func tryLock(ctx context.Context, raw *clientv3.Client, lease clientv3.LeaseID, holder string) (string, error) {
+	key := fmt.Sprintf("%s/%x", LockPrefix, lease)
+	owner := clientv3.OpGet(LockPrefix+"/", clientv3.WithFirstCreate()...)
+	resp, err := raw.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, holder, clientv3.WithLease(lease)), owner).
+		Else(clientv3.OpGet(key), owner).
+		Commit()
+	if err != nil {
+		return "", err
+	}
+	mine := resp.Header.Revision
+	if !resp.Succeeded {
+		mine = resp.Responses[0].GetResponseRange().Kvs[0].CreateRevision
+	}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 0 || kvs[0].CreateRevision == mine {
+		return key, nil
+	}
+	if _, err := raw.Delete(ctx, key); err != nil {
+		return "", err
+	}
+	return "", concurrency.ErrLocked
 }
 
 // lockHolder reads who holds the lock: the key with the lowest create
