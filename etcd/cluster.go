@@ -533,27 +533,35 @@ func OpenLocked(ctx context.Context, c *engine.ClusterCall, a *ConnArgs, what st
 		return nil, nil, err
 	}
 	if err := Lock(ctx, c.HostCall, s, cl); err != nil {
-		var le *LockError
-		if IsAuthError(err) {
-			return nil, nil, engine.BadInput("%s: %v", what, Explain(err))
-		}
-		if errors.Is(err, rpctypes.ErrNoSpace) || strings.Contains(err.Error(), rpctypes.ErrNoSpace.Error()) {
-			return nil, nil, engine.Refuse("%s: the cluster raised NOSPACE (its database reached the quota) and takes no writes, so not the lock either; free the space first: %s",
-				what, c.CommandFor("free_space", map[string]string{"old": "", "new": "", "member": ""}))
-		}
-		if errors.As(err, &le) && !lastTarget(c) && !answers(ctx, s, cl.URL) {
-			// The member the lock went through stopped answering (it
-			// was restarted, or its host died): the lock is asked for
-			// through the next target, as the member list would be. A
-			// lease it granted before going expires by itself.
-			return nil, nil, fmt.Errorf("%w: etcd at %s stopped answering while the lock was taken (%s)", engine.ErrTryNext, cl.URL, ShortErr(le.Err))
-		}
-		if errors.As(err, &le) {
-			return nil, nil, engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)
-		}
-		return nil, nil, err
+		return nil, nil, lockFailure(ctx, s, cl, err, what, lastTarget(c), func() string {
+			return c.CommandFor("free_space", map[string]string{"old": "", "new": "", "member": ""})
+		})
 	}
 	return s, cl, nil
+}
+
+// lockFailure is the error of OpenLocked when Lock failed with err
+// through cl.URL; last says cl.URL is the call's last target, freeSpace
+// is the command that frees a full database.
+func lockFailure(ctx context.Context, s *Session, cl *Cluster, err error, what string, last bool, freeSpace func() string) error {
+	var le *LockError
+	if IsAuthError(err) {
+		return engine.BadInput("%s: %v", what, Explain(err))
+	}
+	if errors.Is(err, rpctypes.ErrNoSpace) || strings.Contains(err.Error(), rpctypes.ErrNoSpace.Error()) {
+		return engine.Refuse("%s: the cluster raised NOSPACE (its database reached the quota) and takes no writes, so not the lock either; free the space first: %s", what, freeSpace())
+	}
+	if errors.As(err, &le) && !last && !answers(ctx, s, cl.URL) {
+		// The member the lock went through stopped answering (it was
+		// restarted, or its host died): the lock is asked for through
+		// the next target, as the member list would be. A lease it
+		// granted before going expires by itself.
+		return fmt.Errorf("%w: etcd at %s stopped answering while the lock was taken (%s)", engine.ErrTryNext, cl.URL, ShortErr(le.Err))
+	}
+	if errors.As(err, &le) {
+		return engine.Refuse("%s: %v; a membership change needs a cluster that answers writes", what, le)
+	}
+	return err
 }
 
 // answers says whether the member at u answers a status now.

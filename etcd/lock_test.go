@@ -3,12 +3,14 @@ package etcd
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/etcdplay/etcdplay/engine"
 	"github.com/etcdplay/etcdplay/etcd/etcdtest"
 )
 
@@ -84,5 +86,56 @@ func TestTryLock(t *testing.T) {
 	}
 	if _, err := tryLock(ctx, cli, lease().Lease(), `{"user":"carol","pid":3}`); !errors.Is(err, concurrency.ErrLocked) {
 		t.Errorf("tryLock while a concurrency.Mutex holds the lock: %v, want ErrLocked", err)
+	}
+}
+
+// TestLockThroughAMemberThatGoes: the lock asked for through a member
+// that stops answering is asked for through the next target (ErrTryNext);
+// through the last target, or a member that still answers, it is a
+// refusal that says the cluster must answer writes; a lock another run
+// holds is that refusal's own.
+func TestLockThroughAMemberThatGoes(t *testing.T) {
+	c := etcdtest.Start(t, 3, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := NewSession(ctx, nil)
+	u := c.Members[0].ClientURL
+	cli, err := s.raw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &Cluster{URL: u, Client: cli, ID: 1}
+	noSpace := func() string { return "etcdplay run free_space" }
+	// A lock the member failed to give: what takeLock returns when its
+	// lease grant gets no answer.
+	grant := func() error {
+		gctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := cli.Grant(gctx, LockTTL)
+		if err == nil {
+			t.Fatal("lease grant of a stopped member: no error")
+		}
+		return &LockError{err}
+	}
+	refused := func(err error) bool {
+		var r *engine.RefusedError
+		return errors.As(err, &r) && strings.Contains(err.Error(), "a membership change needs a cluster that answers writes")
+	}
+
+	if err := lockFailure(ctx, s, cl, &LockError{context.DeadlineExceeded}, "removing etcd-2", false, noSpace); !refused(err) {
+		t.Errorf("a lock failure through a member that answers: %v, want the refusal", err)
+	}
+	locked := engine.Refuse("the cluster is locked by another etcdplay run")
+	if err := lockFailure(ctx, s, cl, locked, "removing etcd-2", false, noSpace); err != locked {
+		t.Errorf("a lock another run holds: %v, want that refusal unchanged", err)
+	}
+
+	c.Members[0].Stop()
+	lerr := grant()
+	if err := lockFailure(ctx, s, cl, lerr, "removing etcd-2", false, noSpace); !errors.Is(err, engine.ErrTryNext) || !strings.Contains(err.Error(), "stopped answering while the lock was taken") {
+		t.Errorf("through a member that stopped, not the last target: %v, want the next target tried", err)
+	}
+	if err := lockFailure(ctx, s, cl, lerr, "removing etcd-2", true, noSpace); !refused(err) {
+		t.Errorf("through a member that stopped, the last target: %v, want the refusal", err)
 	}
 }
