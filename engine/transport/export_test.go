@@ -31,3 +31,7 @@ func EndedIdleShells(c Conn) int {
 	}
 	return n
 }
+
+// SFTPPacket is the size of the packets c's SFTP client reads and writes
+// in, once it has one (after a Put or Get).
+func SFTPPacket(c Conn) int { return c.(*sshConn).sftpPacket }

@@ -548,9 +548,10 @@ type sshConn struct {
 	closed  chan struct{} // closed when the connection has ended
 	closing atomic.Bool   // Close was called: the connection is ending
 
-	sftpOnce sync.Once
-	sftp     *sftp.Client
-	sftpErr  error
+	sftpOnce   sync.Once
+	sftp       *sftp.Client
+	sftpErr    error
+	sftpPacket int // the size of sftp's packets (sftp.go)
 
 	shellState // the shells a module's scripts run in (shell.go)
 }
@@ -706,7 +707,9 @@ func stripSudoPrompt(b []byte) []byte {
 func (c *sshConn) sftpClient() (*sftp.Client, error) {
 	c.sftpOnce.Do(func() {
 		c.sftp, c.sftpErr = openYielding(c, func() (*sftp.Client, error) {
-			return sftp.NewClient(c.client, sftp.UseConcurrentWrites(true))
+			sc, packet, err := openSFTP(c.client, sftp.UseConcurrentWrites(true))
+			c.sftpPacket = packet
+			return sc, err
 		})
 		if c.sftpErr != nil {
 			c.sftpErr = fmt.Errorf("sftp: %w (is the sftp subsystem enabled in sshd_config?)", c.sftpErr)

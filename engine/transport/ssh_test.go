@@ -468,6 +468,12 @@ func TestPutAtomic(t *testing.T) {
 	if err := c.Get(context.Background(), dst, &got); err != nil || !bytes.Equal(got.Bytes(), a) {
 		t.Fatalf("get: %d bytes, %v", got.Len(), err)
 	}
+	// OpenSSH's sftp-server says, in limits@openssh.com (8.7 and later),
+	// that it takes packets of 255 KB, so the files above went in a few
+	// large packets, not in packets of 32 KB.
+	if n := transport.SFTPPacket(c); n != 255<<10 {
+		t.Errorf("SFTP packets of %d bytes, want OpenSSH's limit of %d", n, 255<<10)
+	}
 
 	t.Run("cancelled upload leaves the old file", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
