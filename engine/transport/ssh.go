@@ -801,6 +801,11 @@ func (c *sshConn) putBecome(ctx context.Context, sc *sftp.Client, dst string, r 
 		" || { rc=$?; rm -f " + QuoteWord(tmp) + "; exit $rc; }"
 	res, err := c.Run(ctx, Command{Line: line, Become: true, BecomeUser: opts.BecomeUser})
 	if err != nil {
+		// Cancelled mid-command, the line's own cleanup did not run: the
+		// temporary file that install made goes now.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		c.Run(cctx, Command{Line: "rm -f -- " + QuoteWord(tmp), Become: true, BecomeUser: opts.BecomeUser})
+		cancel()
 		return err
 	}
 	if res.ExitStatus != 0 {

@@ -489,6 +489,39 @@ func TestPutAtomic(t *testing.T) {
 		assertNoTemp(t, dir)
 	})
 
+	t.Run("become, cancelled as the file is moved into place", func(t *testing.T) {
+		// Cancelled once sudo's install has made the temporary file next
+		// to the destination (while it syncs 64 MB), the command's own
+		// cleanup never runs; Put removes the file itself. A cancel that
+		// comes too late (the Put done) is tried again.
+		big := bytes.Repeat([]byte("c"), 64<<20)
+		for try := 0; ; try++ {
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				for ctx.Err() == nil {
+					if ms, _ := filepath.Glob(dir + "/.f.etcdplay-*"); len(ms) > 0 {
+						cancel()
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			err := c.Put(ctx, dst, bytes.NewReader(big), transport.PutOptions{Become: true})
+			cancel()
+			if err == nil {
+				if try == 4 {
+					t.Fatal("five Puts ended before their temporary file was seen")
+				}
+				continue
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("want context.Canceled, got %v", err)
+			}
+			assertNoTemp(t, dir)
+			break
+		}
+	})
+
 	t.Run("become with owner", func(t *testing.T) {
 		rootDir := "/root/etcdplay-put-" + strconv.Itoa(os.Getpid())
 		os.MkdirAll(rootDir, 0o700)
