@@ -459,3 +459,62 @@ func runtimeMachine(t *testing.T) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// TestInstallEtcdUploadThatIsNotWhatWasSent: the binaries are uploaded
+// one after another while the earlier ones are checked; when one lands
+// other than the run meant (here the control machine's stamp of etcdctl
+// lies about its sum), its action fails and neither it nor the binaries
+// after it are installed, and no upload is left behind.
+func TestInstallEtcdUploadThatIsNotWhatWasSent(t *testing.T) {
+	skipRealHosts(t)
+	t.Parallel()
+	if localSums == "" {
+		t.Skip("no user cache directory for the control machine's stamps")
+	}
+	bins := t.TempDir()
+	for _, n := range etcdBinaryNames {
+		b, err := os.ReadFile(filepath.Join(etcdBinDir(t), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bins, n), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl := filepath.Join(bins, "etcdctl")
+	fi, err := os.Stat(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeLocalStamp(filepath.Join(localSums, stampName(ctl)), localIdentity(fi), strings.Repeat("0", 64))
+	t.Cleanup(func() { os.Remove(filepath.Join(localSums, stampName(ctl))) })
+
+	p := newEtcdPlay(t, nil, 1)
+	root, err := os.MkdirTemp("", "etcdplay-install-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	play := `
+def main(ctx):
+    install_etcd("h1", src = ctx.vars["bins"], user = "etcdplay-e", bin_dir = ctx.vars["root"] + "/bin",
+                 data_dir = ctx.vars["root"] + "/var/lib/etcd", conf_dir = ctx.vars["root"] + "/etc/etcd",
+                 unit_dir = ctx.vars["root"] + "/systemd", become = True)
+`
+	rec, err := p.run(play, false, map[string]any{"bins": bins, "root": root})
+	if err == nil || !strings.Contains(rec.buf.String(), "install "+root+"/bin/etcdctl") || !strings.Contains(rec.buf.String(), "done before it: ") {
+		t.Fatalf("install with an etcdctl of another sum: %v\n%s", err, rec.buf)
+	}
+	if got, want := sha256File(t, filepath.Join(root, "bin/etcd")), sha256File(t, filepath.Join(bins, "etcd")); got != want {
+		t.Errorf("etcd, installed before: sha256 %s, want %s", got, want)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "bin"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "etcd" {
+		t.Errorf("bin dir holds %q, want etcd alone: etcdctl failed its check, etcdutl comes after it, and no upload is left", names)
+	}
+}

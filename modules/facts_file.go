@@ -78,19 +78,27 @@ else echo missing; fi`)
 	return Fact[fileFacts]{Name: path, Command: s.String(), Parse: parseStat}
 }
 
-// stampCommand checks that the file at path has the SHA-256 sum, and
-// records it in the file's stamp for binaryFact; for etcd, with the
-// version the binary itself says, for stampedVersion.
-func stampCommand(path, sum string, etcd bool) string {
+// stampCommand checks that the file uploaded to from has the SHA-256
+// sum, moves it to path (when from is another name), and records it in
+// path's stamp for binaryFact; for etcd, with the version the binary
+// itself says, for stampedVersion. A file that is not what was sent is
+// not moved into place.
+func stampCommand(from, path, sum string, etcd bool) string {
 	q := transport.QuoteWord
 	version := "echo"
 	if etcd {
 		version = fmt.Sprintf("{ %s --version 2>/dev/null | sed -n 's/^etcd Version: *//p' | head -n 1; echo; } | head -n 1", q(path))
 	}
+	move := ""
+	if from != path {
+		// After the check: a rename changes the file's change time, which
+		// the stamp's identity holds.
+		move = fmt.Sprintf(" && mv -f -- %s %s", q(from), q(path))
+	}
 	// A stamp that cannot be written (no root, a read-only /var) costs
 	// the next run a hash; a file that is not what was sent fails.
-	return fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet - && { { mkdir -p -- %s && { LC_ALL=C stat -L -c %s -- %s && echo %s && %s; } > %s.tmp && mv -f -- %s.tmp %s; } 2>/dev/null || rm -f -- %s.tmp; }",
-		q(sum), q(path), q(sumCache), q(fileIdentity), q(path), q(sum), version, q(stampFile(path)), q(stampFile(path)), q(stampFile(path)), q(stampFile(path)))
+	return fmt.Sprintf("echo %s' '%s | sha256sum -c --quiet -%s && { { mkdir -p -- %s && { LC_ALL=C stat -L -c %s -- %s && echo %s && %s; } > %s.tmp && mv -f -- %s.tmp %s; } 2>/dev/null || rm -f -- %s.tmp; }",
+		q(sum), q(from), move, q(sumCache), q(fileIdentity), q(path), q(sum), version, q(stampFile(path)), q(stampFile(path)), q(stampFile(path)), q(stampFile(path)))
 }
 
 // stampedVersion is shell that prints the version of the etcd binary at

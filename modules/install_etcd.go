@@ -780,11 +780,15 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 		return engine.NothingToDo("etcd %s verified for %s (%s): %s", cmp.Or(version, "of unknown version"), c.Host.Name, f.Arch, binaryNames(bins)), nil
 	}
 	if !a.Package {
+		var pending []etcdBinary
 		for _, b := range bins {
-			dst := path.Join(a.BinDir, b.Name)
-			if f.Sums[b.Name] == b.SHA256 {
-				continue
+			if f.Sums[b.Name] != b.SHA256 {
+				pending = append(pending, b)
 			}
+		}
+		uploads := newBinaryUploads(c, a.BinDir, pending)
+		for _, b := range pending {
+			dst := path.Join(a.BinDir, b.Name)
 			verb := "install"
 			if f.Sums[b.Name] != "" {
 				verb = "update"
@@ -793,25 +797,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				Desc:   fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (b.Size+1<<19)>>20, b.SHA256),
 				Effect: fmt.Sprintf("install %s (sha256 %.12s)", dst, b.SHA256),
 				Diff:   &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
-				Do: func(ctx context.Context) error {
-					if _, err := shellOK(ctx, c, "mkdir -p -- "+q(a.BinDir)); err != nil {
-						return err
-					}
-					r, err := b.open()
-					if err != nil {
-						return err
-					}
-					err = c.Put(ctx, dst, r, transport.PutOptions{Mode: 0o755})
-					r.Close()
-					if err != nil {
-						return err
-					}
-					// Checked as it landed, and stamped, so that later runs
-					// need not hash it (binaryFact) or run it for its
-					// version (stampedVersion).
-					_, err = shellOK(ctx, c, stampCommand(dst, b.SHA256, b.Name == "etcd"))
-					return err
-				},
+				Do:     func(ctx context.Context) error { return uploads.install(ctx, b, dst) },
 			})
 		}
 	}

@@ -15,7 +15,7 @@ import (
 func TestStampCommand(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "etcd")
 	os.WriteFile(bin, []byte("hello"), 0o755)
-	run := func(sum string) error { return exec.Command("sh", "-c", stampCommand(bin, sum, false)).Run() }
+	run := func(sum string) error { return exec.Command("sh", "-c", stampCommand(bin, bin, sum, false)).Run() }
 
 	if err := run(sha256Hex([]byte("other"))); err == nil {
 		t.Error("a file of another sum was stamped")
@@ -31,10 +31,35 @@ func TestStampCommand(t *testing.T) {
 		t.Errorf("stamp %q", st)
 	}
 
+	// An upload under another name is moved into place only when it is
+	// what was sent, and stamped where it went.
+	up := filepath.Join(filepath.Dir(bin), ".etcd.etcdplay-upload")
+	os.WriteFile(up, []byte("world"), 0o755)
+	move := func(sum string) error { return exec.Command("sh", "-c", stampCommand(up, bin, sum, false)).Run() }
+	if err := move(sha256Hex([]byte("other"))); err == nil {
+		t.Error("an upload of another sum was installed")
+	}
+	if got, _ := os.ReadFile(bin); string(got) != "hello" {
+		t.Errorf("after an upload of another sum the file holds %q, want it as it was", got)
+	}
+	if err := move(sha256Hex([]byte("world"))); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(bin); string(got) != "world" {
+		t.Errorf("after the upload the file holds %q, want the upload", got)
+	}
+	if _, err := os.Stat(up); err == nil {
+		t.Error("the upload is still there under its own name")
+	}
+	st, _ = os.ReadFile(stampFile(bin))
+	if lines := strings.Split(string(st), "\n"); len(lines) < 2 || lines[1] != sha256Hex([]byte("world")) || lines[0] != hostIdentity(t, bin) {
+		t.Errorf("stamp after the move %q, want the moved file's identity %q and its sum", st, hostIdentity(t, bin))
+	}
+
 	saved := sumCache
 	sumCache = "/proc/etcdplay-cannot-be-made"
 	defer func() { sumCache = saved }()
-	if err := run(sha256Hex([]byte("hello"))); err != nil {
+	if err := run(sha256Hex([]byte("world"))); err != nil {
 		t.Errorf("a stamp that cannot be written failed the install: %v", err)
 	}
 }
@@ -49,7 +74,7 @@ func TestStampedVersionInShell(t *testing.T) {
 	bin := filepath.Join(dir, "etcd")
 	os.WriteFile(bin, []byte("#!/bin/sh\necho 'etcd Version: 9.9.9'\n"), 0o755)
 	sum, _ := etcd.FileSHA256(bin)
-	if err := exec.Command("sh", "-c", stampCommand(bin, sum, true)).Run(); err != nil {
+	if err := exec.Command("sh", "-c", stampCommand(bin, bin, sum, true)).Run(); err != nil {
 		t.Fatal(err)
 	}
 	// The stamp says 3.6.16 when etcd --version says 9.9.9: which one
@@ -106,4 +131,14 @@ func TestPathPermsInShell(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hostIdentity is the identity of the file at p as the stamps hold it.
+func hostIdentity(t *testing.T, p string) string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "LC_ALL=C stat -L -c '"+fileIdentity+"' -- \"$1\"", "sh", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }
