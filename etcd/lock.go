@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/etcdplay/etcdplay/engine"
 )
@@ -113,11 +115,16 @@ func procStart(pid int) (uint64, bool) {
 	return n, err == nil
 }
 
-// heldLock is a lock this run holds: its key, on the session's lease.
+// heldLock is a lock this run holds: its key, on the session's lease,
+// taken through raw. others are the client URLs of the cluster's other
+// members, which s reaches: the lock is freed through one of them when
+// raw's member does not answer (the run stopped it, or its host died).
 type heldLock struct {
-	raw  *clientv3.Client
-	sess *concurrency.Session
-	key  string
+	raw    *clientv3.Client
+	sess   *concurrency.Session
+	key    string
+	s      *Session
+	others []string
 }
 
 // lost says why the run no longer holds the lock, or "".
@@ -130,14 +137,40 @@ func (l *heldLock) lost() string {
 	}
 }
 
+// releaseTimeout bounds the revoke of the lock's lease through one
+// member.
+const releaseTimeout = 2 * time.Second
+
+// release frees the lock: its key is on the lease, so revoking the lease
+// frees it in one request, through the member it was taken through or,
+// when that one does not answer, another. When none answers, the lease
+// expires by itself within LockTTL.
 func (l *heldLock) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
-	defer cancel()
-	// The key is on the lease: revoking it frees the lock in one request.
-	if _, err := l.raw.Revoke(ctx, l.sess.Lease()); err != nil {
-		l.raw.Delete(ctx, l.key)
-	}
 	l.sess.Orphan()
+	revoke := func(c *clientv3.Client) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		defer cancel()
+		_, err := c.Revoke(ctx, l.sess.Lease())
+		return err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound)
+	}
+	// A member whose connection is down (not ready) is asked last: its
+	// request would wait out the timeout.
+	cc := l.raw.ActiveConnection()
+	ready := cc != nil && cc.GetState() == connectivity.Ready
+	if ready && revoke(l.raw) {
+		return
+	}
+	for _, u := range l.others {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		c, err := l.s.raw(ctx, u)
+		cancel()
+		if err == nil && revoke(c) {
+			return
+		}
+	}
+	if !ready {
+		revoke(l.raw)
+	}
 }
 
 // lockSet is the cluster locks one run holds, by cluster ID.
@@ -198,6 +231,14 @@ func Lock(ctx context.Context, c *engine.HostCall, s *Session, cl *Cluster) erro
 	l, err := takeLock(ctx, c, s, raw)
 	if err != nil {
 		return err
+	}
+	l.s = s
+	for _, m := range cl.Members {
+		for _, u := range m.ClientURLs {
+			if u != cl.URL {
+				l.others = append(l.others, u)
+			}
+		}
 	}
 	ls.held[cl.ID] = l
 	return nil

@@ -139,3 +139,35 @@ func TestLockThroughAMemberThatGoes(t *testing.T) {
 		t.Errorf("through a member that stopped, the last target: %v, want the refusal", err)
 	}
 }
+
+// TestReleaseThroughAnotherMember: a lock taken through a member that
+// is down by the end of the run (the run stopped it) is freed through
+// another member, not left to its lease's TTL, which would refuse the
+// next run for up to LockTTL seconds.
+func TestReleaseThroughAnotherMember(t *testing.T) {
+	c := etcdtest.Start(t, 3, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := NewSession(ctx, nil)
+	u := c.Members[0].ClientURL
+	raw, err := s.raw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := concurrency.NewSession(raw, concurrency.WithTTL(LockTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := tryLock(ctx, raw, sess.Lease(), `{"user":"alice","pid":1}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Members[0].Stop()
+	l := &heldLock{raw: raw, sess: sess, key: key, s: s, others: []string{c.Members[1].ClientURL, c.Members[2].ClientURL}}
+	l.release()
+	other := c.Client(c.Members[1].ClientURL)
+	resp, err := other.Get(ctx, LockPrefix+"/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("the lock's keys after release with its member down: %v, %v; want none", resp.Kvs, err)
+	}
+}
