@@ -95,15 +95,7 @@ func TestTryLock(t *testing.T) {
 // refusal that says the cluster must answer writes; a lock another run
 // holds is that refusal's own.
 func TestLockThroughAMemberThatGoes(t *testing.T) {
-	c := etcdtest.Start(t, 3, etcdtest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s := NewSession(ctx, nil)
-	u := c.Members[0].ClientURL
-	cli, err := s.raw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, s, u, cli := lockCluster(t)
 	cl := &Cluster{URL: u, Client: cli, ID: 1}
 	noSpace := func() string { return "etcdplay run free_space" }
 	// A lock the member failed to give: what takeLock returns when its
@@ -145,15 +137,7 @@ func TestLockThroughAMemberThatGoes(t *testing.T) {
 // another member, not left to its lease's TTL, which would refuse the
 // next run for up to LockTTL seconds.
 func TestReleaseThroughAnotherMember(t *testing.T) {
-	c := etcdtest.Start(t, 3, etcdtest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s := NewSession(ctx, nil)
-	u := c.Members[0].ClientURL
-	raw, err := s.raw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, s, _, raw := lockCluster(t)
 	sess, err := concurrency.NewSession(raw, concurrency.WithTTL(LockTTL))
 	if err != nil {
 		t.Fatal(err)
@@ -170,4 +154,20 @@ func TestReleaseThroughAnotherMember(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 0 {
 		t.Errorf("the lock's keys after release with its member down: %v, %v; want none", resp.Kvs, err)
 	}
+}
+
+// lockCluster is a cluster of three members for the lock's tests, a
+// session and the client of member 0 at u, through which the lock goes.
+func lockCluster(t *testing.T) (*etcdtest.Cluster, context.Context, *Session, string, *clientv3.Client) {
+	t.Helper()
+	c := etcdtest.Start(t, 3, etcdtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	s := NewSession(ctx, nil)
+	u := c.Members[0].ClientURL
+	cli, err := s.raw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx, s, u, cli
 }

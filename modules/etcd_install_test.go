@@ -32,17 +32,26 @@ func etcdBinDir(t *testing.T) string {
 	return abs
 }
 
-func TestInstallEtcdLayoutOverSSH(t *testing.T) {
-	skipRealHosts(t)
-	t.Parallel()
-	bins := etcdBinDir(t)
-	p := newEtcdPlay(t, nil, 1)
-	root, err := os.MkdirTemp("", "etcdplay-install-")
+// installRoot is a directory for install_etcd to install into: outside
+// the test's own temporary directory, which the sshd's user (and the
+// etcd user install makes) may not enter, and open to both.
+func installRoot(t *testing.T, prefix string) string {
+	t.Helper()
+	root, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
 	os.Chmod(root, 0o755)
+	return root
+}
+
+func TestInstallEtcdLayoutOverSSH(t *testing.T) {
+	skipRealHosts(t)
+	t.Parallel()
+	bins := etcdBinDir(t)
+	p := newEtcdPlay(t, nil, 1)
+	root := installRoot(t, "etcdplay-install-")
 	const svc = "etcdplay-e"
 	play := `
 def main(ctx):
@@ -399,12 +408,7 @@ func TestInstallEtcdReleaseOverSSH(t *testing.T) {
 	}))
 	t.Cleanup(hs.Close)
 
-	root, err := os.MkdirTemp("", "etcdplay-release-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
+	root := installRoot(t, "etcdplay-release-")
 	play := `
 def main(ctx):
     r = install_etcd("h1", release = "v3.6.16", release_url = ctx.vars["url"], user = "etcdplay-r", bin_dir = ctx.vars["root"] + "/bin",
@@ -490,12 +494,7 @@ func TestInstallEtcdUploadThatIsNotWhatWasSent(t *testing.T) {
 	t.Cleanup(func() { os.Remove(filepath.Join(localSums, stampName(ctl))) })
 
 	p := newEtcdPlay(t, nil, 1)
-	root, err := os.MkdirTemp("", "etcdplay-install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	os.Chmod(root, 0o755)
+	root := installRoot(t, "etcdplay-install-")
 	play := `
 def main(ctx):
     install_etcd("h1", src = ctx.vars["bins"], user = "etcdplay-e", bin_dir = ctx.vars["root"] + "/bin",
