@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"google.golang.org/grpc/connectivity"
 
 	"github.com/etcdplay/etcdplay/engine"
 )
@@ -115,16 +115,14 @@ func procStart(pid int) (uint64, bool) {
 	return n, err == nil
 }
 
-// heldLock is a lock this run holds: its key, on the session's lease,
-// taken through raw. others are the client URLs of the cluster's other
-// members, which s reaches: the lock is freed through one of them when
-// raw's member does not answer (the run stopped it, or its host died).
+// heldLock is a lock this run holds: a key on sess's lease. urls are
+// the cluster's client URLs, which s reaches, the one the lock was taken
+// through first: the lock is freed through another when that member does
+// not answer (the run stopped it, or its host died).
 type heldLock struct {
-	raw    *clientv3.Client
-	sess   *concurrency.Session
-	key    string
-	s      *Session
-	others []string
+	sess *concurrency.Session
+	s    *Session
+	urls []string
 }
 
 // lost says why the run no longer holds the lock, or "".
@@ -147,29 +145,22 @@ const releaseTimeout = 2 * time.Second
 // expires by itself within LockTTL.
 func (l *heldLock) release() {
 	l.sess.Orphan()
-	revoke := func(c *clientv3.Client) bool {
-		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-		defer cancel()
-		_, err := c.Revoke(ctx, l.sess.Lease())
-		return err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound)
+	// The lock's own member is asked last when its connection is not
+	// ready: its request would wait out the timeout.
+	urls := l.urls
+	if !l.s.ready(l.s.clientKey(urls[0])) {
+		urls = append(slices.Clone(urls[1:]), urls[0])
 	}
-	// A member whose connection is down (not ready) is asked last: its
-	// request would wait out the timeout.
-	cc := l.raw.ActiveConnection()
-	ready := cc != nil && cc.GetState() == connectivity.Ready
-	if ready && revoke(l.raw) {
-		return
-	}
-	for _, u := range l.others {
+	for _, u := range urls {
 		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 		c, err := l.s.raw(ctx, u)
+		if err == nil {
+			_, err = c.Revoke(ctx, l.sess.Lease())
+		}
 		cancel()
-		if err == nil && revoke(c) {
+		if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return
 		}
-	}
-	if !ready {
-		revoke(l.raw)
 	}
 }
 
@@ -232,11 +223,11 @@ func Lock(ctx context.Context, c *engine.HostCall, s *Session, cl *Cluster) erro
 	if err != nil {
 		return err
 	}
-	l.s = s
+	l.urls = []string{cl.URL}
 	for _, m := range cl.Members {
 		for _, u := range m.ClientURLs {
 			if u != cl.URL {
-				l.others = append(l.others, u)
+				l.urls = append(l.urls, u)
 			}
 		}
 	}
@@ -262,10 +253,10 @@ func takeLock(ctx context.Context, c *engine.HostCall, s *Session, raw *clientv3
 	}
 	for attempt := 0; ; attempt++ {
 		tctx, cancel := context.WithTimeout(ctx, RequestTimeout)
-		key, err := tryLock(tctx, raw, sess.Lease(), string(info))
+		_, err := tryLock(tctx, raw, sess.Lease(), string(info))
 		cancel()
 		if err == nil {
-			return &heldLock{raw: raw, sess: sess, key: key}, nil
+			return &heldLock{sess: sess, s: s}, nil
 		}
 		if !errors.Is(err, concurrency.ErrLocked) {
 			sess.Close()

@@ -72,7 +72,7 @@ func TestTryLock(t *testing.T) {
 		t.Errorf("concurrency.Mutex while this lock is held: %v, want ErrLocked", err)
 	}
 
-	(&heldLock{raw: cli, sess: a, key: key}).release()
+	(&heldLock{sess: a, s: NewSession(ctx, nil), urls: []string{c.Members[0].ClientURL}}).release()
 	if ks := keys(); len(ks) != 0 {
 		t.Fatalf("keys after release: %q, want none", ks)
 	}
@@ -137,17 +137,16 @@ func TestLockThroughAMemberThatGoes(t *testing.T) {
 // another member, not left to its lease's TTL, which would refuse the
 // next run for up to LockTTL seconds.
 func TestReleaseThroughAnotherMember(t *testing.T) {
-	c, ctx, s, _, raw := lockCluster(t)
+	c, ctx, s, u, raw := lockCluster(t)
 	sess, err := concurrency.NewSession(raw, concurrency.WithTTL(LockTTL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := tryLock(ctx, raw, sess.Lease(), `{"user":"alice","pid":1}`)
-	if err != nil {
+	if _, err := tryLock(ctx, raw, sess.Lease(), `{"user":"alice","pid":1}`); err != nil {
 		t.Fatal(err)
 	}
 	c.Members[0].Stop()
-	l := &heldLock{raw: raw, sess: sess, key: key, s: s, others: []string{c.Members[1].ClientURL, c.Members[2].ClientURL}}
+	l := &heldLock{sess: sess, s: s, urls: []string{u, c.Members[1].ClientURL, c.Members[2].ClientURL}}
 	l.release()
 	other := c.Client(c.Members[1].ClientURL)
 	resp, err := other.Get(ctx, LockPrefix+"/", clientv3.WithPrefix())
