@@ -308,31 +308,36 @@ func (s *Session) clientKey(u string) string {
 // request the reason a probe finds.
 func (s *Session) reach(ctx context.Context, u string) (c Client, probed bool, err error) {
 	key := s.clientKey(u)
-	if !s.ready(key) {
-		// Made first, a client's connection comes up beside the probe,
-		// not after it. Only without etcd's authentication: then
-		// clientv3.New returns at once, where with it New logs in first,
-		// which would wait out a member that is down before the probe
-		// could say so.
-		var early *clientv3.Client
-		if s.Creds.User == "" {
-			early, _ = s.rawNew(ctx, u)
+	if s.ready(key) {
+		c, err = s.Client(ctx, u)
+		return c, false, err
+	}
+	// Made first, a client's connection comes up beside the probe, not
+	// after it. Only without etcd's authentication: then clientv3.New
+	// returns at once, where with it New logs in first, which would wait
+	// out a member that is down before the probe could say so.
+	var cli *clientv3.Client
+	made := false
+	if s.Creds.User == "" {
+		cli, made, _ = s.rawMade(ctx, u) // a failure is raw's again below
+	}
+	if err := s.Probe(ctx, u); err != nil {
+		if made {
+			// Not kept: it would go on redialling a member that is down
+			// for the rest of the run.
+			s.forget(key, cli)
 		}
-		if err := s.Probe(ctx, u); err != nil {
-			if early != nil {
-				// Not kept: it would go on redialling a member that is
-				// down for the rest of the run.
-				s.forget(key, early)
-			}
+		return nil, true, err
+	}
+	s.pool.mu.Lock()
+	delete(s.pool.suspect, key)
+	s.pool.mu.Unlock()
+	if cli == nil {
+		if cli, err = s.raw(ctx, u); err != nil {
 			return nil, true, err
 		}
-		probed = true
-		s.pool.mu.Lock()
-		delete(s.pool.suspect, key)
-		s.pool.mu.Unlock()
 	}
-	c, err = s.Client(ctx, u)
-	return c, probed, err
+	return cli, true, nil
 }
 
 // whyFailed is err, the failure of a request to the member at u over a
@@ -368,16 +373,6 @@ func (s *Session) ready(key string) bool {
 // raw is Client's *clientv3.Client, which the lock's session needs.
 func (s *Session) raw(ctx context.Context, u string) (*clientv3.Client, error) {
 	c, _, err := s.rawMade(ctx, u)
-	return c, err
-}
-
-// rawNew is the client of u when this call made it, nil when the pool
-// had one already.
-func (s *Session) rawNew(ctx context.Context, u string) (*clientv3.Client, error) {
-	c, made, err := s.rawMade(ctx, u)
-	if !made {
-		return nil, err
-	}
 	return c, err
 }
 
