@@ -787,7 +787,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 			}
 		}
 		uploads := newBinaryUploads(c, a.BinDir, pending)
-		for _, b := range pending {
+		for i, b := range pending {
 			dst := path.Join(a.BinDir, b.Name)
 			verb := "install"
 			if f.Sums[b.Name] != "" {
@@ -797,7 +797,7 @@ func planInstallEtcd(ctx context.Context, c *engine.HostCall, a *installEtcdArgs
 				Desc:   fmt.Sprintf("%s %s (%d MB, sha256 %.12s)", verb, dst, (b.Size+1<<19)>>20, b.SHA256),
 				Effect: fmt.Sprintf("install %s (sha256 %.12s)", dst, b.SHA256),
 				Diff:   &engine.FileDiff{Path: dst, Omitted: fmt.Sprintf("binary, sha256 %.12s → %.12s", cmp.Or(f.Sums[b.Name], "none"), b.SHA256)},
-				Do:     func(ctx context.Context) error { return uploads.install(ctx, b, dst) },
+				Do:     func(ctx context.Context) error { return uploads.install(ctx, i, dst) },
 			})
 		}
 	}

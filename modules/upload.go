@@ -3,7 +3,6 @@ package modules
 import (
 	"context"
 	"path"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,14 +25,14 @@ type binaryUploads struct {
 
 	once    sync.Once
 	cancel  context.CancelFunc
-	ended   chan struct{}         // closed when the uploads have ended
-	results map[string]chan error // each binary's upload, by name
+	ended   chan struct{} // closed when the uploads have ended
+	results []chan error  // each binary's upload, as bins
 }
 
 func newBinaryUploads(c *engine.HostCall, dir string, bins []etcdBinary) *binaryUploads {
-	u := &binaryUploads{c: c, dir: dir, bins: bins, ended: make(chan struct{}), results: map[string]chan error{}}
-	for _, b := range bins {
-		u.results[b.Name] = make(chan error, 1)
+	u := &binaryUploads{c: c, dir: dir, bins: bins, ended: make(chan struct{}), results: make([]chan error, len(bins))}
+	for i := range bins {
+		u.results[i] = make(chan error, 1)
 	}
 	return u
 }
@@ -50,11 +49,11 @@ func (u *binaryUploads) start(ctx context.Context) {
 		go func() {
 			defer close(u.ended)
 			_, err := shellOK(ctx, u.c, "mkdir -p -- "+transport.QuoteWord(u.dir))
-			for _, b := range u.bins {
+			for i, b := range u.bins {
 				if err == nil {
 					err = u.put(ctx, b)
 				}
-				u.results[b.Name] <- err // a failure fails the later ones too
+				u.results[i] <- err // a failure fails the later ones too
 			}
 		}()
 	})
@@ -69,16 +68,17 @@ func (u *binaryUploads) put(ctx context.Context, b etcdBinary) error {
 	return u.c.Put(ctx, uploadName(u.dir, b.Name), r, transport.PutOptions{Mode: 0o755})
 }
 
-// install is the action of binary b: its upload waited for, checked
-// against its SHA-256 as it landed, moved to dst and stamped, so that
-// later runs need not hash it (binaryFact) or run it for its version
-// (stampedVersion). After the last binary, or a failure, the uploads
-// are ended and what they left removed.
-func (u *binaryUploads) install(ctx context.Context, b etcdBinary, dst string) error {
+// install is the action of binary i (of bins): its upload waited for,
+// checked against its SHA-256 as it landed, moved to dst and stamped,
+// so that later runs need not hash it (binaryFact) or run it for its
+// version (stampedVersion). After the last binary, or a failure, the
+// uploads are ended and what they left removed.
+func (u *binaryUploads) install(ctx context.Context, i int, dst string) error {
 	u.start(ctx)
+	b := u.bins[i]
 	var err error
 	select {
-	case err = <-u.results[b.Name]:
+	case err = <-u.results[i]:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -88,7 +88,7 @@ func (u *binaryUploads) install(ctx context.Context, b etcdBinary, dst string) e
 	switch {
 	case err != nil:
 		u.stop()
-	case b.Name == u.bins[len(u.bins)-1].Name:
+	case i == len(u.bins)-1:
 		u.cancel() // all of them moved into place
 	}
 	return err
@@ -98,11 +98,11 @@ func (u *binaryUploads) install(ctx context.Context, b etcdBinary, dst string) e
 func (u *binaryUploads) stop() {
 	u.cancel()
 	<-u.ended
-	names := make([]string, len(u.bins))
-	for i, b := range u.bins {
-		names[i] = transport.QuoteWord(uploadName(u.dir, b.Name))
+	rm := []string{"rm", "-f", "--"}
+	for _, b := range u.bins {
+		rm = append(rm, uploadName(u.dir, b.Name))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u.c.Shell(ctx, "rm -f -- "+strings.Join(names, " "))
+	u.c.Run(ctx, rm...)
 }
