@@ -38,38 +38,37 @@ const (
 // openSFTP opens an SFTP client on a new session of client, reading and
 // writing in packets as large as the server's limits@openssh.com allows
 // (32 KB when it does not say); it returns that size too.
-func openSFTP(client *ssh.Client, opts ...sftp.ClientOption) (*sftp.Client, int, error) {
+func openSFTP(client *ssh.Client, opts ...sftp.ClientOption) (c *sftp.Client, packet int, err error) {
 	s, err := client.NewSession()
 	if err != nil {
 		return nil, 0, err
 	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
 	wr, err := s.StdinPipe()
 	if err != nil {
-		s.Close()
 		return nil, 0, err
 	}
 	rd, err := s.StdoutPipe()
 	if err != nil {
-		s.Close()
 		return nil, 0, err
 	}
 	if err := s.RequestSubsystem("sftp"); err != nil {
-		s.Close()
 		return nil, 0, err
 	}
 	version, packet, err := sftpHandshake(rd, wr)
 	if err != nil {
-		s.Close()
 		return nil, 0, fmt.Errorf("sftp handshake: %w", err)
 	}
 	// The server has had its INIT: pkg/sftp's is not sent again, and it
 	// reads the VERSION the server gave.
 	pipeR := io.MultiReader(bytes.NewReader(version), rd)
 	pipeW := &skipFirstPacket{w: wr, session: s}
-	opts = append(opts, sftp.MaxPacketUnchecked(packet))
-	c, err := sftp.NewClientPipe(pipeR, pipeW, opts...)
+	c, err = sftp.NewClientPipe(pipeR, pipeW, append(opts, sftp.MaxPacketUnchecked(packet))...)
 	if err != nil {
-		s.Close()
 		return nil, 0, err
 	}
 	return c, packet, nil
@@ -192,27 +191,21 @@ func sftpString(s string) []byte { return append(u32(uint32(len(s))), s...) }
 type skipFirstPacket struct {
 	w       io.WriteCloser
 	session *ssh.Session
-	skip    int  // bytes of the first packet still to drop
-	started bool // the first packet's length has been seen
-	hdr     []byte
+	hdr     []byte // the first packet's length, as far as written
+	skip    int    // bytes of the first packet still to drop
 }
 
 func (s *skipFirstPacket) Write(p []byte) (int, error) {
 	n := len(p)
-	for !s.started && len(p) > 0 {
-		need := 4 - len(s.hdr)
-		if need > len(p) {
-			need = len(p)
-		}
-		s.hdr, p = append(s.hdr, p[:need]...), p[need:]
+	for len(s.hdr) < 4 && len(p) > 0 {
+		d := min(4-len(s.hdr), len(p))
+		s.hdr, p = append(s.hdr, p[:d]...), p[d:]
 		if len(s.hdr) == 4 {
-			s.started, s.skip = true, int(binary.BigEndian.Uint32(s.hdr))
+			s.skip = int(binary.BigEndian.Uint32(s.hdr))
 		}
 	}
-	if s.skip > 0 {
-		d := min(s.skip, len(p))
-		s.skip, p = s.skip-d, p[d:]
-	}
+	d := min(s.skip, len(p))
+	s.skip, p = s.skip-d, p[d:]
 	if len(p) > 0 {
 		if _, err := s.w.Write(p); err != nil {
 			return 0, err
