@@ -516,4 +516,29 @@ def main(ctx):
 	if len(names) != 1 || names[0] != "etcd" {
 		t.Errorf("bin dir holds %q, want etcd alone: etcdctl failed its check, etcdutl comes after it, and no upload is left", names)
 	}
+
+	// Run again, as after a run killed mid-upload (which leaves a part of
+	// an upload under its fixed name), the stamp no longer lying: the
+	// install ends as intended, the part written over, nothing left.
+	// A new run is a new process: neither the stamp nor the binaries
+	// read by this one are kept.
+	os.Remove(filepath.Join(localSums, stampName(ctl)))
+	binaryCache.Lock()
+	clear(binaryCache.m)
+	binaryCache.Unlock()
+	if err := os.WriteFile(filepath.Join(root, "bin", ".etcdutl.etcdplay-upload"), []byte("part of an upload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = p.run(play, false, map[string]any{"bins": bins, "root": root})
+	if err != nil {
+		t.Fatalf("install run again: %v\n%s", err, rec.buf)
+	}
+	for _, n := range etcdBinaryNames {
+		if got, want := sha256File(t, filepath.Join(root, "bin", n)), sha256File(t, filepath.Join(bins, n)); got != want {
+			t.Errorf("%s after the run again: sha256 %s, want %s", n, got, want)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "bin")); len(entries) != len(etcdBinaryNames) {
+		t.Errorf("bin dir holds %d entries after the run again, want the %d binaries alone", len(entries), len(etcdBinaryNames))
+	}
 }
